@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the pipeline's Cake host: ./build.sh [--target=Task] [options]  (./build.sh --help lists them).
+# Like Cake.Frosting's `dotnet run --project build/Build.csproj -- "$@"`, but the host is rebuilt only when a
+# source or build file is newer than the last build, so an up-to-date rerun starts in a fraction of a second.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+host="$root/build/bin/Release/Build.dll"
+stamp="$root/build/obj/.host-built"
+
+stale() {
+  [[ ! -f "$host" || ! -f "$stamp" ]] && return 0
+  [[ -n "$(find "$root/build" "$root/src" "$root"/Directory.* "$root/global.json" \
+      \( -path '*/bin' -o -path '*/obj' \) -prune -o -newer "$stamp" -type f -print -quit)" ]]
+}
+
+if stale; then
+  dotnet build "$root/build/Build.csproj" -c Release --nologo -v quiet -clp:NoSummary >&2
+  touch "$stamp"
+fi
+exec dotnet "$host" "$@"

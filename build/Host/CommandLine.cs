@@ -1,0 +1,150 @@
+using System.Text;
+
+namespace Build.Host;
+
+/// <summary>The parsed command line: the typed settings every task reads from the context.</summary>
+public sealed record PipelineSettings
+{
+    public string? Target { get; init; }
+    public bool DryRun { get; init; }
+    public bool Tree { get; init; }
+    public bool Force { get; init; }
+    public bool Exclusive { get; init; }
+    public bool Help { get; init; }
+    public string Verbosity { get; init; } = "normal";
+    public string ParametersFile { get; init; } = "params.json";
+    public string Artifacts { get; init; } = "artifacts";
+    public IReadOnlyList<string> Sets { get; init; } = [];
+    public IReadOnlyList<string> Mirrors { get; init; } = [];
+    public double LockWaitSeconds { get; init; } = 600;
+
+    /// <summary>All options as Cake arguments (name → values), for tasks that read them the Cake way.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Raw { get; init; } = [];
+}
+
+/// <summary>
+/// Options in the Cake style: <c>--name=value</c>, <c>--name value</c> or a bare <c>--flag</c>. Unknown options
+/// and bad values fail with a message that names them.
+/// </summary>
+public static class CommandLine
+{
+    sealed record Option(string Name, string? Value, string Help, bool Repeatable = false);
+
+    static readonly Option[] Options =
+    [
+        new("target", "TASK", "Run this task and the tasks it depends on (default: the last stage of the pipeline)."),
+        new("dryrun", null, "Run nothing; say for each stage whether it would run and why."),
+        new("tree", null, "Print the task graph and exit."),
+        new("force", null, "Rerun the stages of this run even when they are up to date (with --exclusive: the target only)."),
+        new("exclusive", null, "Run only the target, not its dependencies (their outputs must already be complete)."),
+        new("verbosity", "LEVEL", "How much to log: quiet, minimal, normal, verbose or diagnostic (default normal)."),
+        new("set", "SECTION.KEY=VALUE", "Override one parameter of the parameters file, e.g. --set verify.validation=10000.", Repeatable: true),
+        new("params", "FILE", "The parameters file (default params.json beside build.sh)."),
+        new("mirror", "URL|FOLDER", "Try this mirror before the dataset's own (a URL or a local folder); PIPELINE_<DATASET>_MIRROR also adds one.", Repeatable: true),
+        new("artifacts", "FOLDER", "Where stage outputs go (default artifacts)."),
+        new("lock-wait", "SECONDS", "How long to wait for another run that holds the artifacts lock (default 600)."),
+        new("help", null, "Show this help and exit."),
+    ];
+
+    static readonly string[] Verbosities = ["quiet", "minimal", "normal", "verbose", "diagnostic"];
+
+    public static PipelineSettings Parse(IReadOnlyList<string> args)
+    {
+        var values = new List<KeyValuePair<string, string>>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            if (!arg.StartsWith("--") || arg.Length == 2)
+                throw new UsageException($"unexpected argument '{arg}': options look like --name=value (see --help)");
+            string body = arg[2..];
+            int eq = body.IndexOf('=');
+            string name = (eq >= 0 ? body[..eq] : body).ToLowerInvariant();
+            name = name == "dry-run" ? "dryrun" : name;
+            var option = Options.FirstOrDefault(o => o.Name == name)
+                ?? throw new UsageException($"unknown option --{name}{Suggest(name)} (see --help)");
+            string value;
+            if (eq >= 0)
+                value = body[(eq + 1)..];
+            else if (option.Value is null)
+                value = "true";
+            else if (i + 1 < args.Count && !args[i + 1].StartsWith("--"))
+                value = args[++i];
+            else
+                throw new UsageException($"--{name} needs a value: --{name}={option.Value}");
+            if (!option.Repeatable && values.Any(v => v.Key == name))
+                throw new UsageException($"--{name} was given more than once");
+            values.Add(KeyValuePair.Create(name, value));
+        }
+
+        string? One(string name) => values.LastOrDefault(v => v.Key == name).Value;
+        bool Flag(string name) => One(name) is { } v && (v.Equals("true", StringComparison.OrdinalIgnoreCase)
+            ? true : v.Equals("false", StringComparison.OrdinalIgnoreCase) ? false
+            : throw new UsageException($"--{name} is a flag: give it alone, or as --{name}=true|false (got '{v}')"));
+
+        string verbosity = (One("verbosity") ?? "normal").ToLowerInvariant();
+        if (!Verbosities.Contains(verbosity))
+            throw new UsageException($"--verbosity={verbosity}: expected one of {string.Join(", ", Verbosities)}");
+        double lockWait = 600;
+        if (One("lock-wait") is { } wait && (!double.TryParse(wait, System.Globalization.CultureInfo.InvariantCulture, out lockWait) || lockWait < 0))
+            throw new UsageException($"--lock-wait={wait}: expected a number of seconds ≥ 0");
+
+        return new PipelineSettings
+        {
+            Target = One("target"),
+            DryRun = Flag("dryrun"),
+            Tree = Flag("tree"),
+            Force = Flag("force"),
+            Exclusive = Flag("exclusive"),
+            Help = Flag("help"),
+            Verbosity = verbosity,
+            ParametersFile = One("params") ?? "params.json",
+            Artifacts = One("artifacts") ?? "artifacts",
+            Sets = values.Where(v => v.Key == "set").Select(v => v.Value).ToList(),
+            Mirrors = values.Where(v => v.Key == "mirror").Select(v => v.Value).ToList(),
+            LockWaitSeconds = lockWait,
+            Raw = values,
+        };
+    }
+
+    static string Suggest(string name)
+    {
+        var close = Options.Select(o => o.Name).FirstOrDefault(o => name.Length >= 3 && (o.StartsWith(name) || name.StartsWith(o)) || Distance(o, name) <= Math.Min(2, name.Length / 3));
+        return close is null ? "" : $" (did you mean --{close}?)";
+    }
+
+    static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+
+    public static string Help(IEnumerable<(string Name, string Description)> tasks)
+    {
+        var text = new StringBuilder("""
+            Usage: ./build.sh [options]
+
+            Runs the image-classification pipeline as Cake tasks. Each stage writes under artifacts/<stage>/ and is
+            skipped when its inputs, parameters and code did not change.
+
+            Options:
+
+            """);
+        foreach (var o in Options)
+        {
+            string left = o.Value is null ? $"--{o.Name}" : $"--{o.Name}={o.Value}";
+            text.AppendLine($"  {left,-28}{o.Help}");
+        }
+        text.AppendLine().AppendLine("Tasks:");
+        foreach (var (name, description) in tasks)
+            text.AppendLine($"  {name,-28}{description}");
+        return text.ToString();
+    }
+}
+
+/// <summary>A mistake on the command line; the host prints it and exits with code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);

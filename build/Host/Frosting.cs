@@ -1,0 +1,32 @@
+using Cake.Core;
+
+namespace Build.Host;
+
+// The Cake.Frosting programming model, on Cake.Core's engine: one class per task, named and wired by attributes.
+// The names match Cake.Frosting's, so moving to that package is a package swap.
+
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class TaskNameAttribute(string name) : Attribute
+{
+    public string Name { get; } = name;
+}
+
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true)]
+public sealed class IsDependentOnAttribute(Type task) : Attribute
+{
+    public Type Task { get; } = task;
+}
+
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class TaskDescriptionAttribute(string description) : Attribute
+{
+    public string Description { get; } = description;
+}
+
+/// <summary>A task. <see cref="ShouldRun"/> becomes the task's Cake criteria; <see cref="RunAsync"/> its action.</summary>
+public abstract class AsyncFrostingTask<TContext> where TContext : ICakeContext
+{
+    public virtual bool ShouldRun(TContext context) => true;
+
+    public virtual Task RunAsync(TContext context) => Task.CompletedTask;
+}

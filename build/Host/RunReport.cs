@@ -1,0 +1,52 @@
+using System.Text;
+
+namespace Build.Host;
+
+public enum TaskOutcome { Executed, UpToDate, WouldRun, Failed }
+
+/// <summary>What happened to each task of the run, for the summary table at the end.</summary>
+public sealed class RunReport
+{
+    public sealed record Entry(string Task, TaskOutcome Outcome, string Reason, TimeSpan Duration);
+
+    readonly List<Entry> entries = [];
+    readonly Dictionary<string, string> reasons = new(StringComparer.OrdinalIgnoreCase);
+
+    public IReadOnlyList<Entry> Entries => entries;
+
+    /// <summary>Why a task is about to run (or was skipped), said before it runs.</summary>
+    public void Decided(string task, string reason) => reasons[task] = reason;
+
+    public string? ReasonFor(string task) => reasons.GetValueOrDefault(task);
+
+    readonly HashSet<string> skipped = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The task decided it had nothing to do (its outputs are up to date).</summary>
+    public void Skipped(string task) => skipped.Add(task);
+
+    public bool WasSkipped(string task) => skipped.Contains(task);
+
+    public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null) =>
+        entries.Add(new Entry(task, outcome, reason ?? ReasonFor(task) ?? "", duration));
+
+    public bool WillRun(string task) =>
+        entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed);
+
+    public string ToTable()
+    {
+        var rows = entries.Select(e => (e.Task, Outcome: e.Outcome switch
+        {
+            TaskOutcome.Executed => "executed",
+            TaskOutcome.UpToDate => "skipped (up to date)",
+            TaskOutcome.WouldRun => "would run",
+            _ => "FAILED",
+        }, Duration: $"{e.Duration.TotalSeconds:0.00} s", e.Reason)).ToList();
+        int task = Math.Max(4, rows.Max(r => r.Task.Length)), outcome = Math.Max(6, rows.Max(r => r.Outcome.Length));
+        var text = new StringBuilder();
+        text.AppendLine($"{"Task".PadRight(task)}  {"Result".PadRight(outcome)}  {"Duration",9}  Reason");
+        text.AppendLine($"{new string('-', task)}  {new string('-', outcome)}  {new string('-', 9)}  ------");
+        foreach (var r in rows)
+            text.AppendLine($"{r.Task.PadRight(task)}  {r.Outcome.PadRight(outcome)}  {r.Duration,9}  {r.Reason}");
+        return text.ToString().TrimEnd();
+    }
+}

@@ -1,0 +1,8 @@
+using Build.Host;
+
+namespace Build.Tasks;
+
+[TaskName("Default")]
+[TaskDescription("The whole pipeline: the target when --target is not given.")]
+[IsDependentOn(typeof(VerifyTask))]
+public sealed class DefaultTask : AsyncFrostingTask<PipelineContext>;

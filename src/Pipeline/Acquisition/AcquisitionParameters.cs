@@ -1,0 +1,35 @@
+using Pipeline.Parameters;
+
+namespace Pipeline.Acquisition;
+
+/// <summary>The <c>download</c> section. Only the dataset shapes the output; the rest says how hard to try.</summary>
+public sealed record DownloadParameters(
+    string Dataset = "mnist",
+    int Retries = 3,
+    double ConnectTimeoutSeconds = 15,
+    double ReadTimeoutSeconds = 30) : IValidatedParameters
+{
+    public IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Dataset)) yield return "dataset must name a dataset definition (e.g. mnist)";
+        if (Retries is < 0 or > 20) yield return $"retries must be between 0 and 20, got {Retries}";
+        if (ConnectTimeoutSeconds <= 0) yield return $"connect_timeout_seconds must be > 0, got {ConnectTimeoutSeconds}";
+        if (ReadTimeoutSeconds <= 0) yield return $"read_timeout_seconds must be > 0, got {ReadTimeoutSeconds}";
+    }
+
+    public DownloadOptions Options => new()
+    {
+        Retries = Retries,
+        ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeoutSeconds),
+        ReadTimeout = TimeSpan.FromSeconds(ReadTimeoutSeconds),
+    };
+}
+
+/// <summary>The <c>verify</c> section: how many training images to hold out for validation.</summary>
+public sealed record VerifyParameters(int Validation = 5000) : IValidatedParameters
+{
+    public IEnumerable<string> Validate()
+    {
+        if (Validation < 0) yield return $"validation must be ≥ 0, got {Validation}";
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Pipeline.Stages;
+
+namespace Pipeline.Acquisition;
+
+/// <summary>
+/// A dataset as data (<c>datasets/&lt;name&gt;.json</c>): its files with pinned sizes and SHA-256, the mirrors that
+/// serve them, its class names, and which files make each split. Fashion-MNIST or KMNIST ship the same IDX files
+/// and need only a definition of their own.
+/// </summary>
+public sealed partial record DatasetDefinition(
+    string Name,
+    string Title,
+    IReadOnlyList<string> Mirrors,
+    IReadOnlyList<string> Classes,
+    SortedDictionary<string, SplitFiles> Splits,
+    SortedDictionary<string, PinnedFile> Files)
+{
+    public const string FileName = "dataset.json";
+
+    /// <summary>Loads <paramref name="nameOrPath"/>: a path to a definition, or a name looked up in <paramref name="definitionsFolder"/>.</summary>
+    public static DatasetDefinition Load(string nameOrPath, string definitionsFolder)
+    {
+        string path = nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? nameOrPath
+            : Path.Combine(definitionsFolder, nameOrPath + ".json");
+        if (!File.Exists(path))
+        {
+            var known = Directory.Exists(definitionsFolder)
+                ? Directory.EnumerateFiles(definitionsFolder, "*.json").Select(Path.GetFileNameWithoutExtension).Order().ToArray()
+                : [];
+            throw new DatasetException($"dataset '{nameOrPath}': no definition at {path} (known: {string.Join(", ", known)})");
+        }
+        DatasetDefinition? definition;
+        try
+        {
+            definition = JsonSerializer.Deserialize<DatasetDefinition>(File.ReadAllText(path), CanonicalJson.Options);
+        }
+        catch (JsonException e)
+        {
+            throw new DatasetException($"{path}: not a valid dataset definition ({e.Message})");
+        }
+        if (definition is null)
+            throw new DatasetException($"{path}: empty dataset definition");
+        definition.Validate(path);
+        return definition;
+    }
+
+    void Validate(string source)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name)) problems.Add("name is empty");
+        if (Classes is null || Classes.Count == 0) problems.Add("classes is empty");
+        if (Splits is null || !Splits.ContainsKey("train") || !Splits.ContainsKey("test")) problems.Add("splits must name 'train' and 'test'");
+        foreach (var (split, files) in Splits ?? [])
+            foreach (var file in new[] { files.Images, files.Labels })
+                if (Files is null || !Files.ContainsKey(file)) problems.Add($"split '{split}' names {file}, which is not under files");
+        foreach (var (file, pin) in Files ?? [])
+        {
+            if (!SafeFileName().IsMatch(file)) problems.Add($"file name '{file}' is not a plain file name");
+            if (pin.Sha256 is null || !Sha256Hex().IsMatch(pin.Sha256)) problems.Add($"{file}: sha256 must be 64 hex digits");
+        }
+        if (problems.Count > 0)
+            throw new DatasetException($"{source}: {string.Join("; ", problems)}");
+    }
+
+    /// <summary>The environment variable that adds a mirror for this dataset, e.g. PIPELINE_MNIST_MIRROR.</summary>
+    public string MirrorVariable => $"PIPELINE_{NonAlphanumeric().Replace(Name.ToUpperInvariant(), "_")}_MIRROR";
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    private static partial Regex SafeFileName();
+
+    [GeneratedRegex("^[0-9a-f]{64}$")]
+    private static partial Regex Sha256Hex();
+
+    [GeneratedRegex("[^A-Z0-9]+")]
+    private static partial Regex NonAlphanumeric();
+}
+
+public sealed record SplitFiles(string Images, string Labels);
+
+public sealed record PinnedFile(long Size, string Sha256);
+
+public sealed class DatasetException(string message) : Exception(message);

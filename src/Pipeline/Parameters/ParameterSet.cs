@@ -1,0 +1,154 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Pipeline.Stages;
+
+namespace Pipeline.Parameters;
+
+/// <summary>
+/// The experiment's knobs: a JSON file with one section per stage (like DVC's params.yaml), plus
+/// <c>section.key=value</c> overrides from the command line. Sections bind to typed records; every mistake
+/// names the key and what it expects.
+/// </summary>
+public sealed class ParameterSet
+{
+    readonly JsonObject root;
+
+    public string Source { get; }
+
+    ParameterSet(JsonObject root, string source)
+    {
+        this.root = root;
+        Source = source;
+    }
+
+    public static ParameterSet Load(string path, IEnumerable<string> overrides)
+    {
+        if (!File.Exists(path))
+            throw new ParameterException($"{path}: parameters file not found");
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            throw new ParameterException($"{path}: not valid JSON ({e.Message})");
+        }
+        return Parse(node, Path.GetFileName(path), overrides);
+    }
+
+    public static ParameterSet Parse(JsonNode? node, string source, IEnumerable<string> overrides)
+    {
+        if (node is not JsonObject root)
+            throw new ParameterException($"{source}: expected a JSON object with one section per stage");
+        var set = new ParameterSet(root, source);
+        foreach (var assignment in overrides)
+            set.Override(assignment);
+        return set;
+    }
+
+    /// <summary>Applies <c>section.key=value</c>. The value is read as JSON when it parses (10, true, [1,2]), else as text.</summary>
+    void Override(string assignment)
+    {
+        int eq = assignment.IndexOf('=');
+        string[] path = eq > 0 ? assignment[..eq].Trim().Split('.') : [];
+        if (path.Length < 2 || path.Any(string.IsNullOrWhiteSpace))
+            throw new ParameterException($"--set {assignment}: expected section.key=value (e.g. verify.validation=10000)");
+        string text = assignment[(eq + 1)..];
+        JsonNode? value;
+        try { value = JsonNode.Parse(text); }
+        catch (JsonException) { value = JsonValue.Create(text); }
+
+        if (root[path[0]] is not JsonObject section)
+            throw new ParameterException($"--set {assignment}: no section '{path[0]}' in {Source} (sections: {string.Join(", ", root.Select(p => p.Key))})");
+        for (int i = 1; i < path.Length - 1; i++)
+        {
+            if (section[path[i]] is not JsonObject child)
+                throw new ParameterException($"--set {assignment}: '{string.Join('.', path[..(i + 1)])}' is not a group of parameters");
+            section = child;
+        }
+        section[path[^1]] = value;
+    }
+
+    public IEnumerable<string> Sections => root.Select(p => p.Key);
+
+    /// <summary>
+    /// Binds the whole file to <typeparamref name="T"/>, whose properties are the sections. A section in the file
+    /// that <typeparamref name="T"/> does not know is an error, so a typo never goes unnoticed.
+    /// </summary>
+    public T BindAll<T>() where T : class
+    {
+        var sections = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), StringComparer.Ordinal);
+        foreach (var name in Sections)
+            if (!sections.ContainsKey(name))
+                throw new ParameterException($"{Source}: unknown section '{name}' (sections: {string.Join(", ", sections.Keys)})");
+        var bind = typeof(ParameterSet).GetMethod(nameof(Bind))!;
+        var bound = sections.ToDictionary(s => s.Key, s =>
+        {
+            try { return bind.MakeGenericMethod(s.Value.PropertyType).Invoke(this, [s.Key]); }
+            catch (TargetInvocationException e) when (e.InnerException is ParameterException inner) { throw inner; }
+        });
+        var constructor = typeof(T).GetConstructors().Single();
+        return (T)constructor.Invoke(constructor.GetParameters()
+            .Select(p => bound[JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name!)]).ToArray());
+    }
+
+    /// <summary>Binds a section to <typeparamref name="T"/> (snake_case keys); missing keys keep the record's defaults.</summary>
+    public T Bind<T>(string section) where T : class
+    {
+        var node = root[section];
+        if (node is null)
+            throw new ParameterException($"{Source}: section '{section}' is missing");
+        if (node is not JsonObject obj)
+            throw new ParameterException($"{Source}: section '{section}' must be an object of key: value");
+
+        var properties = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), StringComparer.Ordinal);
+        foreach (var (key, value) in obj)
+        {
+            if (!properties.TryGetValue(key, out var property))
+                throw new ParameterException($"{section}.{key} is not a parameter of '{section}' (known: {string.Join(", ", properties.Keys)})");
+            try
+            {
+                value.Deserialize(property.PropertyType, CanonicalJson.Options);
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException)
+            {
+                throw new ParameterException($"{section}.{key} expects {Describe(property.PropertyType)}, got {value?.ToJsonString() ?? "null"}");
+            }
+        }
+
+        var bound = obj.Deserialize<T>(CanonicalJson.Options)
+            ?? throw new ParameterException($"{Source}: section '{section}' is empty");
+        if (bound is IValidatedParameters validated)
+        {
+            var problems = validated.Validate().ToList();
+            if (problems.Count > 0)
+                throw new ParameterException(string.Join("\n", problems.Select(p => $"{section}.{p}")));
+        }
+        return bound;
+    }
+
+    static string Describe(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (type == typeof(int) || type == typeof(long)) return "a whole number";
+        if (type == typeof(double) || type == typeof(float)) return "a number";
+        if (type == typeof(bool)) return "true or false";
+        if (type == typeof(string)) return "text";
+        if (type.IsEnum) return $"one of {string.Join(", ", Enum.GetNames(type).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName))}";
+        if (type.IsArray || type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>))
+            return "a list";
+        return $"a {type.Name}";
+    }
+}
+
+/// <summary>Parameters that know their valid ranges. Each problem reads "key must …".</summary>
+public interface IValidatedParameters
+{
+    IEnumerable<string> Validate();
+}
+
+public sealed class ParameterException(string message) : Exception(message);

@@ -1,0 +1,6 @@
+using Pipeline.Acquisition;
+
+namespace Pipeline;
+
+/// <summary>Every section of the parameters file, typed. A stage's section is part of its fingerprint.</summary>
+public sealed record PipelineParameters(DownloadParameters Download, VerifyParameters Verify);

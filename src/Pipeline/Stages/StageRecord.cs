@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Pipeline.Stages;
+
+/// <summary>
+/// <c>artifacts/&lt;stage&gt;/stage.json</c>: written last, after every output, so its presence means the stage
+/// completed. It carries everything needed to decide "up to date" and to reproduce the result.
+/// </summary>
+public sealed class StageRecord
+{
+    public const string FileName = "stage.json";
+
+    public required string Stage { get; init; }
+    public required string Fingerprint { get; init; }
+    public required int ImplementationVersion { get; init; }
+    public required JsonNode? Parameters { get; init; }
+    public required SortedDictionary<string, string> Inputs { get; init; }
+    public required List<OutputFile> Outputs { get; init; }
+    public required string OutputHash { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public required double DurationSeconds { get; init; }
+    public required SortedDictionary<string, string> Tools { get; init; }
+    public required SortedDictionary<string, JsonNode?> Metrics { get; init; }
+
+    public static StageRecord? TryRead(string stageDirectory)
+    {
+        string path = Path.Combine(stageDirectory, FileName);
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path), CanonicalJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null; // unreadable record: treated as absent, so the stage reruns
+        }
+    }
+
+    public static string HashOutputs(IEnumerable<OutputFile> outputs) =>
+        ContentHash.OfText(CanonicalJson.Serialize(outputs.OrderBy(o => o.Path, StringComparer.Ordinal).ToList()));
+}
+
+/// <summary>One output file, relative to the stage folder with '/' separators.</summary>
+public sealed record OutputFile(string Path, long Size, string Sha256);
