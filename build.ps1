@@ -16,8 +16,9 @@ function Test-Stale {
 }
 
 if (Test-Stale) {
-    dotnet build (Join-Path $root 'build/Build.csproj') -c Release --nologo -v quiet -clp:NoSummary
-    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    Write-Host 'Building the pipeline host (build/Build.csproj)...'
+    $log = dotnet build (Join-Path $root 'build/Build.csproj') -c Release --nologo -v quiet 2>&1
+    if ($LASTEXITCODE -ne 0) { $log | Write-Host; exit $LASTEXITCODE }
     New-Item -ItemType File -Force -Path $stamp | Out-Null
 }
 & dotnet $hostDll @args

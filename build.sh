@@ -14,7 +14,11 @@ stale() {
 }
 
 if stale; then
-  dotnet build "$root/build/Build.csproj" -c Release --nologo -v quiet -clp:NoSummary >&2
+  echo "Building the pipeline host (build/Build.csproj)..." >&2
+  if ! log=$(dotnet build "$root/build/Build.csproj" -c Release --nologo -v quiet 2>&1); then
+    echo "$log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 exec dotnet "$host" "$@"

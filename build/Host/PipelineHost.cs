@@ -125,9 +125,12 @@ public static class PipelineHost
     {
         AggregateException { InnerExceptions.Count: 1 } a => Unwrap(a.InnerExceptions[0]),
         TargetInvocationException { InnerException: { } inner } => Unwrap(inner),
-        CakeException { InnerException: { } inner } => Unwrap(inner),
+        { InnerException: { } inner } when e.GetType().Namespace?.StartsWith("Cake.") == true => Unwrap(inner),
         _ => e,
     };
+
+    static string FirstLine(string message) =>
+        message.Contains('\n') ? message[..message.IndexOf('\n')].TrimEnd(':') + " (details above)" : message;
 
     static IReadOnlyList<TaskInfo> DiscoverTasks()
     {
@@ -256,7 +259,7 @@ public static class PipelineHost
             var report = context.Report;
             string name = teardown.Task.Name;
             if (!teardown.Successful)
-                report.Add(name, TaskOutcome.Failed, teardown.Duration, Unwrap(teardown.ThrownException!).Message.Split('\n')[0]);
+                report.Add(name, TaskOutcome.Failed, teardown.Duration, FirstLine(Unwrap(teardown.ThrownException!).Message));
             else if (!report.Entries.Any(e => e.Task == name) && name != "Default")
                 report.Add(name, report.WasSkipped(name) ? TaskOutcome.UpToDate : TaskOutcome.Executed, teardown.Duration);
             if (ci.IsRunningOnGitHubActions) ci.GitHubActions.Commands.EndGroup();

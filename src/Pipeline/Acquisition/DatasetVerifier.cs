@@ -40,7 +40,7 @@ public static class DatasetVerifier
                 throw new IdxException($"{name}: {problem}");
         }
 
-        var loaded = definition.Splits.AsParallel().Select(s => LoadSplit(definition, downloads, s.Key, s.Value)).ToDictionary(s => s.Name);
+        var loaded = definition.Splits.Select(s => LoadSplit(definition, downloads, s.Key, s.Value)).ToDictionary(s => s.Name);
         var shapes = loaded.Values.Select(s => (s.Rows, s.Columns)).Distinct().ToList();
         if (shapes.Count != 1)
             throw new IdxException($"splits disagree on image size: {string.Join(", ", loaded.Values.Select(s => $"{s.Name} {s.Rows}×{s.Columns}"))}");

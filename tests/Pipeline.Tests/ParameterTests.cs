@@ -1,0 +1,63 @@
+using System.Text.Json.Nodes;
+using Pipeline.Acquisition;
+using Pipeline.Parameters;
+
+namespace Pipeline.Tests;
+
+public class ParameterTests
+{
+    static ParameterSet Parse(params string[] overrides) => ParameterSet.Parse(JsonNode.Parse("""
+        { "download": { "dataset": "mnist", "retries": 3 }, "verify": { "validation": 5000 } }
+        """), "params.json", overrides);
+
+    [Fact]
+    public void The_checked_in_parameters_file_binds()
+    {
+        var parameters = ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), []).BindAll<PipelineParameters>();
+        Assert.Equal("mnist", parameters.Download.Dataset);
+        Assert.Equal(5000, parameters.Verify.Validation);
+    }
+
+    [Fact]
+    public void A_set_override_replaces_the_value_with_its_json_type()
+    {
+        Assert.Equal(10000, Parse("verify.validation=10000").BindAll<PipelineParameters>().Verify.Validation);
+        Assert.Equal("fashion", Parse("download.dataset=fashion").BindAll<PipelineParameters>().Download.Dataset);
+    }
+
+    [Theory]
+    [InlineData("verify.validation=abc", "verify.validation expects a whole number, got \"abc\"")]
+    [InlineData("verify.validation=1.5", "verify.validation expects a whole number, got 1.5")]
+    [InlineData("verify.validaton=1", "verify.validaton is not a parameter of 'verify' (known: validation)")]
+    [InlineData("verify.validation=-1", "verify.validation must be ≥ 0, got -1")]
+    [InlineData("download.retries=99", "download.retries must be between 0 and 20, got 99")]
+    public void A_bad_value_names_the_key_and_what_it_expects(string assignment, string message)
+    {
+        var error = Assert.Throws<ParameterException>(() => Parse(assignment).BindAll<PipelineParameters>());
+        Assert.Equal(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("train.epochs=6", "--set train.epochs=6: no section 'train' in params.json (sections: download, verify)")]
+    [InlineData("validation=5", "--set validation=5: expected section.key=value (e.g. verify.validation=10000)")]
+    public void A_malformed_override_is_rejected(string assignment, string message) =>
+        Assert.Equal(message, Assert.Throws<ParameterException>(() => Parse(assignment)).Message);
+
+    [Fact]
+    public void An_unknown_section_is_rejected()
+    {
+        var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {}, "verify": {}, "verfy": {} }"""), "params.json", []);
+        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify)",
+            Assert.Throws<ParameterException>(() => set.BindAll<PipelineParameters>()).Message);
+    }
+
+    [Fact]
+    public void Dataset_definitions_are_data_and_name_their_mirror_variable()
+    {
+        var mnist = DatasetDefinition.Load("mnist", Path.Combine(TestHost.Root, "datasets"));
+        Assert.Equal(4, mnist.Files.Count);
+        Assert.Equal("PIPELINE_MNIST_MIRROR", mnist.MirrorVariable);
+        var error = Assert.Throws<DatasetException>(() => DatasetDefinition.Load("kmnist", Path.Combine(TestHost.Root, "datasets")));
+        Assert.Contains("known: mnist", error.Message);
+    }
+}

@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using Pipeline.Stages;
+
+namespace Pipeline.Tests;
+
+public class StageEngineTests : IDisposable
+{
+    readonly TempFolder temp = new();
+    readonly ArtifactStore store;
+    readonly string source;
+    readonly List<string> ran = [];
+
+    public StageEngineTests()
+    {
+        store = new ArtifactStore(temp["artifacts"]);
+        source = temp["source.txt"];
+        File.WriteAllText(source, "hello");
+    }
+
+    public void Dispose() => temp.Dispose();
+
+    sealed record UpperParameters(int Repeat);
+
+    StageDefinition Upper(int repeat = 1) => new("upper", 1, new UpperParameters(repeat), new FileInput("source", source));
+    StageDefinition Count(int version = 1) => new("count", version, new { }, new UpstreamInput("upper"));
+
+    // A two-stage pipeline: "upper" reads a file, "count" reads upper's output. Each runs only when stale.
+    async Task RunPipeline(int repeat = 1, int countVersion = 1)
+    {
+        var upper = Upper(repeat);
+        if (!store.Check(upper).UpToDate)
+        {
+            ran.Add("upper");
+            await store.RunAsync(upper, (w, _) => File.WriteAllTextAsync(w.PathOf("out.txt"),
+                string.Concat(Enumerable.Repeat(File.ReadAllText(source).ToUpperInvariant(), repeat))));
+        }
+        var count = Count(countVersion);
+        if (!store.Check(count).UpToDate)
+        {
+            ran.Add("count");
+            await store.RunAsync(count, (w, _) =>
+            {
+                w.Metrics["length"] = File.ReadAllText(Path.Combine(store.StageDirectory("upper"), "out.txt")).Length;
+                return File.WriteAllTextAsync(w.PathOf("count.txt"), "ok");
+            });
+        }
+    }
+
+    [Fact]
+    public async Task A_second_run_with_nothing_changed_runs_nothing()
+    {
+        await RunPipeline();
+        Assert.Equal(["upper", "count"], ran);
+        ran.Clear();
+        await RunPipeline();
+        Assert.Empty(ran);
+        Assert.Equal("HELLO", File.ReadAllText(Path.Combine(store.StageDirectory("upper"), "out.txt")));
+    }
+
+    [Fact]
+    public async Task A_parameter_change_reruns_that_stage_and_its_dependents_and_says_which_parameter()
+    {
+        await RunPipeline();
+        var status = store.Check(Upper(repeat: 2));
+        Assert.False(status.UpToDate);
+        Assert.Contains("parameter repeat: 1 → 2", status.Reason);
+        ran.Clear();
+        await RunPipeline(repeat: 2);
+        Assert.Equal(["upper", "count"], ran);
+        Assert.Equal(10, store.ReadRecord("count")!.Metrics["length"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task A_changed_input_file_reruns_downstream()
+    {
+        await RunPipeline();
+        File.WriteAllText(source, "changed");
+        Assert.Contains("input source changed", store.Check(Upper()).Reason);
+        ran.Clear();
+        await RunPipeline();
+        Assert.Equal(["upper", "count"], ran);
+    }
+
+    [Fact]
+    public async Task An_upstream_rerun_with_identical_output_does_not_rerun_downstream()
+    {
+        await RunPipeline();
+        ran.Clear();
+        File.Delete(Path.Combine(store.StageDirectory("upper"), "out.txt"));
+        await RunPipeline();
+        Assert.Equal(["upper"], ran); // same content again: count's input hash is unchanged
+    }
+
+    [Fact]
+    public async Task A_deleted_or_resized_output_reruns_the_stage()
+    {
+        await RunPipeline();
+        string output = Path.Combine(store.StageDirectory("count"), "count.txt");
+        File.Delete(output);
+        Assert.Contains("output count.txt is missing", store.Check(Count()).Reason);
+        ran.Clear();
+        await RunPipeline();
+        Assert.Equal(["count"], ran);
+
+        File.WriteAllText(output, "not ok");
+        Assert.Contains("output count.txt has 6 bytes, recorded 2", store.Check(Count()).Reason);
+    }
+
+    [Fact]
+    public async Task A_new_implementation_version_reruns_the_stage()
+    {
+        await RunPipeline();
+        Assert.Contains("implementation version 1 → 2", store.Check(Count(version: 2)).Reason);
+    }
+
+    [Fact]
+    public async Task Fresh_modification_times_on_unchanged_content_still_skip()
+    {
+        await RunPipeline();
+        var later = DateTime.UtcNow.AddHours(3);
+        foreach (var file in Directory.EnumerateFiles(temp.Path, "*", SearchOption.AllDirectories))
+            File.SetLastWriteTimeUtc(file, later);
+        ran.Clear();
+        await RunPipeline();
+        Assert.Empty(ran);
+    }
+
+    [Fact]
+    public async Task A_failing_stage_records_nothing_and_keeps_the_previous_outputs()
+    {
+        await RunPipeline();
+        var before = store.ReadRecord("upper")!;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.RunAsync(Upper(repeat: 3), async (w, _) =>
+        {
+            await File.WriteAllTextAsync(w.PathOf("out.txt"), "half");
+            throw new InvalidOperationException("boom");
+        }));
+        Assert.Equal(before.Fingerprint, store.ReadRecord("upper")!.Fingerprint);
+        Assert.Equal("HELLO", File.ReadAllText(Path.Combine(store.StageDirectory("upper"), "out.txt")));
+        Assert.False(store.Check(Upper(repeat: 3)).UpToDate);
+    }
+
+    [Fact]
+    public async Task The_record_holds_parameters_inputs_outputs_and_tool_versions()
+    {
+        await RunPipeline();
+        var record = store.ReadRecord("upper")!;
+        Assert.Equal(1, record.Parameters!["repeat"]!.GetValue<int>());
+        Assert.Equal(ContentHash.OfFile(source), record.Inputs["source"]);
+        var output = Assert.Single(record.Outputs);
+        Assert.Equal(("out.txt", 5L, ContentHash.OfText("HELLO")), (output.Path, output.Size, output.Sha256));
+        Assert.Equal(Environment.Version.ToString(), record.Tools["dotnet"]);
+        Assert.Equal(record.OutputHash, store.ReadRecord("count")!.Inputs["upper"]);
+    }
+
+    [Fact]
+    public async Task A_stage_whose_upstream_never_completed_fails_clearly()
+    {
+        var error = await Assert.ThrowsAsync<StageException>(() => store.RunAsync(Count(), (_, _) => Task.CompletedTask));
+        Assert.Equal("stage 'count' needs the outputs of 'upper', which has not completed", error.Message);
+        Assert.Null(store.ReadRecord("count"));
+    }
+
+    [Fact]
+    public async Task A_process_killed_mid_stage_leaves_nothing_that_looks_complete_and_the_next_run_completes()
+    {
+        string artifacts = temp["killed"];
+        string probe = Path.Combine(AppContext.BaseDirectory, "StageProbe.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[] { probe, artifacts, "20", "200" }) start.ArgumentList.Add(arg);
+        using (var child = Process.Start(start)!)
+        {
+            // Kill it after it has written a few files but long before it finishes.
+            while (await child.StandardOutput.ReadLineAsync() is { } line && line != "writing 3") { }
+            child.Kill(entireProcessTree: true);
+            await child.WaitForExitAsync();
+        }
+
+        var killed = new ArtifactStore(artifacts);
+        Assert.Null(killed.ReadRecord("probe"));
+        Assert.False(killed.Check(ProbeStage.Definition(20)).UpToDate);
+        Assert.False(Directory.Exists(killed.StageDirectory("probe")));
+
+        var record = await killed.RunAsync(ProbeStage.Definition(20), async (w, _) =>
+        {
+            Assert.NotNull(w.Leftover); // what the killed run wrote is offered for salvage
+            Assert.True(File.Exists(Path.Combine(w.Leftover!, "part-000.txt")));
+            for (int i = 0; i < 20; i++)
+                await File.WriteAllTextAsync(w.PathOf($"part-{i:D3}.txt"), ProbeStage.Content(i));
+        });
+        Assert.Equal(20, record.Outputs.Count);
+        Assert.True(killed.Check(ProbeStage.Definition(20)).UpToDate);
+        Assert.False(Directory.Exists(Path.Combine(artifacts, ".staging", "probe.leftover")));
+    }
+
+    [Fact]
+    public void A_second_run_waits_for_the_lock_and_then_fails_clearly()
+    {
+        using var first = store.Lock(TimeSpan.Zero);
+        var messages = new List<string>();
+        var clock = Stopwatch.StartNew();
+        var error = Assert.Throws<StageException>(() => store.Lock(TimeSpan.FromSeconds(1), messages.Add));
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9));
+        Assert.Contains($"pid {Environment.ProcessId}", error.Message);
+        Assert.Single(messages);
+        first.Dispose();
+        using var again = store.Lock(TimeSpan.Zero);
+    }
+}
