@@ -17,6 +17,8 @@ public sealed record PipelineSettings
     public IReadOnlyList<string> Sets { get; init; } = [];
     public IReadOnlyList<string> Mirrors { get; init; } = [];
     public double LockWaitSeconds { get; init; } = 600;
+    public string Split { get; init; } = "train";
+    public int Index { get; init; }
 
     /// <summary>All options as Cake arguments (name → values), for tasks that read them the Cake way.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Raw { get; init; } = [];
@@ -43,6 +45,8 @@ public static class CommandLine
         new("mirror", "URL|FOLDER", "Try this mirror before the dataset's own (a URL or a local folder); PIPELINE_<DATASET>_MIRROR also adds one.", Repeatable: true),
         new("artifacts", "FOLDER", "Where stage outputs go (default artifacts)."),
         new("lock-wait", "SECONDS", "How long to wait for another run that holds the artifacts lock (default 600)."),
+        new("split", "SPLIT", "With --target=Show: the split to look at (train, validation or test; default train)."),
+        new("index", "N", "With --target=Show: the image's index within the split (default 0)."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -88,6 +92,10 @@ public static class CommandLine
         if (One("lock-wait") is { } wait && (!double.TryParse(wait, System.Globalization.CultureInfo.InvariantCulture, out lockWait) || lockWait < 0))
             throw new UsageException($"--lock-wait={wait}: expected a number of seconds ≥ 0");
 
+        int index = 0;
+        if (One("index") is { } indexText && (!int.TryParse(indexText, out index) || index < 0))
+            throw new UsageException($"--index={indexText}: expected a whole number ≥ 0");
+
         return new PipelineSettings
         {
             Target = One("target"),
@@ -102,6 +110,8 @@ public static class CommandLine
             Sets = values.Where(v => v.Key == "set").Select(v => v.Value).ToList(),
             Mirrors = values.Where(v => v.Key == "mirror").Select(v => v.Value).ToList(),
             LockWaitSeconds = lockWait,
+            Split = One("split") ?? "train",
+            Index = index,
             Raw = values,
         };
     }

@@ -10,6 +10,7 @@ using Cake.Core.Packaging;
 using Cake.Core.Tooling;
 using Pipeline;
 using Pipeline.Acquisition;
+using Pipeline.Imaging;
 using Pipeline.Parameters;
 using Pipeline.Stages;
 using Serilog;
@@ -104,7 +105,8 @@ public static class PipelineHost
         {
             exitCode = 1;
             var error = Unwrap(e);
-            if (error is DatasetException or IdxException or DownloadException or StageException or ParameterException or OperationCanceledException)
+            if (error is DatasetException or IdxException or DownloadException or StageException or ParameterException
+                or ExportException or FontException or UsageException or OperationCanceledException)
                 logger.Error("{Message:l}", error.Message);
             else
                 logger.Error(error, "{Message:l}", error.Message);

@@ -4,5 +4,5 @@ namespace Build.Tasks;
 
 [TaskName("Default")]
 [TaskDescription("The whole pipeline: the target when --target is not given.")]
-[IsDependentOn(typeof(VerifyTask))]
+[IsDependentOn(typeof(ExportTask))]
 public sealed class DefaultTask : AsyncFrostingTask<PipelineContext>;

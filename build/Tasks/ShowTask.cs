@@ -1,0 +1,25 @@
+using Build.Host;
+using Pipeline.Acquisition;
+using Pipeline.Imaging;
+
+namespace Build.Tasks;
+
+[TaskName("Show")]
+[TaskDescription("Print one digit as text art with its label and one-hot vector (--split, --index).")]
+[IsDependentOn(typeof(VerifyTask))]
+public sealed class ShowTask : AsyncFrostingTask<PipelineContext>
+{
+    public override Task RunAsync(PipelineContext context)
+    {
+        string verified = context.Store.StageDirectory("verify");
+        var dataset = VerifiedDataset.Load(verified);
+        var split = dataset.LoadSplit(verified, context.Settings.Split);
+        int index = context.Settings.Index;
+        if (index >= split.Count)
+            throw new UsageException($"--index={index}: split '{split.Name}' has {split.Count:N0} images (0–{split.Count - 1:N0})");
+        int label = split.Labels[index];
+        Console.WriteLine($"\n{split.Name}[{index}]  label {dataset.Classes[label]}  one-hot [{Exporter.OneHot(label, dataset.Classes.Count).Replace(' ', ',')}]\n");
+        Console.Write(TextArt.Render(split.Image(index), split.Columns, split.Rows));
+        return Task.CompletedTask;
+    }
+}

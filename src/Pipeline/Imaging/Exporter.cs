@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+using Pipeline.Acquisition;
+using Pipeline.Parameters;
+using Pipeline.Stages;
+using Serilog;
+
+namespace Pipeline.Imaging;
+
+/// <summary>The <c>export</c> section.</summary>
+public sealed record ExportParameters : IValidatedParameters
+{
+    /// <summary>Which splits to write.</summary>
+    public string[] Splits { get; init; } = ["train", "validation", "test"];
+    /// <summary>At most this many images per split; 0 means all.</summary>
+    public int Limit { get; init; }
+    /// <summary>Also write the one-hot label vector into the manifest (the reference's one_hot=True).</summary>
+    public bool OneHot { get; init; }
+    /// <summary>How many images of each split its contact sheet shows.</summary>
+    public int SheetImages { get; init; } = 100;
+
+    public IEnumerable<string> Validate()
+    {
+        if (Splits.Length == 0) yield return "splits must name at least one split";
+        foreach (var split in Splits.Where(s => !VerifiedDataset.SplitOrder.Contains(s)))
+            yield return $"splits: unknown split '{split}' (splits: {string.Join(", ", VerifiedDataset.SplitOrder)})";
+        if (Limit < 0) yield return $"limit must be ≥ 0 (0 = all), got {Limit}";
+        if (SheetImages is < 1 or > 1000) yield return $"sheet_images must be between 1 and 1000, got {SheetImages}";
+    }
+}
+
+public sealed record ExportResult(int Written, int Reused, double Seconds)
+{
+    public int Files => Written + Reused;
+    public double FilesPerSecond => Files / Math.Max(Seconds, 1e-6);
+}
+
+/// <summary>
+/// Writes a verified dataset as lossless 8-bit grayscale PNG files in the layout ImageFolder, Keras and ML.NET read:
+/// <c>&lt;split&gt;/&lt;class&gt;/&lt;index&gt;.png</c>, plus <c>manifest.csv</c> and contact sheets. A file that an
+/// earlier run already wrote with exactly the right bytes is moved over instead of written again.
+/// </summary>
+public static partial class Exporter
+{
+    public const string Manifest = "manifest.csv", Sheets = "sheets";
+
+    public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
+        IEnumerable<string?> salvage, ILogger log)
+    {
+        foreach (var name in dataset.Classes)
+            if (!SafeFolderName().IsMatch(name) || name is "." or "..")
+                throw new ExportException($"class name '{name}' is not safe as a folder name (letters, digits, space, '_', '-', '.'; not '.' or '..')");
+        var salvageFolders = salvage.OfType<string>().Where(Directory.Exists).ToArray();
+        var clock = Stopwatch.StartNew();
+        int written = 0, reused = 0;
+        var manifest = new StringBuilder(parameters.OneHot ? "path,split,index,label,class,pixels_sha256,one_hot\n" : "path,split,index,label,class,pixels_sha256\n");
+
+        foreach (var splitName in VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains))
+        {
+            var split = dataset.LoadSplit(verified, splitName);
+            int count = parameters.Limit > 0 ? Math.Min(parameters.Limit, split.Count) : split.Count;
+            foreach (var name in dataset.Classes)
+                Directory.CreateDirectory(Path.Combine(output, splitName, name));
+            var rows = new string[count];
+            var progress = new Progress(log, $"export {splitName}", count, "files");
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            {
+                var pixels = split.Image(i);
+                int label = split.Labels[i];
+                string relative = $"{splitName}/{dataset.Classes[label]}/{i:D5}.png";
+                byte[] png = GrayPng.Encode(pixels, split.Columns, split.Rows);
+                if (Reuse(relative, png, output, salvageFolders)) Interlocked.Increment(ref reused);
+                else
+                {
+                    File.WriteAllBytes(Path.Combine(output, relative), png);
+                    Interlocked.Increment(ref written);
+                }
+                string row = $"{relative},{splitName},{i},{label},{dataset.Classes[label]},{ContentHash.OfBytes(pixels)}";
+                rows[i] = parameters.OneHot ? $"{row},{OneHot(label, dataset.Classes.Count)}" : row;
+                progress.Add(1);
+            });
+            progress.Complete();
+            foreach (var row in rows) manifest.Append(row).Append('\n');
+        }
+        File.WriteAllText(Path.Combine(output, Manifest), manifest.ToString());
+        double seconds = clock.Elapsed.TotalSeconds;
+        WriteSheets(dataset, verified, parameters, Path.Combine(output, Sheets));
+        return new ExportResult(written, reused, seconds);
+    }
+
+    /// <summary>Moves an earlier run's file into place when its bytes are exactly the ones to write.</summary>
+    static bool Reuse(string relative, byte[] png, string output, string[] folders)
+    {
+        foreach (var folder in folders)
+        {
+            var candidate = new FileInfo(Path.Combine(folder, relative));
+            if (candidate.Exists && candidate.Length == png.Length && File.ReadAllBytes(candidate.FullName).AsSpan().SequenceEqual(png))
+            {
+                candidate.MoveTo(Path.Combine(output, relative));
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public static string OneHot(int label, int classes) =>
+        string.Join(' ', Enumerable.Range(0, classes).Select(c => c == label ? '1' : '0'));
+
+    /// <summary>Per split: its first images with their labels; and ten training examples of each class.</summary>
+    static void WriteSheets(VerifiedDataset dataset, string verified, ExportParameters parameters, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (var name in VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains))
+        {
+            var split = dataset.LoadSplit(verified, name);
+            if (split.Count == 0) continue;
+            var tiles = Enumerable.Range(0, Math.Min(parameters.SheetImages, split.Count))
+                .Select(i => Tile(split, i, dataset.Classes, parameters.OneHot)).ToList();
+            File.WriteAllBytes(Path.Combine(folder, $"{name}.png"), ContactSheet.Render(tiles, columns: parameters.OneHot ? 5 : 10, scale: parameters.OneHot ? 5 : 3));
+        }
+        var train = dataset.LoadSplit(verified, "train");
+        var perClass = dataset.Classes.Select((_, c) => Enumerable.Range(0, train.Count).Where(i => train.Labels[i] == c).Take(10))
+            .SelectMany(indices => indices).Select(i => Tile(train, i, dataset.Classes, oneHot: false)).ToList();
+        File.WriteAllBytes(Path.Combine(folder, "classes.png"), ContactSheet.Render(perClass, columns: 10, scale: 3));
+    }
+
+    static Tile Tile(ImageSplit split, int index, IReadOnlyList<string> classes, bool oneHot) =>
+        new(split.Image(index).ToArray(), split.Columns, split.Rows,
+            oneHot ? OneHot(split.Labels[index], classes.Count).Replace(" ", "") : classes[split.Labels[index]]);
+
+    [GeneratedRegex("^[A-Za-z0-9 _.-]+$")]
+    private static partial Regex SafeFolderName();
+}
+
+public sealed class ExportException(string message) : Exception(message);
