@@ -11,6 +11,10 @@ public class ParameterTests
         """), "params.json", overrides);
 
     [Fact]
+    public void A_missing_section_keeps_the_defaults() =>
+        Assert.Equal(["train", "validation", "test"], Parse().BindAll<PipelineParameters>().Export.Splits);
+
+    [Fact]
     public void The_checked_in_parameters_file_binds()
     {
         var parameters = ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), []).BindAll<PipelineParameters>();
@@ -47,7 +51,7 @@ public class ParameterTests
     public void An_unknown_section_is_rejected()
     {
         var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {}, "verify": {}, "verfy": {} }"""), "params.json", []);
-        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify)",
+        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify, export)",
             Assert.Throws<ParameterException>(() => set.BindAll<PipelineParameters>()).Message);
     }
 

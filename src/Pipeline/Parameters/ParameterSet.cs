@@ -95,12 +95,10 @@ public sealed class ParameterSet
             .Select(p => bound[JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name!)]).ToArray());
     }
 
-    /// <summary>Binds a section to <typeparamref name="T"/> (snake_case keys); missing keys keep the record's defaults.</summary>
+    /// <summary>Binds a section to <typeparamref name="T"/> (snake_case keys); missing keys (or a missing section) keep the record's defaults.</summary>
     public T Bind<T>(string section) where T : class
     {
-        var node = root[section];
-        if (node is null)
-            throw new ParameterException($"{Source}: section '{section}' is missing");
+        var node = root[section] ?? new JsonObject(); // a missing section keeps every default
         if (node is not JsonObject obj)
             throw new ParameterException($"{Source}: section '{section}' must be an object of key: value");
 

@@ -1,0 +1,132 @@
+using Pipeline.Acquisition;
+using Pipeline.Imaging;
+using Pipeline.Stages;
+using Serilog.Core;
+using SkiaSharp;
+
+namespace Pipeline.Tests;
+
+public class ExportTests : IDisposable
+{
+    readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    /// <summary>A verified dataset of random 28×28 images, written as the Verify stage writes it.</summary>
+    (VerifiedDataset Dataset, string Folder) MakeVerified(int perSplit = 40, string[]? classes = null)
+    {
+        string folder = temp["verify"];
+        Directory.CreateDirectory(folder);
+        classes ??= [.. Enumerable.Range(0, 10).Select(i => i.ToString())];
+        var random = new Random(3);
+        foreach (var split in VerifiedDataset.SplitOrder)
+        {
+            var images = new byte[perSplit * 784];
+            random.NextBytes(images);
+            File.WriteAllBytes(Path.Combine(folder, VerifiedDataset.ImagesFile(split)), images);
+            File.WriteAllBytes(Path.Combine(folder, VerifiedDataset.LabelsFile(split)),
+                [.. Enumerable.Range(0, perSplit).Select(i => (byte)(i % classes.Length))]);
+        }
+        var dataset = new VerifiedDataset("random", classes, 28, 28,
+            new(VerifiedDataset.SplitOrder.ToDictionary(s => s, _ => perSplit), StringComparer.Ordinal));
+        CanonicalJson.WriteFile(Path.Combine(folder, VerifiedDataset.FileName), dataset);
+        return (dataset, folder);
+    }
+
+    ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output, params string?[] salvage) =>
+        Exporter.Export(dataset, verified, parameters, output, salvage, Logger.None);
+
+    [Fact]
+    public void Every_file_decodes_to_exactly_its_pixels_in_the_image_folder_layout_with_a_manifest()
+    {
+        var (dataset, verified) = MakeVerified();
+        var result = Export(dataset, verified, new ExportParameters { OneHot = true }, temp["export"]);
+        Assert.Equal(120, result.Written);
+
+        var lines = File.ReadAllLines(temp[Path.Combine("export", Exporter.Manifest)]);
+        Assert.Equal("path,split,index,label,class,pixels_sha256,one_hot", lines[0]);
+        Assert.Equal(121, lines.Length);
+        foreach (var line in lines.Skip(1))
+        {
+            var f = line.Split(',');
+            var split = dataset.LoadSplit(verified, f[1]);
+            int index = int.Parse(f[2]);
+            Assert.Equal($"{f[1]}/{f[4]}/{index:D5}.png", f[0]);
+            Assert.Equal(split.Labels[index].ToString(), f[3]);
+            var (pixels, width, height) = GrayPng.Decode(File.ReadAllBytes(temp[Path.Combine("export", f[0])]), f[0]);
+            Assert.Equal((28, 28), (width, height));
+            Assert.Equal(split.Image(index).ToArray(), pixels);
+            Assert.Equal(ContentHash.OfBytes(pixels), f[5]);
+            Assert.Equal(Exporter.OneHot(split.Labels[index], 10), f[6]);
+        }
+        using var codec = SKCodec.Create(temp[Path.Combine("export", "train", "0", "00000.png")]);
+        Assert.Equal(SKColorType.Gray8, codec.Info.ColorType); // 8-bit grayscale, no colormap
+    }
+
+    [Fact]
+    public void Raising_the_limit_writes_only_the_new_files_and_a_tampered_file_is_rewritten()
+    {
+        var (dataset, verified) = MakeVerified();
+        Export(dataset, verified, new ExportParameters { Limit = 10, Splits = ["train"] }, temp["first"]);
+        string tampered = temp[Path.Combine("first", "train", "3", "00003.png")];
+        var bytes = File.ReadAllBytes(tampered);
+        bytes[^20] ^= 0xff;
+        File.WriteAllBytes(tampered, bytes);
+
+        var result = Export(dataset, verified, new ExportParameters { Limit = 20, Splits = ["train"] }, temp["second"], temp["first"]);
+        Assert.Equal((11, 9), (result.Written, result.Reused)); // 10 new + the tampered one
+        var (pixels, _, _) = GrayPng.Decode(File.ReadAllBytes(temp[Path.Combine("second", "train", "3", "00003.png")]), "00003.png");
+        Assert.Equal(dataset.LoadSplit(verified, "train").Image(3).ToArray(), pixels);
+    }
+
+    [Theory]
+    [InlineData("../escape")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    public void A_class_name_that_is_not_a_safe_folder_name_is_rejected(string name)
+    {
+        var (dataset, verified) = MakeVerified(classes: ["ok", name]);
+        var error = Assert.Throws<ExportException>(() => Export(dataset, verified, new ExportParameters(), temp["export"]));
+        Assert.StartsWith($"class name '{name}' is not safe as a folder name", error.Message);
+        Assert.False(Directory.Exists(temp["escape"]));
+    }
+
+    [Fact]
+    public void Contact_sheets_have_the_expected_size_and_drawn_labels()
+    {
+        var (dataset, verified) = MakeVerified();
+        Export(dataset, verified, new ExportParameters { SheetImages = 20 }, temp["export"]);
+        using var sheet = SKBitmap.Decode(temp[Path.Combine("export", Exporter.Sheets, "train.png")]);
+        var (width, height) = ContactSheet.Size(20, 10, 28, 28, 3);
+        Assert.Equal((width, height), (sheet.Width, sheet.Height));
+        // The caption strip under the first tile must hold dark (text) pixels: a missing font draws nothing.
+        int dark = 0;
+        for (int y = ContactSheet.Gap + 84; y < ContactSheet.Gap + 84 + ContactSheet.CaptionHeight; y++)
+            for (int x = ContactSheet.Gap; x < ContactSheet.Gap + 84; x++)
+                if (sheet.GetPixel(x, y).Red < 128) dark++;
+        Assert.InRange(dark, 5, 84 * ContactSheet.CaptionHeight / 2);
+        Assert.True(File.Exists(temp[Path.Combine("export", Exporter.Sheets, "classes.png")]));
+    }
+
+    [Fact]
+    public void A_missing_font_is_a_clear_error_not_blank_labels()
+    {
+        var error = Assert.Throws<FontException>(() => Fonts.Load(temp["no-such-font.ttf"]));
+        Assert.Contains("no usable font for labels", error.Message);
+    }
+
+    [Fact]
+    public void A_sample_of_real_mnist_round_trips_exactly()
+    {
+        var mnist = DatasetDefinition.Load("mnist", Path.Combine(TestHost.Root, "datasets"));
+        DatasetVerifier.Verify(mnist, TestHost.MnistMirror, 5000, temp["verify"]);
+        var dataset = VerifiedDataset.Load(temp["verify"]);
+        Export(dataset, temp["verify"], new ExportParameters { Limit = 300, Splits = ["test"] }, temp["export"]);
+        var test = dataset.LoadSplit(temp["verify"], "test");
+        for (int i = 0; i < 300; i++)
+        {
+            string path = temp[Path.Combine("export", "test", test.Labels[i].ToString(), $"{i:D5}.png")];
+            Assert.Equal(test.Image(i).ToArray(), GrayPng.Decode(File.ReadAllBytes(path), path).Pixels);
+        }
+    }
+}
