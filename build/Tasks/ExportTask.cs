@@ -17,7 +17,7 @@ public sealed class ExportTask : StageTask
     {
         string verified = context.Store.StageDirectory("verify");
         var result = Exporter.Export(VerifiedDataset.Load(verified), verified, context.Parameters.Export, workspace.Directory,
-            [workspace.Previous, workspace.Leftover], context.Logger);
+            [workspace.Previous, workspace.Leftover], context.Logger, (path, png) => workspace.Declare(path, png));
         context.Logger.Information("export: {Files:N0} PNG files ({Written:N0} written, {Reused:N0} already right) in {Seconds:0.00} s, {Rate:N0} files/s",
             result.Files, result.Written, result.Reused, result.Seconds, result.FilesPerSecond);
         workspace.Metrics["files"] = result.Files;

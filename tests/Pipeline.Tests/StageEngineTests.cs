@@ -194,6 +194,21 @@ public class StageEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task Declared_outputs_are_recorded_without_reading_them_back_unless_their_size_differs()
+    {
+        var record = await store.RunAsync(new StageDefinition("declared", 1, new { }), async (w, _) =>
+        {
+            byte[] a = "alpha"u8.ToArray(), b = "beta"u8.ToArray();
+            await File.WriteAllBytesAsync(w.PathOf("a.txt"), a);
+            w.Declare("a.txt", a);
+            w.Declare("b.txt", b);
+            await File.WriteAllTextAsync(w.PathOf("b.txt"), "beta, longer than declared");
+        });
+        Assert.Equal(ContentHash.OfText("alpha"), record.Outputs.Single(o => o.Path == "a.txt").Sha256);
+        Assert.Equal(ContentHash.OfText("beta, longer than declared"), record.Outputs.Single(o => o.Path == "b.txt").Sha256);
+    }
+
+    [Fact]
     public void A_second_run_waits_for_the_lock_and_then_fails_clearly()
     {
         using var first = store.Lock(TimeSpan.Zero);

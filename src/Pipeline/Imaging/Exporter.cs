@@ -46,7 +46,7 @@ public static partial class Exporter
     public const string Manifest = "manifest.csv", Sheets = "sheets";
 
     public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
-        IEnumerable<string?> salvage, ILogger log)
+        IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null)
     {
         foreach (var name in dataset.Classes)
             if (!SafeFolderName().IsMatch(name) || name is "." or "..")
@@ -70,6 +70,7 @@ public static partial class Exporter
                 int label = split.Labels[i];
                 string relative = $"{splitName}/{dataset.Classes[label]}/{i:D5}.png";
                 byte[] png = GrayPng.Encode(pixels, split.Columns, split.Rows);
+                onFile?.Invoke(relative, png); // the caller may record its hash without reading it back
                 if (Reuse(relative, png, output, salvageFolders)) Interlocked.Increment(ref reused);
                 else
                 {

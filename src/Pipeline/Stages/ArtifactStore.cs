@@ -110,7 +110,7 @@ public sealed class ArtifactStore(string root)
 
         await produce(workspace, cancellation);
 
-        var outputs = HashOutputs(staging, cancellation);
+        var outputs = HashOutputs(workspace, cancellation);
         var tools = new SortedDictionary<string, string>(ToolVersions(), StringComparer.Ordinal);
         foreach (var (name, version) in workspace.Tools) tools[name] = version;
         var record = new StageRecord
@@ -153,15 +153,21 @@ public sealed class ArtifactStore(string root)
             Directory.Delete(dir, recursive: true);
     }
 
-    static List<OutputFile> HashOutputs(string dir, CancellationToken cancellation)
+    static List<OutputFile> HashOutputs(StageWorkspace workspace, CancellationToken cancellation)
     {
+        string dir = workspace.Directory;
         var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
             .Where(f => Path.GetFileName(f) != StageRecord.FileName || Path.GetDirectoryName(f) != dir)
             .ToArray();
         var outputs = new OutputFile[files.Length];
         Parallel.For(0, files.Length, new ParallelOptions { CancellationToken = cancellation }, i =>
-            outputs[i] = new OutputFile(Path.GetRelativePath(dir, files[i]).Replace('\\', '/'),
-                new FileInfo(files[i]).Length, ContentHash.OfFile(files[i])));
+        {
+            string relative = Path.GetRelativePath(dir, files[i]).Replace('\\', '/');
+            long size = new FileInfo(files[i]).Length;
+            outputs[i] = workspace.Declared(relative) is { } known && known.Size == size
+                ? known
+                : new OutputFile(relative, size, ContentHash.OfFile(files[i]));
+        });
         return [.. outputs.OrderBy(o => o.Path, StringComparer.Ordinal)];
     }
 

@@ -20,4 +20,15 @@ public sealed class StageWorkspace(string directory, string? previous, string? l
     public SortedDictionary<string, string> Tools { get; } = new(StringComparer.Ordinal);
 
     public string PathOf(string relative) => System.IO.Path.Combine(Directory, relative);
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, OutputFile> declared = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Tells the engine the SHA-256 of an output the stage has just written from memory, so recording it does not read
+    /// the file back. Thread-safe. A declared file whose size on disk differs is hashed from disk after all.
+    /// </summary>
+    public void Declare(string relative, ReadOnlySpan<byte> content) =>
+        declared[relative] = new OutputFile(relative, content.Length, ContentHash.OfBytes(content));
+
+    internal OutputFile? Declared(string relative) => declared.GetValueOrDefault(relative);
 }
