@@ -11,7 +11,7 @@ namespace Build.Tasks;
 public sealed class ExportTask : StageTask
 {
     public override StageDefinition Define(PipelineContext context) =>
-        new(StageName, 1, context.Parameters.Export, new UpstreamInput("verify"));
+        new(StageName, 2, context.Parameters.Export, new UpstreamInput("verify"));
 
     protected override Task ProduceAsync(PipelineContext context, StageWorkspace workspace)
     {

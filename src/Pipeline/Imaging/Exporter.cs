@@ -128,7 +128,7 @@ public static partial class Exporter
 
     static Tile Tile(ImageSplit split, int index, IReadOnlyList<string> classes, bool oneHot) =>
         new(split.Image(index).ToArray(), split.Columns, split.Rows,
-            oneHot ? OneHot(split.Labels[index], classes.Count).Replace(" ", "") : classes[split.Labels[index]]);
+            oneHot ? $"{classes[split.Labels[index]]}  {OneHot(split.Labels[index], classes.Count).Replace(" ", "")}" : classes[split.Labels[index]]);
 
     [GeneratedRegex("^[A-Za-z0-9 _.-]+$")]
     private static partial Regex SafeFolderName();
