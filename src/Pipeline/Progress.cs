@@ -7,11 +7,20 @@ namespace Pipeline;
 /// Thread-safe progress for long loops: call <see cref="Add"/> as work completes; a line with count, share and rate
 /// is logged at most once per interval, and once at the end from <see cref="Complete"/>.
 /// </summary>
-public sealed class Progress(ILogger log, string label, long total, string unit, TimeSpan? interval = null)
+public sealed class Progress
 {
+    readonly ILogger log;
+    readonly string label, unit;
+    readonly long total, intervalTicks;
     readonly Stopwatch clock = Stopwatch.StartNew();
-    readonly long intervalTicks = (long)((interval ?? TimeSpan.FromSeconds(2)).TotalSeconds * Stopwatch.Frequency);
-    long done, nextReport = Stopwatch.GetTimestamp() + (long)((interval ?? TimeSpan.FromSeconds(2)).TotalSeconds * Stopwatch.Frequency);
+    long done, nextReport;
+
+    public Progress(ILogger log, string label, long total, string unit, TimeSpan? interval = null)
+    {
+        (this.log, this.label, this.total, this.unit) = (log, label, total, unit);
+        intervalTicks = (long)((interval ?? TimeSpan.FromSeconds(2)).TotalSeconds * Stopwatch.Frequency);
+        nextReport = Stopwatch.GetTimestamp() + intervalTicks;
+    }
 
     public long Done => Interlocked.Read(ref done);
 
