@@ -157,4 +157,4 @@ public static class CommandLine
 }
 
 /// <summary>A mistake on the command line; the host prints it and exits with code 2.</summary>
-public sealed class UsageException(string message) : Exception(message);
+public sealed class UsageException(string message) : Pipeline.PipelineException(message);

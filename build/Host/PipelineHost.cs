@@ -10,7 +10,6 @@ using Cake.Core.Packaging;
 using Cake.Core.Tooling;
 using Pipeline;
 using Pipeline.Acquisition;
-using Pipeline.Imaging;
 using Pipeline.Parameters;
 using Pipeline.Stages;
 using Serilog;
@@ -105,8 +104,7 @@ public static class PipelineHost
         {
             exitCode = 1;
             var error = Unwrap(e);
-            if (error is DatasetException or IdxException or DownloadException or StageException or ParameterException
-                or ExportException or FontException or UsageException or OperationCanceledException)
+            if (error is PipelineException or OperationCanceledException)
                 logger.Error("{Message:l}", error.Message);
             else
                 logger.Error(error, "{Message:l}", error.Message);

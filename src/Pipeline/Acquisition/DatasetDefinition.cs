@@ -82,4 +82,4 @@ public sealed record SplitFiles(string Images, string Labels);
 
 public sealed record PinnedFile(long Size, string Sha256);
 
-public sealed class DatasetException(string message) : Exception(message);
+public sealed class DatasetException(string message) : PipelineException(message);

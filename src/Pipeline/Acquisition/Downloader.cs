@@ -266,4 +266,4 @@ public sealed class Downloader : IDisposable
     sealed class TransientFailure(string message) : MirrorFailure(message);
 }
 
-public sealed class DownloadException(string message) : Exception(message);
+public sealed class DownloadException(string message) : PipelineException(message);

@@ -60,4 +60,4 @@ public static class Idx
     }
 }
 
-public sealed class IdxException(string message) : Exception(message);
+public sealed class IdxException(string message) : PipelineException(message);

@@ -40,4 +40,4 @@ public static class Fonts
     }
 }
 
-public sealed class FontException(string message) : Exception(message);
+public sealed class FontException(string message) : PipelineException(message);

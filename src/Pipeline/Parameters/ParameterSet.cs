@@ -149,4 +149,4 @@ public interface IValidatedParameters
     IEnumerable<string> Validate();
 }
 
-public sealed class ParameterException(string message) : Exception(message);
+public sealed class ParameterException(string message) : PipelineException(message);

@@ -11,4 +11,4 @@ public sealed record StageStatus(bool UpToDate, IReadOnlyList<string> Reasons)
 }
 
 /// <summary>A stage cannot be checked or run; the message says which stage and what is wrong.</summary>
-public sealed class StageException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class StageException(string message, Exception? inner = null) : PipelineException(message, inner);
