@@ -56,9 +56,12 @@ public static partial class Exporter
         int written = 0, reused = 0;
         var manifest = new StringBuilder(parameters.OneHot ? "path,split,index,label,class,pixels_sha256,one_hot\n" : "path,split,index,label,class,pixels_sha256\n");
 
-        foreach (var splitName in VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains))
+        // Each split is read once; the contact sheets draw from the same arrays.
+        var splits = VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains)
+            .Select(name => dataset.LoadSplit(verified, name)).ToList();
+        foreach (var split in splits)
         {
-            var split = dataset.LoadSplit(verified, splitName);
+            string splitName = split.Name;
             int count = parameters.Limit > 0 ? Math.Min(parameters.Limit, split.Count) : split.Count;
             foreach (var name in dataset.Classes)
                 Directory.CreateDirectory(Path.Combine(output, splitName, name));
@@ -86,7 +89,8 @@ public static partial class Exporter
         }
         File.WriteAllText(Path.Combine(output, Manifest), manifest.ToString());
         double seconds = clock.Elapsed.TotalSeconds;
-        WriteSheets(dataset, verified, parameters, Path.Combine(output, Sheets));
+        var train = splits.FirstOrDefault(s => s.Name == "train") ?? dataset.LoadSplit(verified, "train");
+        WriteSheets(splits, train, dataset.Classes, parameters, Path.Combine(output, Sheets));
         return new ExportResult(written, reused, seconds);
     }
 
@@ -109,20 +113,18 @@ public static partial class Exporter
         string.Join(' ', Enumerable.Range(0, classes).Select(c => c == label ? '1' : '0'));
 
     /// <summary>Per split: its first images with their labels; and ten training examples of each class.</summary>
-    static void WriteSheets(VerifiedDataset dataset, string verified, ExportParameters parameters, string folder)
+    static void WriteSheets(IEnumerable<ImageSplit> splits, ImageSplit train, IReadOnlyList<string> classes,
+        ExportParameters parameters, string folder)
     {
         Directory.CreateDirectory(folder);
-        foreach (var name in VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains))
+        foreach (var split in splits.Where(s => s.Count > 0))
         {
-            var split = dataset.LoadSplit(verified, name);
-            if (split.Count == 0) continue;
             var tiles = Enumerable.Range(0, Math.Min(parameters.SheetImages, split.Count))
-                .Select(i => Tile(split, i, dataset.Classes, parameters.OneHot)).ToList();
-            File.WriteAllBytes(Path.Combine(folder, $"{name}.png"), ContactSheet.Render(tiles, columns: parameters.OneHot ? 5 : 10, scale: parameters.OneHot ? 5 : 3));
+                .Select(i => Tile(split, i, classes, parameters.OneHot)).ToList();
+            File.WriteAllBytes(Path.Combine(folder, $"{split.Name}.png"), ContactSheet.Render(tiles, columns: parameters.OneHot ? 5 : 10, scale: parameters.OneHot ? 5 : 3));
         }
-        var train = dataset.LoadSplit(verified, "train");
-        var perClass = dataset.Classes.Select((_, c) => Enumerable.Range(0, train.Count).Where(i => train.Labels[i] == c).Take(10))
-            .SelectMany(indices => indices).Select(i => Tile(train, i, dataset.Classes, oneHot: false)).ToList();
+        var perClass = classes.Select((_, c) => Enumerable.Range(0, train.Count).Where(i => train.Labels[i] == c).Take(10))
+            .SelectMany(indices => indices).Select(i => Tile(train, i, classes, oneHot: false)).ToList();
         File.WriteAllBytes(Path.Combine(folder, "classes.png"), ContactSheet.Render(perClass, columns: 10, scale: 3));
     }
 
@@ -134,4 +136,4 @@ public static partial class Exporter
     private static partial Regex SafeFolderName();
 }
 
-public sealed class ExportException(string message) : Exception(message);
+public sealed class ExportException(string message) : PipelineException(message);
