@@ -29,4 +29,7 @@ public abstract class AsyncFrostingTask<TContext> where TContext : ICakeContext
     public virtual bool ShouldRun(TContext context) => true;
 
     public virtual Task RunAsync(TContext context) => Task.CompletedTask;
+
+    /// <summary>Runs after the task whether it ran or was up to date (not in dry runs): checks on recorded results.</summary>
+    public virtual Task FinishAsync(TContext context) => Task.CompletedTask;
 }

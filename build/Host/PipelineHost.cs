@@ -244,6 +244,8 @@ public static class PipelineHost
                     await task.RunAsync(pipeline);
                 else
                     pipeline.Report.Skipped(info.Name);
+                if (!pipeline.Settings.DryRun)
+                    await task.FinishAsync(pipeline);
             });
         }
 

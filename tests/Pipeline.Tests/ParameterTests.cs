@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Pipeline.Acquisition;
+using Build.Host;
 using Pipeline.Parameters;
 
 namespace Pipeline.Tests;

@@ -20,19 +20,24 @@ public static class Fonts
         "C:/Windows/Fonts/arial.ttf",
     ];
 
-    static readonly Lazy<SKTypeface> label = new(() => Load(Environment.GetEnvironmentVariable(Variable)));
+    static readonly Lazy<(SKTypeface Typeface, string File)> label = new(() => Find(Environment.GetEnvironmentVariable(Variable)));
 
-    public static SKTypeface Label => label.Value;
+    public static SKTypeface Label => label.Value.Typeface;
 
-    public static SKTypeface Load(string? preferred)
+    /// <summary>The font file behind <see cref="Label"/>, for libraries that load fonts by file (the charts).</summary>
+    public static string LabelFile => label.Value.File;
+
+    public static SKTypeface Load(string? preferred) => Find(preferred).Typeface;
+
+    static (SKTypeface Typeface, string File) Find(string? preferred)
     {
         var paths = (preferred is { Length: > 0 } ? new[] { preferred } : Candidates).ToList();
         foreach (var path in paths.Where(File.Exists))
         {
             var typeface = SKTypeface.FromFile(path);
             using var font = new SKFont(typeface);
-            if (typeface is not null && font.ContainsGlyphs("0123456789 truepdiclasx:[],"))
-                return typeface;
+            if (typeface is not null && font.ContainsGlyphs("0123456789 truepdiclasx:[],→"))
+                return (typeface, path);
             typeface?.Dispose();
         }
         throw new FontException($"no usable font for labels (looked for {string.Join(", ", paths)}): " +

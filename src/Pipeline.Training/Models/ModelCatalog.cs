@@ -1,0 +1,51 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Pipeline.Training.Models;
+
+/// <summary>The CNNs a run can choose by name (<c>train.model</c>). Both take <c>N×1×28×28</c> and return 10 logits.</summary>
+public static class ModelCatalog
+{
+    public static readonly IReadOnlyDictionary<string, string> Descriptions = new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["reference"] = "the reference's Keras model: Conv2D(32, 3×3, ReLU) → Flatten → Dense(128, ReLU) → Dense(10)",
+        ["compact"] = "two conv blocks (16→32, 32→64 filters, 3×3, batch-norm, ReLU, 2×2 max-pool) → dropout → Dense(10)",
+    };
+
+    public static IEnumerable<string> Names => Descriptions.Keys;
+
+    /// <summary>A fresh model with weights drawn from torch's generator (seed it first for reproducible weights).</summary>
+    public static Sequential Create(string name, int classes, int rows, int columns) => name switch
+    {
+        "reference" => Sequential(
+            ("conv2d", Conv2d(1, 32, 3)),
+            ("relu", ReLU()),
+            ("flatten", Flatten()),
+            ("dense", Linear(32L * (rows - 2) * (columns - 2), 128)),
+            ("relu_1", ReLU()),
+            ("dense_1", Linear(128, classes))),
+        "compact" => Sequential(
+            ("conv2d", Conv2d(1, 16, 3, padding: 1, bias: false)),
+            ("batch_norm", BatchNorm2d(16)),
+            ("relu", ReLU()),
+            ("conv2d_1", Conv2d(16, 32, 3, padding: 1, bias: false)),
+            ("batch_norm_1", BatchNorm2d(32)),
+            ("relu_1", ReLU()),
+            ("max_pool", MaxPool2d(2)),
+            ("conv2d_2", Conv2d(32, 32, 3, padding: 1, bias: false)),
+            ("batch_norm_2", BatchNorm2d(32)),
+            ("relu_2", ReLU()),
+            ("conv2d_3", Conv2d(32, 64, 3, padding: 1, bias: false)),
+            ("batch_norm_3", BatchNorm2d(64)),
+            ("relu_3", ReLU()),
+            ("max_pool_1", MaxPool2d(2)),
+            ("flatten", Flatten()),
+            ("dropout", Dropout(0.3)),
+            ("dense", Linear(64L * (rows / 4) * (columns / 4), classes))),
+        _ => throw new ArgumentException($"unknown model '{name}' (models: {string.Join(", ", Names)})", nameof(name)),
+    };
+
+    public static long ParameterCount(Module module) => module.parameters().Sum(p => p.numel());
+}

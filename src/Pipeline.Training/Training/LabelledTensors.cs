@@ -1,0 +1,41 @@
+using Pipeline.Acquisition;
+using static TorchSharp.torch;
+
+namespace Pipeline.Training;
+
+/// <summary>Images as a float tensor <c>N×1×rows×columns</c> scaled to 0..1, and labels as int64: what models consume.</summary>
+public sealed class LabelledTensors : IDisposable
+{
+    public Tensor Images { get; }
+    public Tensor Labels { get; }
+    public int Count { get; }
+
+    LabelledTensors(Tensor images, Tensor labels) => (Images, Labels, Count) = (images, labels, (int)labels.shape[0]);
+
+    /// <summary>Stacks splits in order (e.g. train then augmented): one tensor pair, no copy of the byte arrays kept.</summary>
+    public static LabelledTensors From(params ImageSplit[] splits)
+    {
+        if (splits.Length == 0) throw new ArgumentException("at least one split is needed", nameof(splits));
+        int rows = splits[0].Rows, columns = splits[0].Columns;
+        if (splits.Any(s => s.Rows != rows || s.Columns != columns))
+            throw new DatasetException($"splits {string.Join(", ", splits.Select(s => $"{s.Name} ({s.Rows}×{s.Columns})"))} differ in image size");
+        int count = splits.Sum(s => s.Count);
+        var pixels = new byte[(long)count * rows * columns];
+        var labels = new long[count];
+        int offset = 0;
+        foreach (var split in splits)
+        {
+            split.Images.CopyTo(pixels, (long)offset * rows * columns);
+            for (int i = 0; i < split.Count; i++) labels[offset + i] = split.Labels[i];
+            offset += split.Count;
+        }
+        using var bytes = tensor(pixels, [count, 1, rows, columns]);
+        return new LabelledTensors(bytes.to_type(ScalarType.Float32).div_(255f), tensor(labels));
+    }
+
+    public void Dispose()
+    {
+        Images.Dispose();
+        Labels.Dispose();
+    }
+}

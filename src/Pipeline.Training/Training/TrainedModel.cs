@@ -1,0 +1,45 @@
+using System.Text.Json;
+using Pipeline.Acquisition;
+using Pipeline.Stages;
+using Pipeline.Training.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pipeline.Training;
+
+/// <summary>
+/// <c>model.json</c> beside <c>model.pt</c>: what is needed to rebuild the network and read its outputs, so a
+/// trained model can be loaded without the parameters file that made it.
+/// </summary>
+public sealed record TrainedModel(string Model, IReadOnlyList<string> Classes, int Rows, int Columns, long Parameters)
+{
+    public const string FileName = "model.json";
+
+    public void Save(string directory) => CanonicalJson.WriteFile(Path.Combine(directory, FileName), this);
+
+    public static TrainedModel Load(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path)) throw new StageException($"{path} not found: run the Train stage first");
+        return JsonSerializer.Deserialize<TrainedModel>(File.ReadAllText(path), CanonicalJson.Options)
+            ?? throw new StageException($"{path}: empty");
+    }
+
+    /// <summary>The network with the trained weights of <paramref name="directory"/>, in eval mode.</summary>
+    public Sequential Open(string directory)
+    {
+        var network = ModelCatalog.Create(Model, Classes.Count, Rows, Columns);
+        network.load(Path.Combine(directory, CheckpointedTraining.WeightsFile));
+        network.eval();
+        return network;
+    }
+
+    /// <summary>Class probabilities (softmax), row-major <c>Count × classes</c>.</summary>
+    public static float[] Probabilities(Sequential network, ImageSplit split)
+    {
+        using var data = LabelledTensors.From(split);
+        using var logits = Predictor.Logits(network, data.Images);
+        using var probabilities = logits.softmax(1);
+        return probabilities.data<float>().ToArray();
+    }
+}
