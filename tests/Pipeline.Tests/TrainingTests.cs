@@ -1,0 +1,185 @@
+using Pipeline.Acquisition;
+using Pipeline.Evaluation;
+using Pipeline.Training;
+using Pipeline.Training.Models;
+using Serilog;
+using static TorchSharp.torch;
+
+namespace Pipeline.Tests;
+
+public class TrainingTests
+{
+    static readonly ILogger Quiet = new LoggerConfiguration().CreateLogger();
+    static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+    /// <summary>A learnable toy set: class c is a bright 6×6 square at one of ten places, plus noise.</summary>
+    static ImageSplit Squares(string name, int count, int seed)
+    {
+        var random = new Random(seed);
+        var images = new byte[count * 784];
+        var labels = new byte[count];
+        for (int i = 0; i < count; i++)
+        {
+            int label = labels[i] = (byte)(i % 10);
+            for (int p = 0; p < 784; p++) images[i * 784 + p] = (byte)random.Next(0, 60);
+            int top = 2 + label / 5 * 12 + random.Next(0, 3), left = 1 + label % 5 * 5 + random.Next(0, 2);
+            for (int y = top; y < top + 6; y++)
+                for (int x = left; x < Math.Min(left + 6, 28); x++) images[i * 784 + y * 28 + x] = 255;
+        }
+        return new ImageSplit(name, images, labels, 28, 28);
+    }
+
+    static TrainingData Data(int train = 200, int validation = 50) =>
+        new(LabelledTensors.From(Squares("train", train, 1)), LabelledTensors.From(Squares("validation", validation, 2)), 10, 28, 28);
+
+    static TrainParameters Small(int epochs, string model = "reference") =>
+        new() { Model = model, Epochs = epochs, BatchSize = 32, LearningRate = 1e-3, LearningRateDecay = 0.8, Seed = 7, MklIntelPath = false };
+
+    [Fact]
+    public void The_reference_model_has_the_Keras_shapes_and_2770634_parameters()
+    {
+        using var model = ModelCatalog.Create("reference", 10, 28, 28);
+        var summary = ModelSummary.Describe("reference", model, 1, 28, 28);
+        Assert.Equal(2_770_634, summary.TotalParameters);
+        Assert.Equal([32L, 26, 26], summary.Layers[0].OutputShape);
+        Assert.Equal([21_632L], summary.Layers.Single(l => l.Name == "flatten").OutputShape);
+        Assert.Equal([10L], summary.Layers[^1].OutputShape);
+        Assert.Contains("Total params: 2,770,634", summary.ToTable());
+    }
+
+    [Fact]
+    public void The_compact_model_maps_images_to_ten_logits()
+    {
+        using var model = ModelCatalog.Create("compact", 10, 28, 28);
+        using var output = model.call(zeros(3, 1, 28, 28));
+        Assert.Equal([3L, 10], output.shape);
+        Assert.Equal(ModelCatalog.ParameterCount(model), ModelSummary.Describe("compact", model, 1, 28, 28).TotalParameters);
+    }
+
+    [Fact]
+    public void Unknown_model_names_are_refused_with_the_list()
+    {
+        var problems = new TrainParameters { Model = "resnet", Epochs = 0 }.Validate().ToList();
+        Assert.Contains(problems, p => p.Contains("unknown model 'resnet'") && p.Contains("reference") && p.Contains("compact"));
+        Assert.Contains(problems, p => p.Contains("epochs must be ≥ 1"));
+    }
+
+    [Theory]
+    [InlineData("reference")]
+    [InlineData("compact")]
+    public void A_few_epochs_on_a_small_set_reduce_the_loss(string model)
+    {
+        var data = Data();
+        using var trainer = new Trainer(Small(3, model), 10, 28, 28);
+        double before = trainer.Evaluate(data.Validation).Loss;
+        EpochRecord last = null!;
+        for (int epoch = 1; epoch <= 3; epoch++) last = trainer.TrainEpoch(epoch, data.Train, data.Validation);
+        // Batch-norm's running statistics lag after so few steps, so validation is checked loosely, training tightly.
+        Assert.True(last.ValLoss < before * 0.75, $"validation loss {before} → {last.ValLoss}");
+        Assert.True(last.Accuracy > 0.8, $"training accuracy {last.Accuracy}");
+    }
+
+    [Fact]
+    public void Saved_weights_load_into_a_model_that_gives_identical_outputs()
+    {
+        using var folder = new TempFolder();
+        var data = Data();
+        using var trainer = new Trainer(Small(1), 10, 28, 28);
+        trainer.TrainEpoch(1, data.Train, data.Validation);
+        trainer.Save(folder["w.pt"]);
+        new TrainedModel("reference", Digits, 28, 28, 0).Save(folder.Path);
+        File.Copy(folder["w.pt"], folder[CheckpointedTraining.WeightsFile]);
+
+        using var loaded = TrainedModel.Load(folder.Path).Open(folder.Path);
+        using var expected = Predictor.Logits(trainer.Model, data.Validation.Images);
+        using var actual = Predictor.Logits(loaded, data.Validation.Images);
+        Assert.True(expected.eq(actual).all().item<bool>());
+    }
+
+    [Fact]
+    public void The_same_seed_gives_bit_identical_weights_and_history()
+    {
+        using var a = new TempFolder();
+        using var b = new TempFolder();
+        var data = Data();
+        var first = CheckpointedTraining.Run(Small(2, "compact"), data, a.Path, "key", [], Quiet);
+        var second = CheckpointedTraining.Run(Small(2, "compact"), data, b.Path, "key", [], Quiet);
+        Assert.Equal(File.ReadAllBytes(a[CheckpointedTraining.WeightsFile]), File.ReadAllBytes(b[CheckpointedTraining.WeightsFile]));
+        Assert.Equal(File.ReadAllText(a[CheckpointedTraining.HistoryFile]), File.ReadAllText(b[CheckpointedTraining.HistoryFile]));
+        Assert.Equal(first.History, second.History);
+    }
+
+    [Fact]
+    public void Raising_the_epochs_resumes_and_equals_a_straight_run()
+    {
+        using var straight = new TempFolder();
+        using var twoEpochs = new TempFolder();
+        using var resumed = new TempFolder();
+        var data = Data();
+        CheckpointedTraining.Run(Small(3, "compact"), data, straight.Path, "key", [], Quiet);
+        CheckpointedTraining.Run(Small(2, "compact"), data, twoEpochs.Path, "key", [], Quiet);
+
+        var result = CheckpointedTraining.Run(Small(3, "compact"), data, resumed.Path, "key", [twoEpochs.Path], Quiet);
+
+        Assert.Equal(2, result.ResumedFrom);
+        Assert.Single(result.TrainedNow);
+        Assert.Equal(File.ReadAllBytes(straight[CheckpointedTraining.WeightsFile]), File.ReadAllBytes(resumed[CheckpointedTraining.WeightsFile]));
+        Assert.Equal(File.ReadAllText(straight[CheckpointedTraining.HistoryFile]), File.ReadAllText(resumed[CheckpointedTraining.HistoryFile]));
+    }
+
+    [Fact]
+    public void Checkpoints_made_with_other_settings_are_not_resumed_and_fewer_epochs_need_no_training()
+    {
+        using var three = new TempFolder();
+        using var other = new TempFolder();
+        using var one = new TempFolder();
+        var data = Data();
+        CheckpointedTraining.Run(Small(3), data, three.Path, "key", [], Quiet);
+
+        Assert.Equal(0, CheckpointedTraining.Run(Small(3), data, other.Path, "other key", [three.Path], Quiet).ResumedFrom);
+        var shorter = CheckpointedTraining.Run(Small(1), data, one.Path, "key", [three.Path], Quiet);
+        Assert.Equal(1, shorter.ResumedFrom);
+        Assert.Empty(shorter.TrainedNow);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(three.Path, "checkpoints", "epoch-001.pt")), File.ReadAllBytes(one[CheckpointedTraining.WeightsFile]));
+    }
+
+    [Fact]
+    public void Metrics_match_a_hand_computed_confusion_matrix()
+    {
+        // Three classes, five images: labels 0 0 1 2 2; predictions 0 1 1 2 0.
+        byte[] labels = [0, 0, 1, 2, 2];
+        float[] probabilities =
+        [
+            0.7f, 0.2f, 0.1f,
+            0.3f, 0.6f, 0.1f,
+            0.1f, 0.8f, 0.1f,
+            0.1f, 0.1f, 0.8f,
+            0.5f, 0.1f, 0.4f,
+        ];
+        var m = ClassificationMetrics.Compute(labels, probabilities, ["a", "b", "c"]);
+        Assert.Equal(new[,] { { 1, 1, 0 }, { 0, 1, 0 }, { 1, 0, 1 } }, m.Confusion);
+        Assert.Equal(0.6, m.Accuracy, 12);
+        Assert.Equal(0.5, m.Classes[0].Precision, 12); // predicted a twice, right once
+        Assert.Equal(0.5, m.Classes[0].Recall, 12);
+        Assert.Equal(0.5, m.Classes[1].Precision, 12);
+        Assert.Equal(1.0, m.Classes[1].Recall, 12);
+        Assert.Equal(2 * 0.5 / 1.5, m.Classes[1].F1, 12);
+        Assert.Equal(1.0, m.Classes[2].Precision, 12);
+        Assert.Equal(0.5, m.Classes[2].Recall, 12);
+        // Binary accuracy: outputs ≥ 0.5 against one-hot, 15 outputs: rows score 3, 1, 3, 3, 1 → 11/15.
+        Assert.Equal(11.0 / 15, m.BinaryAccuracy, 12);
+        double loss = -(Math.Log(0.7) + Math.Log(0.3) + Math.Log(0.8) + Math.Log(0.8) + Math.Log(0.4)) / 5;
+        Assert.Equal(loss, m.Loss, 6);
+    }
+
+    [Fact]
+    public void The_gate_fails_below_its_threshold_and_passes_at_or_above_it()
+    {
+        var metrics = new MetricsFile("reference", "test", 100, 0.98, 0.99, 0.1, 0.98, [], []);
+        var error = Assert.Throws<GateException>(() => AccuracyGate.Check(metrics, 0.985, "metrics.json"));
+        Assert.Contains("98.00%", error.Message);
+        Assert.Contains("evaluate.min_accuracy 98.50%", error.Message);
+        Assert.NotNull(AccuracyGate.Check(metrics, 0.98, "metrics.json"));
+        Assert.Null(AccuracyGate.Check(metrics, 0, "metrics.json"));
+    }
+}
