@@ -9,7 +9,9 @@ namespace Pipeline.Training;
 /// <summary>What a model is trained on: training images (original, maybe plus augmented) and the validation split.</summary>
 public sealed record TrainingData(LabelledTensors Train, LabelledTensors Validation, int Classes, int Rows, int Columns);
 
-public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond);
+/// <param name="Seconds">the whole epoch: training, then the validation pass</param>
+/// <param name="ImagesPerSecond">training images per second of the training part</param>
+public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond, double ValidationSeconds);
 
 /// <param name="Timings">every epoch's timing, including those of earlier runs this one resumed from</param>
 public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int ResumedFrom, IReadOnlyList<EpochTiming> Timings, ModelSummary Summary)
@@ -54,11 +56,12 @@ public static class CheckpointedTraining
                 progress.Add(size);
                 trainSeconds = clock.Elapsed.TotalSeconds;
             }, cancellation);
-            var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9));
+            var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9),
+                clock.Elapsed.TotalSeconds - trainSeconds);
             timings.Add(timing);
             history.Add(record);
-            log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s",
-                epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond);
+            log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s",
+                epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds);
             SaveCheckpoint(trainer, folder, history, timings);
         }
 

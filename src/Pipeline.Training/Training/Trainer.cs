@@ -103,7 +103,7 @@ public sealed class Trainer : IDisposable
 /// <summary>Inference in batches, in eval mode and without gradients.</summary>
 public static class Predictor
 {
-    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor images, int batchSize = 2000)
+    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor images, int batchSize = 500)
     {
         bool training = model.training;
         model.eval();
