@@ -26,7 +26,8 @@ public sealed class EvaluateTask : StageTask
         var test = dataset.LoadSplit(verified, "test");
         var card = TrainedModel.Load(trained);
         using var network = card.Open(trained);
-        var probabilities = TrainedModel.Probabilities(network, test);
+        float[] probabilities;
+        using (var data = LabelledTensors.From(test)) probabilities = TrainedModel.Probabilities(network, data);
         var metrics = ClassificationMetrics.Compute(test.Labels, probabilities, dataset.Classes);
         MetricsFile.From(card.Model, test.Name, metrics).Save(workspace.Directory);
 
@@ -43,7 +44,7 @@ public sealed class EvaluateTask : StageTask
         var record = context.Store.ReadRecord("train")!;
         var epochs = history.Select(h => new EpochRow(h.Epoch, h.Loss, h.Accuracy, h.ValLoss, h.ValAccuracy, h.LearningRate,
             timings.TryGetValue(h.Epoch, out var t) ? t.Seconds : null)).ToList();
-        var cnn = new ModelResult(card.Model, ModelCatalog.Descriptions[card.Model], metrics, null, timings.Values.Sum(t => t.Seconds));
+        var cnn = new ModelResult(card.Model, ModelCatalog.Describe(card.Model), metrics, null, timings.Values.Sum(t => t.Seconds));
         var report = new ReportContent(dataset.Name, test.Name, cnn, epochs, File.ReadAllText(Path.Combine(trained, "summary.txt")),
             CanonicalJson.Serialize(record.Parameters), record.Tools, []);
         File.WriteAllText(workspace.PathOf("report.md"), EvaluationReport.Markdown(report));

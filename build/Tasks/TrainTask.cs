@@ -34,10 +34,10 @@ public sealed class TrainTask : StageTask
         // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, versions, switches.
         var sameButEpochs = Define(context) with { Parameters = parameters with { Epochs = 0 } };
         string resumeKey = ContentHash.OfText(context.Store.Fingerprint(sameButEpochs).Hash + CanonicalJson.Serialize(versions));
-        var result = CheckpointedTraining.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, dataset.Rows, dataset.Columns),
+        var result = CheckpointedTraining.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
             workspace.Directory, resumeKey, [workspace.Leftover, workspace.Previous], context.Logger, context.Cancellation);
 
-        new TrainedModel(parameters.Model, dataset.Classes, dataset.Rows, dataset.Columns, result.Summary.TotalParameters).Save(workspace.Directory);
+        new TrainedModel(parameters.Model, dataset.Classes, train.ExampleShape, result.Summary.TotalParameters).Save(workspace.Directory);
         File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
 
         var last = result.History[^1];

@@ -30,7 +30,7 @@ public class TrainingTests
     }
 
     static TrainingData Data(int train = 200, int validation = 50) =>
-        new(LabelledTensors.From(Squares("train", train, 1)), LabelledTensors.From(Squares("validation", validation, 2)), 10, 28, 28);
+        new(LabelledTensors.From(Squares("train", train, 1)), LabelledTensors.From(Squares("validation", validation, 2)), 10, [1, 28, 28]);
 
     static TrainParameters Small(int epochs, string model = "reference") =>
         new() { Model = model, Epochs = epochs, BatchSize = 32, LearningRate = 1e-3, LearningRateDecay = 0.8, Seed = 7, MklIntelPath = false };
@@ -38,8 +38,8 @@ public class TrainingTests
     [Fact]
     public void The_reference_model_has_the_Keras_shapes_and_2770634_parameters()
     {
-        using var model = ModelCatalog.Create("reference", 10, 28, 28);
-        var summary = ModelSummary.Describe("reference", model, 1, 28, 28);
+        using var model = ModelCatalog.Create("reference", 10, [1, 28, 28]);
+        var summary = ModelSummary.Describe("reference", model, [1, 28, 28]);
         Assert.Equal(2_770_634, summary.TotalParameters);
         Assert.Equal([32L, 26, 26], summary.Layers[0].OutputShape);
         Assert.Equal([21_632L], summary.Layers.Single(l => l.Name == "flatten").OutputShape);
@@ -50,10 +50,10 @@ public class TrainingTests
     [Fact]
     public void The_compact_model_maps_images_to_ten_logits()
     {
-        using var model = ModelCatalog.Create("compact", 10, 28, 28);
+        using var model = ModelCatalog.Create("compact", 10, [1, 28, 28]);
         using var output = model.call(zeros(3, 1, 28, 28));
         Assert.Equal([3L, 10], output.shape);
-        Assert.Equal(ModelCatalog.ParameterCount(model), ModelSummary.Describe("compact", model, 1, 28, 28).TotalParameters);
+        Assert.Equal(ModelCatalog.ParameterCount(model), ModelSummary.Describe("compact", model, [1, 28, 28]).TotalParameters);
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public class TrainingTests
     public void A_few_epochs_on_a_small_set_reduce_the_loss(string model)
     {
         var data = Data();
-        using var trainer = new Trainer(Small(3, model), 10, 28, 28);
+        using var trainer = new Trainer(Small(3, model), 10, [1, 28, 28]);
         double before = trainer.Evaluate(data.Validation).Loss;
         EpochRecord last = null!;
         for (int epoch = 1; epoch <= 3; epoch++) last = trainer.TrainEpoch(epoch, data.Train, data.Validation);
@@ -84,10 +84,10 @@ public class TrainingTests
     {
         using var folder = new TempFolder();
         var data = Data();
-        using var trainer = new Trainer(Small(1), 10, 28, 28);
+        using var trainer = new Trainer(Small(1), 10, [1, 28, 28]);
         trainer.TrainEpoch(1, data.Train, data.Validation);
         trainer.Save(folder["w.pt"]);
-        new TrainedModel("reference", Digits, 28, 28, 0).Save(folder.Path);
+        new TrainedModel("reference", Digits, [1, 28, 28], 0).Save(folder.Path);
         File.Copy(folder["w.pt"], folder[CheckpointedTraining.WeightsFile]);
 
         using var loaded = TrainedModel.Load(folder.Path).Open(folder.Path);

@@ -5,19 +5,38 @@ using static TorchSharp.torch.nn;
 
 namespace Pipeline.Training.Models;
 
-/// <summary>The CNNs a run can choose by name (<c>train.model</c>). Both take <c>N×1×28×28</c> and return 10 logits.</summary>
+/// <summary>
+/// The networks a run can choose by name, all returning one logit per class: CNNs for images (<c>train.model</c>,
+/// input <c>1×rows×columns</c>) and classifier heads for feature vectors (<c>transfer.head</c>, input <c>dim</c>).
+/// </summary>
 public static class ModelCatalog
 {
-    public static readonly IReadOnlyDictionary<string, string> Descriptions = new SortedDictionary<string, string>(StringComparer.Ordinal)
+    public static readonly IReadOnlyDictionary<string, string> ImageModels = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         ["reference"] = "the reference's Keras model: Conv2D(32, 3×3, ReLU) → Flatten → Dense(128, ReLU) → Dense(10)",
         ["compact"] = "two conv blocks (16→32, 32→64 filters, 3×3, batch-norm, ReLU, 2×2 max-pool) → dropout → Dense(10)",
     };
 
-    public static IEnumerable<string> Names => Descriptions.Keys;
+    public static readonly IReadOnlyDictionary<string, string> Heads = new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["logistic"] = "logistic regression on the features: Dense(10)",
+        ["mlp"] = "a small MLP on the features: Dense(256, ReLU) → dropout → Dense(10)",
+    };
+
+    public static string Describe(string name) => ImageModels.TryGetValue(name, out var text) ? text : Heads[name];
 
     /// <summary>A fresh model with weights drawn from torch's generator (seed it first for reproducible weights).</summary>
-    public static Sequential Create(string name, int classes, int rows, int columns) => name switch
+    public static Sequential Create(string name, int classes, long[] inputShape) =>
+        ImageModels.ContainsKey(name) ? CreateCnn(name, classes, (int)inputShape[^2], (int)inputShape[^1]) : CreateHead(name, classes, inputShape[^1]);
+
+    static Sequential CreateHead(string name, int classes, long dim) => name switch
+    {
+        "logistic" => Sequential(("dense", Linear(dim, classes))),
+        "mlp" => Sequential(("dense", Linear(dim, 256)), ("relu", ReLU()), ("dropout", Dropout(0.3)), ("dense_1", Linear(256, classes))),
+        _ => throw new ArgumentException($"unknown head '{name}' (heads: {string.Join(", ", Heads.Keys)})", nameof(name)),
+    };
+
+    static Sequential CreateCnn(string name, int classes, int rows, int columns) => name switch
     {
         "reference" => Sequential(
             ("conv2d", Conv2d(1, 32, 3)),
@@ -44,7 +63,7 @@ public static class ModelCatalog
             ("flatten", Flatten()),
             ("dropout", Dropout(0.3)),
             ("dense", Linear(64L * (rows / 4) * (columns / 4), classes))),
-        _ => throw new ArgumentException($"unknown model '{name}' (models: {string.Join(", ", Names)})", nameof(name)),
+        _ => throw new ArgumentException($"unknown model '{name}' (models: {string.Join(", ", ImageModels.Keys)})", nameof(name)),
     };
 
     public static long ParameterCount(Module module) => module.parameters().Sum(p => p.numel());

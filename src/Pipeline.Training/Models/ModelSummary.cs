@@ -13,7 +13,7 @@ public sealed record ModelSummary(string Model, long[] InputShape, IReadOnlyList
     public long TotalParameters => Layers.Sum(l => l.Parameters);
 
     /// <summary>Runs one dummy image through the layers in order to learn each output shape.</summary>
-    public static ModelSummary Describe(string model, Sequential network, params long[] inputShape)
+    public static ModelSummary Describe(string model, Sequential network, long[] inputShape)
     {
         var layers = new List<LayerSummary>();
         bool training = network.training;

@@ -6,8 +6,9 @@ using Serilog;
 
 namespace Pipeline.Training;
 
-/// <summary>What a model is trained on: training images (original, maybe plus augmented) and the validation split.</summary>
-public sealed record TrainingData(LabelledTensors Train, LabelledTensors Validation, int Classes, int Rows, int Columns);
+/// <summary>What a model is trained on: training examples (images, maybe plus augmented ones, or feature vectors),
+/// the validation split, and the shape of one example.</summary>
+public sealed record TrainingData(LabelledTensors Train, LabelledTensors Validation, int Classes, long[] InputShape);
 
 /// <param name="Seconds">the whole epoch: training, then the validation pass</param>
 /// <param name="ImagesPerSecond">training images per second of the training part</param>
@@ -35,8 +36,8 @@ public static class CheckpointedTraining
     {
         string folder = Path.Combine(output, Checkpoints);
         Directory.CreateDirectory(folder);
-        using var trainer = new Trainer(parameters, data.Classes, data.Rows, data.Columns);
-        var summary = ModelSummary.Describe(parameters.Model, trainer.Model, 1, data.Rows, data.Columns);
+        using var trainer = new Trainer(parameters, data.Classes, data.InputShape);
+        var summary = ModelSummary.Describe(parameters.Model, trainer.Model, data.InputShape);
         log.Information("{Summary:l}", summary.ToTable());
 
         var (history, timings) = Resume(parameters.Epochs, resumeKey, earlierOutputs.OfType<string>(), folder, log);

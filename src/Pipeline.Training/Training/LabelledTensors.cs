@@ -3,7 +3,10 @@ using static TorchSharp.torch;
 
 namespace Pipeline.Training;
 
-/// <summary>Images as a float tensor <c>N×1×rows×columns</c> scaled to 0..1, and labels as int64: what models consume.</summary>
+/// <summary>
+/// Examples and labels as models consume them: images as a float tensor <c>N×1×rows×columns</c> scaled to 0..1, or
+/// feature vectors <c>N×dim</c>; labels as int64. <see cref="Images"/> holds the examples either way.
+/// </summary>
 public sealed class LabelledTensors : IDisposable
 {
     public Tensor Images { get; }
@@ -32,6 +35,12 @@ public sealed class LabelledTensors : IDisposable
         using var bytes = tensor(pixels, [count, 1, rows, columns]);
         return new LabelledTensors(bytes.to_type(ScalarType.Float32).div_(255f), tensor(labels));
     }
+
+    /// <summary>Feature vectors, row-major <c>labels.Length × dim</c>.</summary>
+    public static LabelledTensors FromFeatures(float[] features, int dim, byte[] labels) =>
+        new(tensor(features, [labels.Length, dim]), tensor(labels.Select(l => (long)l).ToArray()));
+
+    public long[] ExampleShape => Images.shape[1..];
 
     public void Dispose()
     {

@@ -23,8 +23,8 @@ public sealed record TrainParameters : IValidatedParameters
 
     public IEnumerable<string> Validate()
     {
-        if (!ModelCatalog.Names.Contains(Model))
-            yield return $"model: unknown model '{Model}' (models: {string.Join(", ", ModelCatalog.Names)})";
+        if (!ModelCatalog.ImageModels.ContainsKey(Model))
+            yield return $"model: unknown model '{Model}' (models: {string.Join(", ", ModelCatalog.ImageModels.Keys)})";
         if (Epochs < 1) yield return $"epochs must be ≥ 1, got {Epochs}";
         if (BatchSize < 1) yield return $"batch_size must be ≥ 1, got {BatchSize}";
         if (!(LearningRate > 0 && LearningRate < 10)) yield return $"learning_rate must be > 0 and < 10, got {LearningRate}";

@@ -11,7 +11,7 @@ namespace Pipeline.Training;
 /// <c>model.json</c> beside <c>model.pt</c>: what is needed to rebuild the network and read its outputs, so a
 /// trained model can be loaded without the parameters file that made it.
 /// </summary>
-public sealed record TrainedModel(string Model, IReadOnlyList<string> Classes, int Rows, int Columns, long Parameters)
+public sealed record TrainedModel(string Model, IReadOnlyList<string> Classes, long[] InputShape, long Parameters)
 {
     public const string FileName = "model.json";
 
@@ -28,16 +28,15 @@ public sealed record TrainedModel(string Model, IReadOnlyList<string> Classes, i
     /// <summary>The network with the trained weights of <paramref name="directory"/>, in eval mode.</summary>
     public Sequential Open(string directory)
     {
-        var network = ModelCatalog.Create(Model, Classes.Count, Rows, Columns);
+        var network = ModelCatalog.Create(Model, Classes.Count, InputShape);
         network.load(Path.Combine(directory, CheckpointedTraining.WeightsFile));
         network.eval();
         return network;
     }
 
     /// <summary>Class probabilities (softmax), row-major <c>Count × classes</c>.</summary>
-    public static float[] Probabilities(Sequential network, ImageSplit split)
+    public static float[] Probabilities(Sequential network, LabelledTensors data)
     {
-        using var data = LabelledTensors.From(split);
         using var logits = Predictor.Logits(network, data.Images);
         using var probabilities = logits.softmax(1);
         return probabilities.data<float>().ToArray();

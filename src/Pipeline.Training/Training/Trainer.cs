@@ -23,11 +23,11 @@ public sealed class Trainer : IDisposable
 
     public Sequential Model { get; }
 
-    public Trainer(TrainParameters parameters, int classes, int rows, int columns)
+    public Trainer(TrainParameters parameters, int classes, long[] inputShape)
     {
         this.parameters = parameters;
         random.manual_seed(parameters.Seed);
-        Model = ModelCatalog.Create(parameters.Model, classes, rows, columns);
+        Model = ModelCatalog.Create(parameters.Model, classes, inputShape);
         optimizer = optim.Adam(Model.parameters(), lr: parameters.LearningRate);
     }
 
