@@ -1,0 +1,82 @@
+// The Augment stage's figures: images/s for the default (reference) pipeline producing the training arrays, the
+// same with every image written as PNG, each operation alone, and a determinism check (1 thread vs 2, run vs run).
+// Usage: dotnet run -c Release --project bench/AugmentBench -- <verify folder> <scratch folder>
+using System.Diagnostics;
+using Pipeline.Acquisition;
+using Pipeline.Augmentation;
+using Pipeline.Stages;
+using Serilog.Core;
+
+string verified = args.Length > 0 ? args[0] : "artifacts/verify", scratch = args.Length > 1 ? args[1] : "artifacts/.bench-augment";
+var dataset = VerifiedDataset.Load(verified);
+var train = dataset.LoadSplit(verified, "train");
+var reference = new AugmentParameters(); // rotate p 0.9, ±25°
+Console.WriteLine($"{Environment.ProcessorCount} cores; source: {train.Count:N0} training images; Augmentor 0.2.12 (reference rotate pipeline, writing PNG): 1,085–1,140 images/s");
+
+Augmenter.Run(train, reference with { Samples = 5000 }); // JIT warm-up
+Report("reference pipeline, arrays in memory", Best(3, () => Augmenter.Run(train, reference with { Samples = 55_000 }).Images.Count));
+Report("reference pipeline, whole stage without PNG (arrays, manifest, preview written)",
+    Best(3, () => Stage(reference with { Samples = 55_000 }).Images));
+Report("reference pipeline, whole stage with PNG files", Best(2, () => Stage(reference with { Samples = 20_000, Png = true }).Images));
+
+Console.WriteLine("each operation alone (probability 1, defaults of README), arrays in memory:");
+foreach (var operation in new AugmentOperation[]
+{
+    new Rotate { Probability = 1 }, new SkewTilt { Probability = 1, Magnitude = 0.3 }, new SkewCorner { Probability = 1, Magnitude = 0.3 },
+    new Shear { Probability = 1 }, new RandomDistortion { Probability = 1 }, new GaussianDistortion { Probability = 1 },
+    new Zoom { Probability = 1 }, new CropRandom { Probability = 1 }, new CropCentre { Probability = 1 },
+    new RandomErasing { Probability = 1 }, new FlipRandom { Probability = 1 }, new RotateRandom90 { Probability = 1 },
+    new RandomBrightness { Probability = 1 }, new RandomContrast { Probability = 1 }, new Invert { Probability = 1 },
+})
+{
+    var parameters = new AugmentParameters { Samples = 55_000, Operations = [operation] };
+    Augmenter.Run(train, parameters with { Samples = 2000 });
+    Report($"  {operation.GetType().Name,-20}", Best(3, () => Augmenter.Run(train, parameters).Images.Count));
+}
+
+Console.WriteLine("determinism (SHA-256 of augmented-images.u8 + manifest):");
+var everything = new AugmentParameters
+{
+    Samples = 20_000,
+    Operations =
+    [
+        new Rotate { Probability = 0.9 }, new Skew { Probability = 0.3, Magnitude = 0.3 }, new Shear { Probability = 0.3 },
+        new RandomDistortion { Probability = 0.5 }, new Zoom { Probability = 0.3 }, new CropRandom { Probability = 0.2 },
+        new RandomErasing { Probability = 0.2 }, new RandomContrast { Probability = 0.5 },
+    ],
+};
+foreach (var (name, parameters) in new[] { ("reference pipeline", reference with { Samples = 20_000 }), ("eight operations", everything) })
+{
+    string Hash(int threads)
+    {
+        var run = Augmenter.Run(train, parameters with { Threads = threads });
+        return ContentHash.OfText(ContentHash.OfBytes(run.Images.Images) + string.Join('\n', run.Applied))[..16];
+    }
+    string one = Hash(1), two = Hash(2), again = Hash(2);
+    Console.WriteLine($"  {name,-20} 1 thread {one}  2 threads {two}  2 threads again {again}  {(one == two && two == again ? "identical" : "DIFFERENT")}");
+}
+if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+
+AugmentResult Stage(AugmentParameters parameters)
+{
+    if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+    Directory.CreateDirectory(scratch);
+    return AugmentStage.Run(dataset, verified, parameters, scratch, Logger.None);
+}
+
+// Best of n runs: images and seconds of the fastest (the machine is shared, so slower runs are noise).
+static (int Images, double Seconds) Best(int runs, Func<int> run)
+{
+    (int Images, double Seconds) best = (0, double.MaxValue);
+    for (int i = 0; i < runs; i++)
+    {
+        var clock = Stopwatch.StartNew();
+        int images = run();
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (seconds < best.Seconds) best = (images, seconds);
+    }
+    return best;
+}
+
+static void Report(string what, (int Images, double Seconds) result) =>
+    Console.WriteLine($"{what}: {result.Images:N0} images in {result.Seconds:0.000} s = {result.Images / result.Seconds:N0} images/s");
