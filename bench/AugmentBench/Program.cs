@@ -55,11 +55,14 @@ foreach (var (name, parameters) in new[] { ("reference pipeline", reference with
     string one = Hash(1), two = Hash(2), again = Hash(2);
     Console.WriteLine($"  {name,-20} 1 thread {one}  2 threads {two}  2 threads again {again}  {(one == two && two == again ? "identical" : "DIFFERENT")}");
 }
-if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+foreach (var folder in Directory.GetDirectories(Path.GetDirectoryName(Path.GetFullPath(scratch))!, Path.GetFileName(scratch) + "*"))
+    Directory.Delete(folder, recursive: true);
 
+// Earlier outputs are moved aside (a rename), not deleted, inside the timing: deleting thousands of files keeps the
+// disk busy and would slow the measurement down. They are deleted at the end.
 AugmentResult Stage(AugmentParameters parameters)
 {
-    if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+    if (Directory.Exists(scratch)) Directory.Move(scratch, $"{scratch}.old-{Guid.NewGuid():N}");
     Directory.CreateDirectory(scratch);
     return AugmentStage.Run(dataset, verified, parameters, scratch, Logger.None);
 }

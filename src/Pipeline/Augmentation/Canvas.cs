@@ -63,7 +63,7 @@ public sealed class Drawn
     {
         if (operations++ > 0) { json.Append("},"); caption.Append('+'); }
         json.Append("{\"op\":\"").Append(name).Append('"');
-        caption.Append(name);
+        caption.Append(name.Replace("random_", "").Replace("_distortion", "")); // fits under a 28-pixel tile
         return this;
     }
 
