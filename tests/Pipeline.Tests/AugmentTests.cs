@@ -5,6 +5,7 @@ using Pipeline.Imaging;
 using Pipeline.Parameters;
 using Pipeline.Stages;
 using Serilog.Core;
+using SkiaSharp;
 
 namespace Pipeline.Tests;
 
@@ -142,6 +143,8 @@ public class AugmentTests : IDisposable
         Assert.Equal(5 + 120, first.Count); // arrays, dataset.json, manifest, preview, PNG files
 
         var output = temp["first"];
+        using (var preview = SKBitmap.Decode(Path.Combine(output, AugmentStage.Preview)))
+            Assert.Equal(ContactSheet.Size(2 * 10, 10, 28, 28, 3), (preview.Width, preview.Height)); // ten pairs
         var augmented = VerifiedDataset.Load(output).LoadSplit(output, "augmented");
         Assert.Equal(120, augmented.Count);
         for (int i = 0; i < 120; i++)
@@ -149,6 +152,24 @@ public class AugmentTests : IDisposable
             string png = Path.Combine(output, AugmentStage.PngFolder, augmented.Labels[i].ToString(), $"{i:D5}.png");
             Assert.Equal(augmented.Image(i).ToArray(), GrayPng.Decode(File.ReadAllBytes(png), png).Pixels);
         }
+    }
+
+    [Fact]
+    public async Task In_the_engine_unchanged_parameters_skip_the_stage_and_a_changed_operation_reruns_it()
+    {
+        var (dataset, verified) = MakeVerified();
+        var store = new ArtifactStore(temp["artifacts"]);
+        StageDefinition Define(AugmentParameters parameters) => new("augment", 1, parameters);
+        var parameters = With(50, new Rotate { Probability = 0.9 });
+        await store.RunAsync(Define(parameters), (workspace, _) =>
+        {
+            AugmentStage.Run(dataset, verified, parameters, workspace.Directory, Logger.None, (path, bytes) => workspace.Declare(path, bytes));
+            return Task.CompletedTask;
+        });
+        Assert.True(store.Check(Define(With(50, new Rotate { Probability = 0.9 }))).UpToDate);
+        var changed = store.Check(Define(With(50, new Rotate { Probability = 0.8 })));
+        Assert.False(changed.UpToDate);
+        Assert.Contains("parameter operations", changed.Reason);
     }
 
     [Fact]
