@@ -1,4 +1,5 @@
 using Pipeline.Acquisition;
+using Pipeline.Augmentation;
 using Pipeline.Evaluation;
 using Pipeline.Imaging;
 using Pipeline.Training;
@@ -7,4 +8,4 @@ namespace Build.Host;
 
 /// <summary>Every section of the parameters file, typed. A stage's section is part of its fingerprint.</summary>
 public sealed record PipelineParameters(DownloadParameters Download, VerifyParameters Verify, ExportParameters Export,
-    TrainParameters Train, EvaluateParameters Evaluate);
+    AugmentParameters Augment, TrainParameters Train, EvaluateParameters Evaluate);

@@ -9,10 +9,14 @@ namespace Build.Tasks;
 [TaskName("Train")]
 [TaskDescription("Train the CNN chosen by train.model with checkpoints after every epoch; more epochs resume from the last one.")]
 [IsDependentOn(typeof(VerifyTask))]
+[IsDependentOn(typeof(AugmentTask))]
 public sealed class TrainTask : StageTask
 {
-    public override StageDefinition Define(PipelineContext context) =>
-        new(StageName, 1, context.Parameters.Train, new UpstreamInput("verify"));
+    static bool UsesAugmented(PipelineContext context) => context.Parameters.Augment is { JoinTraining: true, Samples: > 0 };
+
+    public override StageDefinition Define(PipelineContext context) => UsesAugmented(context)
+        ? new(StageName, 1, context.Parameters.Train, new UpstreamInput("verify"), new UpstreamInput("augment"))
+        : new(StageName, 1, context.Parameters.Train, new UpstreamInput("verify"));
 
     protected override Task ProduceAsync(PipelineContext context, StageWorkspace workspace)
     {
@@ -26,10 +30,16 @@ public sealed class TrainTask : StageTask
         var validationSplit = dataset.LoadSplit(verified, "validation");
         if (validationSplit.Count == 0)
             throw new StageException("train needs a validation split to check each epoch: set verify.validation above 0");
-        using var train = LabelledTensors.From(dataset.LoadSplit(verified, "train"));
+        var splits = new List<ImageSplit> { dataset.LoadSplit(verified, "train") };
+        if (UsesAugmented(context))
+        {
+            string augmented = context.Store.StageDirectory("augment");
+            splits.Add(VerifiedDataset.Load(augmented).LoadSplit(augmented, "augmented"));
+        }
+        using var train = LabelledTensors.From([.. splits]);
         using var validation = LabelledTensors.From(validationSplit);
-        context.Logger.Information("train: {Model} on {Train:N0} training images, {Validation:N0} validation; {Threads} threads, MKL path {Mkl}",
-            parameters.Model, train.Count, validation.Count, versions["torch_threads"], versions["mkl_cpu_path"]);
+        context.Logger.Information("train: {Model} on {Train:N0} training images ({Splits}), {Validation:N0} validation; {Threads} threads, MKL path {Mkl}",
+            parameters.Model, train.Count, string.Join(" + ", splits.Select(s => $"{s.Count:N0} {s.Name}")), validation.Count, versions["torch_threads"], versions["mkl_cpu_path"]);
 
         // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, versions, switches.
         var sameButEpochs = Define(context) with { Parameters = parameters with { Epochs = 0 } };

@@ -48,9 +48,7 @@ public static partial class Exporter
     public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
         IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null)
     {
-        foreach (var name in dataset.Classes)
-            if (!SafeFolderName().IsMatch(name) || name is "." or "..")
-                throw new ExportException($"class name '{name}' is not safe as a folder name (letters, digits, space, '_', '-', '.'; not '.' or '..')");
+        CheckFolderNames(dataset.Classes);
         var salvageFolders = salvage.OfType<string>().Where(Directory.Exists).ToArray();
         var clock = Stopwatch.StartNew();
         int written = 0, reused = 0;
@@ -92,6 +90,14 @@ public static partial class Exporter
         var train = splits.FirstOrDefault(s => s.Name == "train") ?? dataset.LoadSplit(verified, "train");
         WriteSheets(splits, train, dataset.Classes, parameters, Path.Combine(output, Sheets));
         return new ExportResult(written, reused, seconds);
+    }
+
+    /// <summary>Class names become folder names: anything that could escape the folder or trip a file system is refused.</summary>
+    public static void CheckFolderNames(IEnumerable<string> classes)
+    {
+        foreach (var name in classes)
+            if (!SafeFolderName().IsMatch(name) || name is "." or "..")
+                throw new ExportException($"class name '{name}' is not safe as a folder name (letters, digits, space, '_', '-', '.'; not '.' or '..')");
     }
 
     /// <summary>Moves an earlier run's file into place when its bytes are exactly the ones to write.</summary>

@@ -1,6 +1,8 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Pipeline.Stages;
 
 namespace Pipeline.Parameters;
@@ -102,23 +104,17 @@ public sealed class ParameterSet
         if (node is not JsonObject obj)
             throw new ParameterException($"{Source}: section '{section}' must be an object of key: value");
 
-        var properties = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), StringComparer.Ordinal);
+        var properties = Properties(typeof(T));
         foreach (var (key, value) in obj)
         {
             if (!properties.TryGetValue(key, out var property))
                 throw new ParameterException($"{section}.{key} is not a parameter of '{section}' (known: {string.Join(", ", properties.Keys)})");
-            try
-            {
-                value.Deserialize(property.PropertyType, CanonicalJson.Options);
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException)
-            {
-                throw new ParameterException($"{section}.{key} expects {Describe(property.PropertyType)}, got {value?.ToJsonString() ?? "null"}");
-            }
+            if (OperationType(property.PropertyType) is { } operation)
+                CheckOperations($"{section}.{key}", value, operation);
+            CheckValue($"{section}.{key}", value, property.PropertyType);
         }
 
-        var bound = obj.Deserialize<T>(CanonicalJson.Options)
+        var bound = obj.Deserialize<T>(Reading)
             ?? throw new ParameterException($"{Source}: section '{section}' is empty");
         if (bound is IValidatedParameters validated)
         {
@@ -127,6 +123,69 @@ public sealed class ParameterSet
                 throw new ParameterException(string.Join("\n", problems.Select(p => $"{section}.{p}")));
         }
         return bound;
+    }
+
+    // The discriminator ("op") may come anywhere in an operation's object, not only first.
+    static readonly JsonSerializerOptions Reading = new(CanonicalJson.Options) { AllowOutOfOrderMetadataProperties = true };
+
+    static Dictionary<string, PropertyInfo> Properties(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), StringComparer.Ordinal);
+
+    static void CheckValue(string name, JsonNode? value, Type type)
+    {
+        try
+        {
+            value.Deserialize(type, Reading);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException)
+        {
+            throw new ParameterException($"{name} expects {Describe(type)}, got {value?.ToJsonString() ?? "null"}");
+        }
+    }
+
+    /// <summary>
+    /// The element type of a list of operations: a list whose element type is [JsonPolymorphic], each kind a
+    /// [JsonDerivedType] named in the discriminator ("op"), e.g. <c>[{"op": "rotate", "probability": 0.9}]</c>.
+    /// </summary>
+    static Type? OperationType(Type type)
+    {
+        var element = type.IsArray ? type.GetElementType()
+            : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>) ? type.GetGenericArguments()[0] : null;
+        return element?.GetCustomAttribute<JsonPolymorphicAttribute>() is not null ? element : null;
+    }
+
+    /// <summary>Each operation names a known kind, and only that kind's keys, with values of the right type.</summary>
+    static void CheckOperations(string name, JsonNode? value, Type baseType)
+    {
+        string tag = baseType.GetCustomAttribute<JsonPolymorphicAttribute>()!.TypeDiscriminatorPropertyName ?? "$type";
+        var kinds = baseType.GetCustomAttributes<JsonDerivedTypeAttribute>()
+            .ToDictionary(a => (string)a.TypeDiscriminator!, a => a.DerivedType, StringComparer.Ordinal);
+        string known = string.Join(", ", kinds.Keys);
+        if (value is not JsonArray list)
+            throw new ParameterException($"{name} expects a list of operations like {{\"{tag}\": \"{kinds.Keys.First()}\", …}}, got {value?.ToJsonString() ?? "null"}");
+        for (int i = 0; i < list.Count; i++)
+        {
+            string at = $"{name}[{i}]";
+            if (list[i] is not JsonObject item)
+                throw new ParameterException($"{at} expects an operation like {{\"{tag}\": \"{kinds.Keys.First()}\", …}}, got {list[i]?.ToJsonString() ?? "null"}");
+            if (item[tag] is not JsonValue tagValue || !tagValue.TryGetValue(out string? kind))
+                throw new ParameterException($"{at}: \"{tag}\" must name the operation (operations: {known})");
+            if (!kinds.TryGetValue(kind, out var type))
+                throw new ParameterException($"{at}: unknown operation '{kind}' (operations: {known})");
+            at = $"{at} ({kind})";
+            var properties = Properties(type);
+            foreach (var (key, setting) in item)
+            {
+                if (key == tag) continue;
+                if (!properties.TryGetValue(key, out var property))
+                    throw new ParameterException($"{at}: {key} is not a parameter of '{kind}' (known: {string.Join(", ", properties.Keys)})");
+                CheckValue($"{at}: {key}", setting, property.PropertyType);
+            }
+            foreach (var (key, property) in properties)
+                if (property.GetCustomAttribute<RequiredMemberAttribute>() is not null && !item.ContainsKey(key))
+                    throw new ParameterException($"{at}: {key} is required");
+        }
     }
 
     static string Describe(Type type)

@@ -1,0 +1,283 @@
+using System.Text.Json.Nodes;
+using Pipeline.Acquisition;
+using Pipeline.Augmentation;
+using Pipeline.Imaging;
+using Pipeline.Parameters;
+using Pipeline.Stages;
+using Serilog.Core;
+using SkiaSharp;
+
+namespace Pipeline.Tests;
+
+public class AugmentTests : IDisposable
+{
+    readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    /// <summary>Random 28×28 images with labels 0–9.</summary>
+    static ImageSplit RandomSplit(int count = 50, int seed = 3)
+    {
+        var images = new byte[count * 784];
+        new Random(seed).NextBytes(images);
+        return new ImageSplit("train", images, [.. Enumerable.Range(0, count).Select(i => (byte)(i % 10))], 28, 28);
+    }
+
+    /// <summary>Every operation with probability 1 (or <paramref name="probability"/>), in one pipeline.</summary>
+    static AugmentOperation[] AllOperations(double probability = 1) =>
+    [
+        new Rotate { Probability = probability }, new RotateRandom90 { Probability = probability },
+        new FlipRandom { Probability = probability }, new Skew { Probability = probability, Magnitude = 0.3 },
+        new Shear { Probability = probability }, new RandomDistortion { Probability = probability },
+        new GaussianDistortion { Probability = probability, Method = "out" }, new Zoom { Probability = probability },
+        new CropRandom { Probability = probability, RandomisePercentageArea = true }, new CropCentre { Probability = probability },
+        new RandomErasing { Probability = probability }, new RandomBrightness { Probability = probability },
+        new RandomContrast { Probability = probability }, new Invert { Probability = probability },
+    ];
+
+    static AugmentParameters With(int samples, params AugmentOperation[] operations) => new() { Samples = samples, Operations = operations };
+
+    [Fact]
+    public void Rotate90_is_exactly_transpose_then_flip_top_bottom_and_so_is_the_bilinear_warp_at_90_degrees()
+    {
+        var split = RandomSplit(5);
+        var result = Augmenter.Run(split, With(5, new Rotate90 { Probability = 1 }));
+        var warp = new byte[784];
+        for (int i = 0; i < 5; i++)
+        {
+            var original = split.Image(result.Sources[i]);
+            var expected = new byte[784];
+            for (int y = 0; y < 28; y++)
+                for (int x = 0; x < 28; x++)
+                    expected[y * 28 + x] = original[x * 28 + (27 - y)]; // transpose (y, x) then flip rows
+            Assert.Equal(expected, result.Images.Image(i).ToArray());
+            Warp.Apply(original.ToArray(), warp, 28, 28, Affine.Rotation(28, 28, 90), 0);
+            Assert.Equal(expected, warp);
+        }
+    }
+
+    [Fact]
+    public void Probability_0_leaves_every_image_identical_and_probability_1_always_applies()
+    {
+        var split = RandomSplit();
+        var never = Augmenter.Run(split, With(200, AllOperations(probability: 0)));
+        for (int i = 0; i < 200; i++)
+            Assert.Equal(split.Image(never.Sources[i]).ToArray(), never.Images.Image(i).ToArray());
+        Assert.All(never.Applied, a => Assert.Equal("[]", a));
+
+        var always = Augmenter.Run(split, With(200, AllOperations(probability: 1)));
+        Assert.All(always.TimesApplied, count => Assert.Equal(200, count));
+        Assert.All(always.Applied, a => Assert.Equal(14, JsonNode.Parse(a)!.AsArray().Count));
+    }
+
+    [Fact]
+    public void Probability_0_3_fires_within_statistical_bounds()
+    {
+        // 20,000 outputs: the count is Binomial(20000, 0.3), σ ≈ 65; ±5σ fails by chance once in ~3.5 million runs.
+        // Augmentor rounds its draw to one decimal, which would fire ~35% of the time (7,000 ≫ 6,325).
+        const int n = 20_000;
+        var result = Augmenter.Run(RandomSplit(20), With(n, new Invert { Probability = 0.3 }));
+        double sigma = Math.Sqrt(n * 0.3 * 0.7);
+        Assert.InRange(result.TimesApplied[0], n * 0.3 - 5 * sigma, n * 0.3 + 5 * sigma);
+        Assert.Equal(result.TimesApplied[0], result.Applied.Count(a => a.Contains("invert")));
+    }
+
+    [Fact]
+    public void One_thread_and_two_threads_give_identical_bytes_and_manifests()
+    {
+        var split = RandomSplit();
+        var one = Augmenter.Run(split, With(1000, AllOperations(0.5)) with { Threads = 1 });
+        var two = Augmenter.Run(split, With(1000, AllOperations(0.5)) with { Threads = 2 });
+        Assert.Equal(one.Images.Images, two.Images.Images);
+        Assert.Equal(one.Images.Labels, two.Images.Labels);
+        Assert.Equal(one.Applied, two.Applied);
+        Assert.NotEqual(one.Images.Images, Augmenter.Run(split, With(1000, AllOperations(0.5)) with { Seed = 7 }).Images.Images);
+    }
+
+    [Fact]
+    public void Output_i_depends_only_on_the_seed_i_and_the_operations_not_on_how_many_are_made()
+    {
+        var split = RandomSplit();
+        var few = Augmenter.Run(split, With(30, AllOperations(0.5)));
+        var many = Augmenter.Run(split, With(300, AllOperations(0.5)));
+        Assert.Equal(few.Images.Images, many.Images.Images.AsSpan(0, 30 * 784).ToArray());
+    }
+
+    [Fact]
+    public void Every_original_is_used_once_before_any_is_used_twice()
+    {
+        var result = Augmenter.Run(RandomSplit(50), With(100, new Invert { Probability = 0 }));
+        Assert.Equal(Enumerable.Range(0, 50), result.Sources.Take(50).Order());
+        Assert.Equal(result.Sources.Take(50), result.Sources.Skip(50));
+    }
+
+    (VerifiedDataset Dataset, string Folder) MakeVerified(int count = 60)
+    {
+        string folder = temp["verify"];
+        Directory.CreateDirectory(folder);
+        var split = RandomSplit(count);
+        File.WriteAllBytes(Path.Combine(folder, VerifiedDataset.ImagesFile("train")), split.Images);
+        File.WriteAllBytes(Path.Combine(folder, VerifiedDataset.LabelsFile("train")), split.Labels);
+        var dataset = new VerifiedDataset("random", [.. Enumerable.Range(0, 10).Select(i => i.ToString())], 28, 28,
+            new(new Dictionary<string, int> { ["train"] = count }, StringComparer.Ordinal));
+        CanonicalJson.WriteFile(Path.Combine(folder, VerifiedDataset.FileName), dataset);
+        return (dataset, folder);
+    }
+
+    Dictionary<string, string> RunStage(VerifiedDataset dataset, string verified, AugmentParameters parameters, string name)
+    {
+        string output = temp[name];
+        Directory.CreateDirectory(output);
+        AugmentStage.Run(dataset, verified, parameters, output, Logger.None);
+        return Directory.EnumerateFiles(output, "*", SearchOption.AllDirectories)
+            .ToDictionary(f => Path.GetRelativePath(output, f), ContentHash.OfFile);
+    }
+
+    [Fact]
+    public void Two_runs_write_identical_files_which_read_back_as_a_verified_split_with_png_copies()
+    {
+        var (dataset, verified) = MakeVerified();
+        var parameters = With(120, AllOperations(0.5)) with { Png = true, PreviewImages = 10 };
+        var first = RunStage(dataset, verified, parameters, "first");
+        Assert.Equal(first, RunStage(dataset, verified, parameters, "second"));
+        Assert.Equal(5 + 120, first.Count); // arrays, dataset.json, manifest, preview, PNG files
+
+        var output = temp["first"];
+        using (var preview = SKBitmap.Decode(Path.Combine(output, AugmentStage.Preview)))
+            Assert.Equal(ContactSheet.Size(2 * 10, 10, 28, 28, 3), (preview.Width, preview.Height)); // ten pairs
+        var augmented = VerifiedDataset.Load(output).LoadSplit(output, "augmented");
+        Assert.Equal(120, augmented.Count);
+        for (int i = 0; i < 120; i++)
+        {
+            string png = Path.Combine(output, AugmentStage.PngFolder, augmented.Labels[i].ToString(), $"{i:D5}.png");
+            Assert.Equal(augmented.Image(i).ToArray(), GrayPng.Decode(File.ReadAllBytes(png), png).Pixels);
+        }
+    }
+
+    [Fact]
+    public async Task In_the_engine_unchanged_parameters_skip_the_stage_and_a_changed_operation_reruns_it()
+    {
+        var (dataset, verified) = MakeVerified();
+        var store = new ArtifactStore(temp["artifacts"]);
+        StageDefinition Define(AugmentParameters parameters) => new("augment", 1, parameters);
+        var parameters = With(50, new Rotate { Probability = 0.9 });
+        await store.RunAsync(Define(parameters), (workspace, _) =>
+        {
+            AugmentStage.Run(dataset, verified, parameters, workspace.Directory, Logger.None, (path, bytes) => workspace.Declare(path, bytes));
+            return Task.CompletedTask;
+        });
+        Assert.True(store.Check(Define(With(50, new Rotate { Probability = 0.9 }))).UpToDate);
+        var changed = store.Check(Define(With(50, new Rotate { Probability = 0.8 })));
+        Assert.False(changed.UpToDate);
+        Assert.Contains("parameter operations", changed.Reason);
+    }
+
+    [Fact]
+    public void The_manifest_lists_each_output_its_source_label_and_the_operations_applied_with_their_parameters()
+    {
+        var (dataset, verified) = MakeVerified();
+        var parameters = With(40, new FlipLeftRight { Probability = 1 }, new Invert { Probability = 0 }, new Rotate { Probability = 0.5 });
+        RunStage(dataset, verified, parameters, "out");
+        var source = dataset.LoadSplit(verified, "train");
+        var augmented = VerifiedDataset.Load(temp["out"]).LoadSplit(temp["out"], "augmented");
+        var lines = File.ReadAllLines(temp[Path.Combine("out", AugmentStage.Manifest)]);
+        Assert.Equal(40, lines.Length);
+        int rotated = 0;
+        for (int i = 0; i < 40; i++)
+        {
+            var line = JsonNode.Parse(lines[i])!;
+            int from = (int)line["source"]!;
+            Assert.Equal(i, (int)line["index"]!);
+            Assert.Equal(source.Labels[from], (int)line["label"]!);
+            var operations = line["operations"]!.AsArray();
+            Assert.Equal("flip_left_right", (string)operations[0]!["op"]!);
+            Assert.Equal("left_right", (string)operations[0]!["axis"]!);
+            Assert.DoesNotContain(operations, o => (string)o!["op"]! == "invert");
+            if (operations.Count == 1)
+            {
+                var flipped = new byte[784];
+                Warp.FlipLeftRight(source.Image(from).ToArray(), flipped, 28, 28);
+                Assert.Equal(flipped, augmented.Image(i).ToArray());
+            }
+            else
+            {
+                rotated++;
+                Assert.InRange((double)operations[1]!["angle"]!, -25, 25);
+            }
+        }
+        Assert.InRange(rotated, 5, 35);
+    }
+
+    [Fact]
+    public void Every_operation_changes_real_digits_and_keeps_the_background_outside()
+    {
+        var mnist = DatasetDefinition.Load("mnist", Path.Combine(TestHost.Root, "datasets"));
+        DatasetVerifier.Verify(mnist, TestHost.MnistMirror, 5000, temp["verify"]);
+        var test = VerifiedDataset.Load(temp["verify"]).LoadSplit(temp["verify"], "test");
+        var digits = new ImageSplit("test", test.Images[..(100 * 784)], test.Labels[..100], 28, 28);
+        foreach (var operation in AllOperations().Concat([new Rotate90 { Probability = 1 }, new Rotate180 { Probability = 1 },
+            new Rotate270 { Probability = 1 }, new FlipTopBottom { Probability = 1 }, new SkewTilt { Probability = 1 },
+            new SkewCorner { Probability = 1 }, new SkewLeftRight { Probability = 1 }, new SkewTopBottom { Probability = 1 }]))
+        {
+            var result = Augmenter.Run(digits, With(100, operation));
+            int changed = Enumerable.Range(0, 100).Count(i => !result.Images.Image(i).SequenceEqual(digits.Image(result.Sources[i])));
+            Assert.True(changed >= 90, $"{operation.GetType().Name} changed only {changed} of 100 digits");
+        }
+    }
+
+    static ParameterSet Augment(string section) =>
+        ParameterSet.Parse(JsonNode.Parse($$"""{ "augment": {{section}} }"""), "params.json", []);
+
+    [Fact]
+    public void The_default_is_the_reference_rotate_pipeline_and_operations_bind_in_order()
+    {
+        var defaults = ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), []).BindAll<PipelineParameters>().Augment;
+        var rotate = Assert.IsType<Rotate>(Assert.Single(defaults.Operations));
+        Assert.Equal((0.9, 25.0, 25.0), (rotate.Probability, rotate.MaxLeftRotation, rotate.MaxRightRotation));
+        Assert.Equal((42, 10000, "train", true), (defaults.Seed, defaults.Samples, defaults.Source, defaults.JoinTraining));
+
+        var bound = Augment("""
+            { "operations": [ { "probability": 0.5, "op": "shear", "max_shear_left": 5 },
+                              { "op": "random_distortion", "probability": 1, "grid_width": 3, "grid_height": 2, "magnitude": 1.5 } ] }
+            """).Bind<AugmentParameters>("augment");
+        Assert.Equal(new Shear { Probability = 0.5, MaxShearLeft = 5 }, bound.Operations[0]);
+        Assert.Equal(new RandomDistortion { Probability = 1, GridWidth = 3, GridHeight = 2, Magnitude = 1.5 }, bound.Operations[1]);
+    }
+
+    [Theory]
+    [InlineData("""{ "operations": [ { "op": "rotat", "probability": 1 } ] }""", "augment.operations[0]: unknown operation 'rotat' (operations: rotate, rotate90,")]
+    [InlineData("""{ "operations": [ { "probability": 1 } ] }""", "augment.operations[0]: \"op\" must name the operation (operations: rotate,")]
+    [InlineData("""{ "operations": [ { "op": "rotate", "probability": 1.5 } ] }""", "augment.operations[0] (rotate): probability must be between 0 and 1, got 1.5")]
+    [InlineData("""{ "operations": [ { "op": "invert", "probability": -0.1 } ] }""", "augment.operations[0] (invert): probability must be between 0 and 1, got -0.1")]
+    [InlineData("""{ "operations": [ { "op": "zoom" } ] }""", "augment.operations[0] (zoom): probability is required")]
+    [InlineData("""{ "operations": [ { "op": "invert", "probability": 1 }, { "op": "shear", "probability": 1, "max_shear_left": -3 } ] }""", "augment.operations[1] (shear): max_shear_left must be between 0 and 45, got -3")]
+    [InlineData("""{ "operations": [ { "op": "rotate", "probability": 1, "max_left_rotation": -1 } ] }""", "augment.operations[0] (rotate): max_left_rotation must be between 0 and 180, got -1")]
+    [InlineData("""{ "operations": [ { "op": "skew_tilt", "probability": 1, "magnitude": 2 } ] }""", "augment.operations[0] (skew_tilt): magnitude must be between 0 and 1, got 2")]
+    [InlineData("""{ "operations": [ { "op": "random_distortion", "probability": 1, "magnitude": -2 } ] }""", "augment.operations[0] (random_distortion): magnitude must be between 0 and 100, got -2")]
+    [InlineData("""{ "operations": [ { "op": "random_distortion", "probability": 1, "grid_width": 0 } ] }""", "augment.operations[0] (random_distortion): grid_width must be between 1 and 64, got 0")]
+    [InlineData("""{ "operations": [ { "op": "zoom", "probability": 1, "min_factor": 1.5, "max_factor": 1.2 } ] }""", "augment.operations[0] (zoom): max_factor must be ≥ min_factor (1.5), got 1.2")]
+    [InlineData("""{ "operations": [ { "op": "random_erasing", "probability": 1, "rectangle_area": 0 } ] }""", "augment.operations[0] (random_erasing): rectangle_area must be between 0.1 and 1, got 0")]
+    [InlineData("""{ "operations": [ { "op": "random_brightness", "probability": 1, "min_factor": -1 } ] }""", "augment.operations[0] (random_brightness): min_factor must be ≥ 0, got -1")]
+    [InlineData("""{ "operations": [ { "op": "gaussian_distortion", "probability": 1, "method": "sideways" } ] }""", "augment.operations[0] (gaussian_distortion): method must be \"in\" or \"out\", got \"sideways\"")]
+    [InlineData("""{ "operations": [ { "op": "rotate", "probability": 1, "max_left": 5 } ] }""", "augment.operations[0] (rotate): max_left is not a parameter of 'rotate' (known: max_left_rotation, max_right_rotation, probability)")]
+    [InlineData("""{ "operations": [ { "op": "rotate", "probability": "often" } ] }""", "augment.operations[0] (rotate): probability expects a number, got \"often\"")]
+    [InlineData("""{ "operations": { "op": "rotate" } }""", "augment.operations expects a list of operations like {\"op\": \"rotate\", …}")]
+    [InlineData("""{ "samples": 0 }""", "augment.samples must be between 1 and 2000000 (the images live in one array), got 0")]
+    [InlineData("""{ "source": "training" }""", "augment.source: unknown split 'training' (splits: train, validation, test)")]
+    [InlineData("""{ "threads": -1 }""", "augment.threads must be ≥ 0 (0 = one per core), got -1")]
+    public void A_bad_parameter_names_the_operation_and_the_key(string section, string message)
+    {
+        var error = Assert.Throws<ParameterException>(() => Augment(section).Bind<AugmentParameters>("augment"));
+        Assert.StartsWith(message, error.Message);
+    }
+
+    [Fact]
+    public void An_operation_that_cannot_work_on_the_images_says_so()
+    {
+        var wide = new ImageSplit("train", new byte[2 * 28 * 10], [0, 1], 10, 28);
+        var error = Assert.Throws<AugmentException>(() => Augmenter.Run(wide, With(2, new Invert { Probability = 1 }, new Rotate90 { Probability = 1 })));
+        Assert.Equal("augment.operations[1] (rotate90): needs square images, these are 28×10", error.Message);
+        error = Assert.Throws<AugmentException>(() => Augmenter.Run(RandomSplit(2), With(2, new RandomDistortion { Probability = 1, GridWidth = 40 })));
+        Assert.Equal("augment.operations[0] (random_distortion): a 40×4 grid does not fit 28×28 images", error.Message);
+    }
+}
