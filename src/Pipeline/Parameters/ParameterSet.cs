@@ -183,10 +183,14 @@ public sealed class ParameterSet
                 CheckValue($"{at}: {key}", setting, property.PropertyType);
             }
             foreach (var (key, property) in properties)
-                if (property.GetCustomAttribute<RequiredMemberAttribute>() is not null && !item.ContainsKey(key))
+                if (IsRequired(property) && !item.ContainsKey(key))
                     throw new ParameterException($"{at}: {key} is required");
         }
     }
+
+    // By name: ScottPlot ships its own public copy of RequiredMemberAttribute, so the type is ambiguous here.
+    static bool IsRequired(PropertyInfo property) =>
+        property.GetCustomAttributes().Any(a => a.GetType().Name == "RequiredMemberAttribute");
 
     static string Describe(Type type)
     {
