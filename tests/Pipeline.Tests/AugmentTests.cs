@@ -1,3 +1,4 @@
+using Build.Host;
 using System.Text.Json.Nodes;
 using Pipeline.Acquisition;
 using Pipeline.Augmentation;
