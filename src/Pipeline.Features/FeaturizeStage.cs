@@ -24,10 +24,11 @@ public static class FeaturizeStage
         string backbone = await BackboneSource.FetchAsync(p, root, workspace.Directory, [workspace.Leftover, workspace.Previous], download, log, cancellation);
         using var featurizer = Featurizer.Load(backbone, p.Threads);
         var result = FeatureExtractor.Extract(VerifiedDataset.Load(verifiedDirectory), verifiedDirectory, featurizer, p.BackboneSha256,
-            p.InputSize, p.BatchSize, workspace.Directory, log, (path, bytes) => workspace.Declare(path, bytes));
+            p.InputSize, p.BatchSize, workspace.Directory, log, (path, bytes) => workspace.Declare(path, bytes), cancellation);
         workspace.Metrics["images"] = result.Images;
         workspace.Metrics["seconds"] = Math.Round(result.Seconds, 2);
         workspace.Metrics["images_per_second"] = Math.Round(result.ImagesPerSecond);
+        workspace.Metrics["preprocess_seconds"] = Math.Round(result.PreprocessSeconds, 2);
         workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;
         return result;
     }

@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Pipeline.Features;
 
 /// <summary>
@@ -56,17 +58,18 @@ public sealed class ImagePreprocessor
                 float low = image[r * columns + t.Low] / 255f, high = image[r * columns + t.High] / 255f;
                 across[r * Size + x] = low + (high - low) * t.Frac;
             }
+        // The gray plane goes into the blue channel's place first; each channel is then one vectorised affine map of it.
+        var gray = tensor.Slice(2 * plane, plane);
         for (int y = 0; y < Size; y++)
         {
             var t = yTaps[y];
-            for (int x = 0; x < Size; x++)
-            {
-                float low = across[t.Low * Size + x], high = across[t.High * Size + x];
-                float gray = low + (high - low) * t.Frac;
-                int at = y * Size + x;
-                for (int c = 0; c < 3; c++)
-                    tensor[c * plane + at] = (gray - Mean[c]) / Std[c];
-            }
+            TensorPrimitives.Lerp(across.Slice(t.Low * Size, Size), across.Slice(t.High * Size, Size), t.Frac, gray.Slice(y * Size, Size));
+        }
+        for (int c = 0; c < 3; c++)
+        {
+            var channel = tensor.Slice(c * plane, plane);
+            TensorPrimitives.Multiply(gray, 1 / Std[c], channel);
+            TensorPrimitives.Add(channel, -Mean[c] / Std[c], channel);
         }
     }
 }
