@@ -23,6 +23,12 @@ public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings
     /// <summary>The repository root: datasets/ and the default params.json live here.</summary>
     public string Root { get; } = root;
 
+    /// <summary>The <c>--mirror</c>s in order, folders made absolute: every stage that fetches files tries them first.</summary>
+    public IReadOnlyList<string> Mirrors => Settings.Mirrors.Select(Resolve).ToList();
+
+    public static string Resolve(string mirror) =>
+        Uri.TryCreate(mirror, UriKind.Absolute, out var uri) && !uri.IsFile ? mirror : Path.GetFullPath(mirror);
+
     public ArtifactStore Store { get; } = new(Path.GetFullPath(settings.Artifacts, root));
 
     public Serilog.ILogger Logger { get; } = logger;

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Build.Host;
 
-public enum TaskOutcome { Executed, UpToDate, WouldRun, Failed }
+public enum TaskOutcome { Executed, UpToDate, NotNeeded, WouldRun, Failed }
 
 /// <summary>What happened to each task of the run, for the summary table at the end.</summary>
 public sealed class RunReport
@@ -38,6 +38,7 @@ public sealed class RunReport
         {
             TaskOutcome.Executed => "executed",
             TaskOutcome.UpToDate => "skipped (up to date)",
+            TaskOutcome.NotNeeded => "skipped (not needed)",
             TaskOutcome.WouldRun => "would run",
             _ => "FAILED",
         }, Duration: $"{e.Duration.TotalSeconds:0.00} s", e.Reason)).ToList();

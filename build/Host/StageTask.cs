@@ -18,8 +18,17 @@ public abstract class StageTask : AsyncFrostingTask<PipelineContext>
 
     protected abstract Task ProduceAsync(PipelineContext context, StageWorkspace workspace);
 
+    /// <summary>Why this run does not need the stage at all (e.g. a switched-off branch of the graph), or null.</summary>
+    protected virtual string? NotNeeded(PipelineContext context) => null;
+
     public sealed override bool ShouldRun(PipelineContext context)
     {
+        if (NotNeeded(context) is { } why)
+        {
+            context.Report.Add(TaskName, TaskOutcome.NotNeeded, TimeSpan.Zero, why);
+            context.Logger.Information("{Task}: not needed ({Reason})", TaskName, why);
+            return false;
+        }
         var definition = Define(context);
         var settings = context.Settings;
         if (settings.DryRun)

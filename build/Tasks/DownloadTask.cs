@@ -21,9 +21,8 @@ public sealed class DownloadTask : StageTask
     protected override async Task ProduceAsync(PipelineContext context, StageWorkspace workspace)
     {
         var dataset = Dataset(context);
-        var mirrors = context.Settings.Mirrors
-            .Concat(Environment.GetEnvironmentVariable(dataset.MirrorVariable) is { Length: > 0 } env ? [env] : [])
-            .Select(m => Uri.TryCreate(m, UriKind.Absolute, out var uri) && !uri.IsFile ? m : Path.GetFullPath(m))
+        var mirrors = context.Mirrors
+            .Concat(Environment.GetEnvironmentVariable(dataset.MirrorVariable) is { Length: > 0 } env ? [PipelineContext.Resolve(env)] : [])
             .Concat(dataset.Mirrors)
             .ToList();
         using var downloader = new Downloader(context.Parameters.Download.Options, context.Logger);

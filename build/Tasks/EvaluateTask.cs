@@ -1,6 +1,7 @@
 using Build.Host;
 using Pipeline.Acquisition;
 using Pipeline.Evaluation;
+using Pipeline.Features;
 using Pipeline.Imaging;
 using Pipeline.Stages;
 using Pipeline.Training;
@@ -11,11 +12,14 @@ namespace Build.Tasks;
 [TaskName("Evaluate")]
 [TaskDescription("Score the trained model on the test split: metrics.json, confusion matrix, curves, mistakes gallery, report.md; optional accuracy gate.")]
 [IsDependentOn(typeof(TrainTask))]
+[IsDependentOn(typeof(TransferTask))]
 public sealed class EvaluateTask : StageTask
 {
     // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
-    public override StageDefinition Define(PipelineContext context) =>
-        new(StageName, 1, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"));
+    public override StageDefinition Define(PipelineContext context) => context.Parameters.Transfer.Enabled
+        ? new(StageName, 1, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"),
+            new UpstreamInput("transfer"), new UpstreamInput(FeaturizeStage.Name))
+        : new(StageName, 1, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"));
 
     protected override Task ProduceAsync(PipelineContext context, StageWorkspace workspace)
     {
@@ -45,8 +49,9 @@ public sealed class EvaluateTask : StageTask
         var epochs = history.Select(h => new EpochRow(h.Epoch, h.Loss, h.Accuracy, h.ValLoss, h.ValAccuracy, h.LearningRate,
             timings.TryGetValue(h.Epoch, out var t) ? t.Seconds : null)).ToList();
         var cnn = new ModelResult(card.Model, ModelCatalog.Describe(card.Model), metrics, null, timings.Values.Sum(t => t.Seconds));
+        var others = context.Parameters.Transfer.Enabled ? [EvaluateTransfer(context, test.Name, workspace)] : Array.Empty<ModelResult>();
         var report = new ReportContent(dataset.Name, test.Name, cnn, epochs, File.ReadAllText(Path.Combine(trained, "summary.txt")),
-            CanonicalJson.Serialize(record.Parameters), record.Tools, []);
+            CanonicalJson.Serialize(record.Parameters), record.Tools, others);
         File.WriteAllText(workspace.PathOf("report.md"), EvaluationReport.Markdown(report));
 
         context.Logger.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy} (binary accuracy {Binary}), loss {Loss:0.0000}, macro F1 {F1:0.0000}; report {Report}",
@@ -57,6 +62,28 @@ public sealed class EvaluateTask : StageTask
         workspace.Metrics["loss"] = metrics.Loss;
         workspace.Metrics["macro_f1"] = metrics.MacroF1;
         return Task.CompletedTask;
+    }
+
+    /// <summary>The transfer model (backbone features + head) on the same split, for the side-by-side table.</summary>
+    static ModelResult EvaluateTransfer(PipelineContext context, string split, StageWorkspace workspace)
+    {
+        string transfer = context.Store.StageDirectory("transfer"), featurized = context.Store.StageDirectory(FeaturizeStage.Name);
+        var features = FeatureSet.Load(featurized, [split]);
+        var card = TrainedModel.Load(transfer);
+        using var head = card.Open(transfer);
+        float[] probabilities;
+        using (var data = LabelledTensors.FromFeatures(features[split].Features, features[split].Dim, features[split].Labels))
+            probabilities = TrainedModel.Probabilities(head, data);
+        var metrics = ClassificationMetrics.Compute(features[split].Labels, probabilities, features.Manifest.Classes);
+        string name = $"mobilenetv2-{features.Manifest.InputSize}+{card.Model}";
+        File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
+        double featurizeSeconds = features.Manifest.Splits.Values.Sum(s => s.Seconds);
+        double trainSeconds = CheckpointedTraining.ReadTimings(Path.Combine(transfer, CheckpointedTraining.TimingsFile)).Sum(t => t.Seconds);
+        context.Logger.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",
+            name, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), metrics.MacroF1);
+        workspace.Metrics["transfer_accuracy"] = metrics.Accuracy;
+        return new ModelResult(name, $"MobileNetV2 (ImageNet, int8, ONNX) features of {features.Manifest.InputSize}×{features.Manifest.InputSize} inputs → {ModelCatalog.Describe(card.Model)}",
+            metrics, featurizeSeconds, trainSeconds);
     }
 
     public override Task FinishAsync(PipelineContext context)

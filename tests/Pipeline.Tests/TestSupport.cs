@@ -15,6 +15,13 @@ static class TestHost
     /// <summary>The offline MNIST mirror that CI and developers have beside the repository.</summary>
     public static string MnistMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "datasets", "mnist"));
 
+    /// <summary>The offline mirror of the ImageNet backbone (MobileNetV2 int8) and its featurizer cross-check.</summary>
+    public static string ModelsMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "models"));
+
+    /// <summary>A file from a mirror beside the repository; missing, the test fails saying which file (never skips).</summary>
+    public static string Required(string path) =>
+        File.Exists(path) ? path : throw new FileNotFoundException($"{path} is missing: the tests need the offline mirrors beside the repository", path);
+
     static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -154,7 +154,8 @@ public sealed class Downloader : IDisposable
         string what = size != pin.Size
             ? $"{size:N0} bytes, expected {pin.Size:N0}"
             : $"SHA-256 {hash} does not match the pinned {pin.Sha256}";
-        return FileSniffer.NotGzip(path) is { } notGzip ? $"{notGzip}; {what}" : what;
+        bool gzip = path.EndsWith(".gz", StringComparison.Ordinal) || path.EndsWith(".gz.part", StringComparison.Ordinal);
+        return gzip && FileSniffer.NotGzip(path) is { } notGzip ? $"{notGzip}; {what}" : what;
     }
 
     Task FetchFromAsync(string mirror, string name, PinnedFile pin, string part, Progress progress, CancellationToken cancellation)

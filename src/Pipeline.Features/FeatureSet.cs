@@ -1,0 +1,68 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Pipeline.Stages;
+
+namespace Pipeline.Features;
+
+/// <summary>One split's features (row-major <c>Count × Dim</c>) and labels (class indices).</summary>
+public sealed record FeatureSplit(string Name, float[] Features, byte[] Labels, int Dim)
+{
+    public int Count => Labels.Length;
+    public ReadOnlySpan<float> Row(int index) => Features.AsSpan(index * Dim, Dim);
+}
+
+/// <summary>What <c>features.json</c> says: which backbone at which input size made the features, and per split its count and time.</summary>
+public sealed record FeatureManifest(string Backbone, string BackboneSha256, int InputSize, int Dim,
+    IReadOnlyList<string> Classes, SortedDictionary<string, FeatureSplitInfo> Splits)
+{
+    public const string FileName = "features.json";
+}
+
+public sealed record FeatureSplitInfo(int Count, double Seconds);
+
+/// <summary>
+/// The Featurize stage's output as a classifier head reads it: <c>features.json</c> and per split
+/// <c>&lt;split&gt;-features.f32</c> (float32 little-endian, <c>Count × Dim</c>) and <c>&lt;split&gt;-labels.u8</c>.
+/// </summary>
+public sealed record FeatureSet(FeatureManifest Manifest, IReadOnlyDictionary<string, FeatureSplit> Splits)
+{
+    public static string FeaturesFile(string split) => $"{split}-features.f32";
+    public static string LabelsFile(string split) => $"{split}-labels.u8";
+
+    public FeatureSplit this[string split] => Splits.TryGetValue(split, out var s) ? s
+        : throw new FeaturizeException($"the feature set has no split '{split}' (splits: {string.Join(", ", Splits.Keys)})");
+
+    /// <summary>Loads <paramref name="splits"/> (default: all) from <paramref name="directory"/> (e.g. artifacts/featurize).</summary>
+    public static FeatureSet Load(string directory, IEnumerable<string>? splits = null)
+    {
+        string path = Path.Combine(directory, FeatureManifest.FileName);
+        if (!File.Exists(path))
+            throw new FeaturizeException($"{path} not found: run the Featurize stage first");
+        var manifest = JsonSerializer.Deserialize<FeatureManifest>(File.ReadAllText(path), CanonicalJson.Options)
+            ?? throw new FeaturizeException($"{path}: empty");
+        var loaded = new SortedDictionary<string, FeatureSplit>(StringComparer.Ordinal);
+        foreach (var split in splits ?? manifest.Splits.Keys)
+        {
+            if (!manifest.Splits.TryGetValue(split, out var info))
+                throw new FeaturizeException($"{path}: no split '{split}' (splits: {string.Join(", ", manifest.Splits.Keys)})");
+            loaded[split] = LoadSplit(directory, split, info.Count, manifest.Dim);
+        }
+        return new FeatureSet(manifest, loaded);
+    }
+
+    static FeatureSplit LoadSplit(string directory, string split, int count, int dim)
+    {
+        string featuresPath = Path.Combine(directory, FeaturesFile(split)), labelsPath = Path.Combine(directory, LabelsFile(split));
+        var labels = File.ReadAllBytes(labelsPath);
+        if (labels.Length != count)
+            throw new FeaturizeException($"{labelsPath}: {labels.Length:N0} labels, features.json says {count:N0}");
+        var features = new float[(long)count * dim];
+        using (var stream = File.OpenRead(featuresPath))
+        {
+            if (stream.Length != features.LongLength * sizeof(float))
+                throw new FeaturizeException($"{featuresPath}: {stream.Length:N0} bytes, expected {count:N0} × {dim} float32 = {features.LongLength * sizeof(float):N0}");
+            stream.ReadExactly(MemoryMarshal.AsBytes(features.AsSpan()));
+        }
+        return new FeatureSplit(split, features, labels, dim);
+    }
+}

@@ -1,0 +1,230 @@
+using System.Text;
+using Microsoft.ML.OnnxRuntime;
+using Pipeline.Acquisition;
+using Pipeline.Features;
+using Pipeline.Parameters;
+using Pipeline.Stages;
+using Serilog.Core;
+
+namespace Pipeline.Tests;
+
+public class FeaturizeTests : IDisposable
+{
+    const string Zoo = "mobilenetv2-12-int8.onnx";
+    const string CrossCheck = "mobilenetv2-12-int8-featurizer.onnx";
+    const string CrossCheckSha256 = "03aa81ab490e9041475cbbe678888ce8bff91ac50f448507cd499622ffb3f09a";
+
+    readonly TempFolder temp = new();
+    readonly ArtifactStore store;
+
+    public FeaturizeTests() => store = new ArtifactStore(temp["artifacts"]);
+
+    public void Dispose() => temp.Dispose();
+
+    static string Model(string name) => TestHost.Required(Path.Combine(TestHost.ModelsMirror, name));
+
+    /// <summary>The zoo backbone from the offline mirror, pinned as params.json pins it.</summary>
+    static FeaturizeParameters Local(int inputSize = 32) => new(Backbone: Model(Zoo), InputSize: inputSize);
+
+    /// <summary>A random preprocessed batch of <paramref name="count"/> digits at <paramref name="size"/>.</summary>
+    static float[] RandomBatch(int count, int size)
+    {
+        var preprocessor = new ImagePreprocessor(28, 28, size);
+        var random = new Random(7);
+        var batch = new float[count * preprocessor.TensorLength];
+        var image = new byte[784];
+        for (int i = 0; i < count; i++)
+        {
+            random.NextBytes(image);
+            preprocessor.Write(image, batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
+        }
+        return batch;
+    }
+
+    /// <summary>A verified dataset of random digits, recorded as the Verify stage records it.</summary>
+    async Task MakeVerifyStage(int perSplit = 12)
+    {
+        await store.RunAsync(new StageDefinition("verify", 1, new { perSplit }), (w, _) =>
+        {
+            var random = new Random(3);
+            foreach (var split in VerifiedDataset.SplitOrder)
+            {
+                var images = new byte[perSplit * 784];
+                random.NextBytes(images);
+                File.WriteAllBytes(w.PathOf(VerifiedDataset.ImagesFile(split)), images);
+                File.WriteAllBytes(w.PathOf(VerifiedDataset.LabelsFile(split)), [.. Enumerable.Range(0, perSplit).Select(i => (byte)(i % 10))]);
+            }
+            CanonicalJson.WriteFile(w.PathOf(VerifiedDataset.FileName), new VerifiedDataset("random", [.. Enumerable.Range(0, 10).Select(i => $"{i}")], 28, 28,
+                new(VerifiedDataset.SplitOrder.ToDictionary(s => s, _ => perSplit), StringComparer.Ordinal)));
+            return Task.CompletedTask;
+        });
+    }
+
+    Task<StageRecord> RunStage(FeaturizeParameters p) =>
+        store.RunAsync(FeaturizeStage.Define(p), (w, c) =>
+            FeaturizeStage.ProduceAsync(p, TestHost.Root, store.StageDirectory("verify"), w, new DownloadOptions { Retries = 0 }, [], Logger.None, c));
+
+    [Fact]
+    public void The_protobuf_edit_gives_the_cross_check_model_and_its_features()
+    {
+        byte[] edited = FeaturizerGraph.FromClassifier(File.ReadAllBytes(Model(Zoo)), Zoo);
+        Assert.Equal(CrossCheckSha256, ContentHash.OfBytes(edited)); // the same two edits, every other byte copied through
+
+        using var featurizer = Featurizer.Load(Model(Zoo));
+        using var reference = new InferenceSession(Model(CrossCheck));
+        foreach (int size in new[] { 32, 96 })
+        {
+            const int count = 4;
+            var batch = RandomBatch(count, size);
+            var features = new float[count * featurizer.Dim];
+            featurizer.Run(batch, count, size, features);
+
+            using var input = OrtValue.CreateTensorValueFromMemory(batch, [count, 3, size, size]);
+            using var outputs = reference.Run(new RunOptions(), ["input"], [input], ["features"]);
+            Assert.Equal([count, 1280, 1, 1], outputs[0].GetTensorTypeAndShape().Shape);
+            var expected = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - features[i]) <= 1e-4f, $"{size}×{size}: feature {i} is {features[i]}, the cross-check gives {expected[i]}");
+            Assert.Contains(features, f => f > 0.1f); // real activations, not a zero vector
+        }
+    }
+
+    [Fact]
+    public void Preprocessing_a_known_image_gives_the_expected_tensor()
+    {
+        // A plane 4·row + 5·column: bilinear interpolation reproduces it exactly, so every value is known.
+        var image = new byte[784];
+        for (int r = 0; r < 28; r++)
+            for (int c = 0; c < 28; c++)
+                image[r * 28 + c] = (byte)(4 * r + 5 * c);
+        foreach (int size in new[] { 32, 56, 64 })
+        {
+            var preprocessor = new ImagePreprocessor(28, 28, size);
+            var tensor = new float[preprocessor.TensorLength];
+            preprocessor.Write(image, tensor);
+            // align_corners=false: output pixel i samples the source at (i + 0.5) · 28 / size − 0.5, clamped to the edges.
+            double Source(int i) => Math.Clamp((i + 0.5) * 28 / size - 0.5, 0, 27);
+            for (int ch = 0; ch < 3; ch++)
+                for (int y = 0; y < size; y++)
+                    for (int x = 0; x < size; x++)
+                    {
+                        double gray = (4 * Source(y) + 5 * Source(x)) / 255;
+                        double expected = (gray - ImagePreprocessor.Mean[ch]) / ImagePreprocessor.Std[ch];
+                        Assert.True(Math.Abs(tensor[(ch * size + y) * size + x] - expected) < 1e-5, $"size {size}, channel {ch}, ({y}, {x})");
+                    }
+        }
+
+        var at56 = new float[3 * 56 * 56];
+        new ImagePreprocessor(28, 28, 56).Write(image, at56);
+        Assert.Equal((1.25f / 255 - 0.485f) / 0.229f, at56[1], 5);                     // red, row 0, x 1: a quarter of the way to pixel 1
+        Assert.Equal((243f / 255 - 0.406f) / 0.225f, at56[3 * 56 * 56 - 1], 5);       // blue, the last pixel: the bright corner
+    }
+
+    [Fact]
+    public async Task A_backbone_whose_hash_does_not_match_the_pin_is_refused_and_nothing_is_recorded()
+    {
+        await MakeVerifyStage();
+        var p = Local() with { BackboneSha256 = CrossCheckSha256 };
+        var error = await Assert.ThrowsAsync<DownloadException>(() => RunStage(p));
+        Assert.Contains($"{Zoo}: no mirror gave a good copy", error.Message);
+        Assert.Contains($"SHA-256 {FeaturizeParameters.ZooBackboneSha256} does not match the pinned {CrossCheckSha256}", error.Message);
+        Assert.Null(store.ReadRecord(FeaturizeStage.Name));
+        Assert.False(Directory.Exists(store.StageDirectory(FeaturizeStage.Name)));
+    }
+
+    [Fact]
+    public async Task The_stage_writes_features_per_split_and_only_the_featurize_section_can_rerun_it()
+    {
+        await MakeVerifyStage();
+        var record = await RunStage(Local());
+        var set = FeatureSet.Load(store.StageDirectory(FeaturizeStage.Name));
+        Assert.Equal((Zoo, FeaturizeParameters.ZooBackboneSha256, 32, 1280), (set.Manifest.Backbone, set.Manifest.BackboneSha256, set.Manifest.InputSize, set.Manifest.Dim));
+        var verified = VerifiedDataset.Load(store.StageDirectory("verify"));
+        foreach (var split in VerifiedDataset.SplitOrder)
+        {
+            Assert.Equal(12, set[split].Count);
+            Assert.Equal(12 * 1280, set[split].Features.Length);
+            Assert.Equal(verified.LoadSplit(store.StageDirectory("verify"), split).Labels, set[split].Labels);
+            Assert.All(set[split].Features, f => Assert.True(f >= 0 && float.IsFinite(f))); // pooled after ReLU6
+        }
+        Assert.Contains(record.Outputs, o => o.Path == "train-features.f32" && o.Size == 12 * 1280 * 4);
+
+        // The classifier head's knobs, like every section but featurize, are not part of the stage.
+        ParameterSet File(params string[] overrides) => ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse(
+            $$"""{ "featurize": { "backbone": "{{Model(Zoo)}}", "input_size": 32 }, "export": { "limit": 0 } }"""), "params.json", overrides);
+        var baseline = File().BindAll<PipelineParameters>();
+        Assert.True(store.Check(FeaturizeStage.Define(baseline.Featurize)).UpToDate);
+        foreach (var change in new[] { "export.limit=5", "export.one_hot=true", "featurize.batch_size=7", "featurize.threads=1", $"featurize.backbone={FeaturizeParameters.ZooBackbone}" })
+        {
+            var changed = File(change).BindAll<PipelineParameters>();
+            Assert.NotEqual(baseline, changed);
+            Assert.Equal(store.Fingerprint(FeaturizeStage.Define(baseline.Featurize)).Hash, store.Fingerprint(FeaturizeStage.Define(changed.Featurize)).Hash);
+            Assert.True(store.Check(FeaturizeStage.Define(changed.Featurize)).UpToDate, change);
+        }
+        var resized = store.Check(FeaturizeStage.Define(File("featurize.input_size=64").BindAll<PipelineParameters>().Featurize));
+        Assert.Equal("parameter input_size: 32 → 64", resized.Reason);
+    }
+
+    [Fact]
+    public async Task The_batch_size_does_not_change_the_features()
+    {
+        await MakeVerifyStage(perSplit: 10);
+        string verified = store.StageDirectory("verify");
+        using var featurizer = Featurizer.Load(Model(Zoo));
+        FeatureExtractor.Extract(VerifiedDataset.Load(verified), verified, featurizer, "x", 64, 64, temp["one"], Logger.None);
+        FeatureExtractor.Extract(VerifiedDataset.Load(verified), verified, featurizer, "x", 64, 3, temp["three"], Logger.None);
+        var (one, three) = (FeatureSet.Load(temp["one"])["test"].Features, FeatureSet.Load(temp["three"])["test"].Features);
+        Assert.Equal(one.Length, three.Length);
+        Assert.All(one.Zip(three), pair => Assert.True(Math.Abs(pair.First - pair.Second) <= 1e-5f));
+    }
+
+    [Fact]
+    public void A_truncated_or_corrupt_onnx_file_gives_a_clear_error()
+    {
+        byte[] zoo = File.ReadAllBytes(Model(Zoo));
+        System.IO.File.WriteAllBytes(temp["truncated.onnx"], zoo[..(zoo.Length / 2)]);
+        var error = Assert.Throws<FeaturizeException>(() => Featurizer.Load(temp["truncated.onnx"]));
+        Assert.StartsWith("truncated.onnx: not a usable backbone: the protobuf is truncated or corrupt", error.Message);
+
+        System.IO.File.WriteAllText(temp["page.onnx"], "<!DOCTYPE html><html><body>Moved</body></html>");
+        error = Assert.Throws<FeaturizeException>(() => Featurizer.Load(temp["page.onnx"]));
+        Assert.StartsWith("page.onnx: not a usable backbone: ", error.Message);
+
+        // Well-formed protobuf, broken model: an operator ONNX Runtime does not know.
+        byte[] broken = Replace(zoo, "QLinearGlobalAveragePool", "QLinearGlobalAveragePooX");
+        System.IO.File.WriteAllBytes(temp["broken.onnx"], broken);
+        error = Assert.Throws<FeaturizeException>(() => Featurizer.Load(temp["broken.onnx"]));
+        Assert.StartsWith("broken.onnx: ONNX Runtime cannot load the backbone (", error.Message);
+    }
+
+    [Fact]
+    public async Task A_truncated_backbone_pinned_as_it_is_fails_the_stage_without_a_record()
+    {
+        await MakeVerifyStage();
+        byte[] zoo = File.ReadAllBytes(Model(Zoo));
+        System.IO.File.WriteAllBytes(temp["cut.onnx"], zoo[..100_000]);
+        var p = new FeaturizeParameters(Backbone: temp["cut.onnx"], BackboneSha256: ContentHash.OfFile(temp["cut.onnx"]), BackboneBytes: 100_000, InputSize: 32);
+        var error = await Assert.ThrowsAsync<FeaturizeException>(() => RunStage(p));
+        Assert.StartsWith("cut.onnx: not a usable backbone: the protobuf is truncated or corrupt", error.Message);
+        Assert.Null(store.ReadRecord(FeaturizeStage.Name));
+    }
+
+    [Fact]
+    public void Parameters_name_what_is_wrong()
+    {
+        var error = Assert.Throws<ParameterException>(() => ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse("""{ "featurize": {} }"""),
+            "params.json", ["featurize.input_size=48", "featurize.backbone_sha256=abc"]).BindAll<PipelineParameters>());
+        Assert.Contains("featurize.input_size must be one of 32, 64, 96, 224, got 48", error.Message);
+        Assert.Contains("featurize.backbone_sha256 must be 64 lowercase hex digits, got 'abc'", error.Message);
+    }
+
+    static byte[] Replace(byte[] bytes, string find, string replacement)
+    {
+        byte[] from = Encoding.ASCII.GetBytes(find), to = Encoding.ASCII.GetBytes(replacement);
+        int at = bytes.AsSpan().IndexOf(from);
+        Assert.True(at >= 0, $"'{find}' not in the model");
+        var copy = (byte[])bytes.Clone();
+        to.CopyTo(copy, at);
+        return copy;
+    }
+}
