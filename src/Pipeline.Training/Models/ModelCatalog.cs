@@ -14,7 +14,7 @@ public static class ModelCatalog
     public static readonly IReadOnlyDictionary<string, string> ImageModels = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         ["reference"] = "the reference's Keras model: Conv2D(32, 3×3, ReLU) → Flatten → Dense(128, ReLU) → Dense(10)",
-        ["compact"] = "two conv blocks (16→32, 32→64 filters, 3×3, batch-norm, ReLU, 2×2 max-pool) → dropout → Dense(10)",
+        ["compact"] = "three 3×3 conv layers (32, 64, 64 filters, batch-norm, ReLU; 2×2 max-pool after the first two) → dropout → Dense(10)",
     };
 
     public static readonly IReadOnlyDictionary<string, string> Heads = new SortedDictionary<string, string>(StringComparer.Ordinal)
@@ -46,20 +46,17 @@ public static class ModelCatalog
             ("relu_1", ReLU()),
             ("dense_1", Linear(128, classes))),
         "compact" => Sequential(
-            ("conv2d", Conv2d(1, 16, 3, padding: 1, bias: false)),
-            ("batch_norm", BatchNorm2d(16)),
+            ("conv2d", Conv2d(1, 32, 3, padding: 1, bias: false)),
+            ("batch_norm", BatchNorm2d(32)),
             ("relu", ReLU()),
-            ("conv2d_1", Conv2d(16, 32, 3, padding: 1, bias: false)),
-            ("batch_norm_1", BatchNorm2d(32)),
-            ("relu_1", ReLU()),
             ("max_pool", MaxPool2d(2)),
-            ("conv2d_2", Conv2d(32, 32, 3, padding: 1, bias: false)),
-            ("batch_norm_2", BatchNorm2d(32)),
-            ("relu_2", ReLU()),
-            ("conv2d_3", Conv2d(32, 64, 3, padding: 1, bias: false)),
-            ("batch_norm_3", BatchNorm2d(64)),
-            ("relu_3", ReLU()),
+            ("conv2d_1", Conv2d(32, 64, 3, padding: 1, bias: false)),
+            ("batch_norm_1", BatchNorm2d(64)),
+            ("relu_1", ReLU()),
             ("max_pool_1", MaxPool2d(2)),
+            ("conv2d_2", Conv2d(64, 64, 3, padding: 1, bias: false)),
+            ("batch_norm_2", BatchNorm2d(64)),
+            ("relu_2", ReLU()),
             ("flatten", Flatten()),
             ("dropout", Dropout(0.3)),
             ("dense", Linear(64L * (rows / 4) * (columns / 4), classes))),
