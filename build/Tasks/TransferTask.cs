@@ -18,9 +18,7 @@ public sealed class TransferTask : StageTask
     protected override Task ProduceAsync(PipelineContext context, StageWorkspace workspace)
     {
         var parameters = context.Parameters.Transfer.AsTraining(context.Parameters.Train);
-        TorchRuntime.Initialize(parameters.Threads, parameters.MklIntelPath, Path.Combine(context.Store.Root, ".cache"));
-        var versions = TorchRuntime.Versions;
-        foreach (var (tool, version) in versions) workspace.Tools[tool] = version;
+        TrainingStage.Prepare(parameters, context.Store, workspace);
 
         var features = FeatureSet.Load(context.Store.StageDirectory(FeaturizeStage.Name), ["train", "validation"]);
         using var train = LabelledTensors.FromFeatures(features["train"].Features, features["train"].Dim, features["train"].Labels);
@@ -28,15 +26,8 @@ public sealed class TransferTask : StageTask
         context.Logger.Information("transfer: {Head} head on {Train:N0} × {Dim} features ({Size}×{Size} input), {Validation:N0} validation",
             parameters.Model, train.Count, features["train"].Dim, features.Manifest.InputSize, features.Manifest.InputSize, validation.Count);
 
-        var sameButEpochs = Define(context) with { Parameters = parameters with { Epochs = 0 } };
-        string resumeKey = ContentHash.OfText(context.Store.Fingerprint(sameButEpochs).Hash + CanonicalJson.Serialize(versions));
-        var result = CheckpointedTraining.Run(parameters, new TrainingData(train, validation, features.Manifest.Classes.Count, train.ExampleShape),
-            workspace.Directory, resumeKey, [workspace.Leftover, workspace.Previous], context.Logger, context.Cancellation);
-
-        new TrainedModel(parameters.Model, features.Manifest.Classes, train.ExampleShape, result.Summary.TotalParameters).Save(workspace.Directory);
-        File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
-        workspace.Metrics["epochs_trained"] = result.TrainedNow.Count();
-        workspace.Metrics["val_accuracy"] = result.History[^1].ValAccuracy;
+        TrainingStage.Run(context.Store, Define(context), parameters, new TrainingData(train, validation, features.Manifest.Classes.Count, train.ExampleShape),
+            features.Manifest.Classes, workspace, context.Logger, context.Cancellation);
         return Task.CompletedTask;
     }
 }

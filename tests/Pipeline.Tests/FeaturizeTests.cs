@@ -1,3 +1,4 @@
+using Build.Host;
 using System.Text;
 using Microsoft.ML.OnnxRuntime;
 using Pipeline.Acquisition;

@@ -1,0 +1,39 @@
+using Pipeline.Stages;
+using Serilog;
+
+namespace Pipeline.Training;
+
+/// <summary>
+/// What every training stage (the CNN, the transfer head) does around <see cref="CheckpointedTraining"/>: set up
+/// libtorch and record its versions, derive the resume key, and write the model card, summary and metrics.
+/// </summary>
+public static class TrainingStage
+{
+    /// <summary>Call before the first tensor is made: threads and the MKL switch take effect only then.</summary>
+    public static void Prepare(TrainParameters parameters, ArtifactStore store, StageWorkspace workspace)
+    {
+        TorchRuntime.Initialize(parameters.Threads, parameters.MklIntelPath, Path.Combine(store.Root, ".cache"));
+        foreach (var (tool, version) in TorchRuntime.Versions) workspace.Tools[tool] = version;
+    }
+
+    public static TrainingResult Run(ArtifactStore store, StageDefinition definition, TrainParameters parameters, TrainingData data,
+        IReadOnlyList<string> classes, StageWorkspace workspace, ILogger log, CancellationToken cancellation)
+    {
+        // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, versions, switches.
+        var sameButEpochs = definition with { Parameters = parameters with { Epochs = 0 } };
+        string resumeKey = ContentHash.OfText(store.Fingerprint(sameButEpochs).Hash + CanonicalJson.Serialize(TorchRuntime.Versions));
+        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, [workspace.Leftover, workspace.Previous], log, cancellation);
+
+        new TrainedModel(parameters.Model, classes, data.InputShape, result.Summary.TotalParameters).Save(workspace.Directory);
+        File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
+        var trainedNow = result.TrainedNow.ToList();
+        workspace.Metrics["parameters"] = result.Summary.TotalParameters;
+        workspace.Metrics["epochs_trained"] = trainedNow.Count;
+        workspace.Metrics["resumed_from_epoch"] = result.ResumedFrom;
+        workspace.Metrics["seconds_per_epoch"] = trainedNow.Count == 0 ? null : Math.Round(trainedNow.Average(t => t.Seconds), 2);
+        workspace.Metrics["images_per_second"] = trainedNow.Count == 0 ? null : Math.Round(trainedNow.Average(t => t.ImagesPerSecond));
+        workspace.Metrics["val_accuracy"] = result.History[^1].ValAccuracy;
+        workspace.Metrics["val_loss"] = result.History[^1].ValLoss;
+        return result;
+    }
+}
