@@ -10,9 +10,9 @@ public sealed record TransferParameters : IValidatedParameters
     public bool Enabled { get; init; } = true;
     /// <summary>A head from <see cref="ModelCatalog.Heads"/>.</summary>
     public string Head { get; init; } = "logistic";
-    public int Epochs { get; init; } = 20;
+    public int Epochs { get; init; } = 30;
     public int BatchSize { get; init; } = 256;
-    public double LearningRate { get; init; } = 1e-3;
+    public double LearningRate { get; init; } = 0.005;
     public double LearningRateDecay { get; init; } = 0.9;
     public long Seed { get; init; } = 1;
 
