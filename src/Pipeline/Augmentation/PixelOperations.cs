@@ -25,8 +25,8 @@ public sealed record RandomErasing : AugmentOperation
     }
 }
 
-/// <summary>Multiplies every pixel by a factor from [min_factor, max_factor] (PIL's ImageEnhance.Brightness).</summary>
-public sealed record RandomBrightness : AugmentOperation
+/// <summary>PIL's ImageEnhance: blends every pixel with a centre value by a factor from [min_factor, max_factor].</summary>
+public abstract record EnhanceOperation : AugmentOperation
 {
     public double MinFactor { get; init; } = 0.7;
     public double MaxFactor { get; init; } = 1.3;
@@ -34,31 +34,31 @@ public sealed record RandomBrightness : AugmentOperation
     protected override IEnumerable<string> ValidateParameters() => Problems(
         NotNegative("min_factor", MinFactor), NotNegative("max_factor", MaxFactor), MinMax("min_factor", MinFactor, "max_factor", MaxFactor));
 
+    /// <summary>The value a factor of 0 turns every pixel into.</summary>
+    protected abstract int Centre(Canvas canvas);
+
     public override void Apply(Canvas canvas, ref Rng rng, Drawn drawn)
     {
         double factor = Math.Round(rng.Uniform(MinFactor, MaxFactor), 3);
         drawn.Op(Name).Add("factor", factor);
-        canvas.Blend(0, (float)factor);
+        canvas.Blend(Centre(canvas), (float)factor);
     }
 }
 
-/// <summary>Moves every pixel away from (or towards) the image's mean by a factor from [min_factor, max_factor]
-/// (PIL's ImageEnhance.Contrast).</summary>
-public sealed record RandomContrast : AugmentOperation
+/// <summary>Multiplies every pixel by the factor (ImageEnhance.Brightness).</summary>
+public sealed record RandomBrightness : EnhanceOperation
 {
-    public double MinFactor { get; init; } = 0.7;
-    public double MaxFactor { get; init; } = 1.3;
+    protected override int Centre(Canvas canvas) => 0;
+}
 
-    protected override IEnumerable<string> ValidateParameters() => Problems(
-        NotNegative("min_factor", MinFactor), NotNegative("max_factor", MaxFactor), MinMax("min_factor", MinFactor, "max_factor", MaxFactor));
-
-    public override void Apply(Canvas canvas, ref Rng rng, Drawn drawn)
+/// <summary>Moves every pixel away from (or towards) the image's mean by the factor (ImageEnhance.Contrast).</summary>
+public sealed record RandomContrast : EnhanceOperation
+{
+    protected override int Centre(Canvas canvas)
     {
-        double factor = Math.Round(rng.Uniform(MinFactor, MaxFactor), 3);
-        drawn.Op(Name).Add("factor", factor);
         long sum = 0;
         foreach (var p in canvas.Pixels) sum += p;
-        canvas.Blend((int)(sum / (double)canvas.Pixels.Length + 0.5), (float)factor);
+        return (int)(sum / (double)canvas.Pixels.Length + 0.5);
     }
 }
 
