@@ -9,8 +9,12 @@ mirror=../shared/datasets/mnist
 for mkl in true false; do
   scratch=artifacts/.bench-train-$mkl
   rm -rf "$scratch"
-  ./build.sh --target=Evaluate --artifacts="$scratch" --mirror="$mirror" --verbosity=minimal \
-    --set train.mkl_intel_path=$mkl "$@" >/dev/null
+  mkdir -p artifacts
+  if ! ./build.sh --target=Evaluate --artifacts="$scratch" --mirror="$mirror" --verbosity=minimal \
+      --set transfer.enabled=false --set train.mkl_intel_path=$mkl "$@" >"$scratch.log" 2>&1; then
+    cat "$scratch.log" >&2
+    exit 1
+  fi
   python3 - "$scratch" <<'PY'
 import json, sys
 folder = sys.argv[1]
@@ -25,5 +29,5 @@ print(json.dumps({"model": p["model"], "epochs": p["epochs"], "batch_size": p["b
                   "peak_rss_mb": m["peak_rss_mb"], "test_accuracy": round(evaluate["metrics"]["accuracy"], 4),
                   "test_binary_accuracy": round(evaluate["metrics"]["binary_accuracy"], 4)}))
 PY
-  rm -rf "$scratch"
+  rm -rf "$scratch" "$scratch.log"
 done
