@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Pipeline.Runtime;
 using Pipeline.Stages;
 using Pipeline.Training.Models;
 using Serilog;
@@ -12,7 +13,8 @@ public sealed record TrainingData(LabelledTensors Train, LabelledTensors Validat
 
 /// <param name="Seconds">the whole epoch: training, then the validation pass</param>
 /// <param name="ImagesPerSecond">training images per second of the training part</param>
-public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond, double ValidationSeconds);
+/// <param name="ResidentMegabytes">the process's resident memory at the end of the epoch (flat when nothing leaks)</param>
+public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond, double ValidationSeconds, double? ResidentMegabytes);
 
 /// <param name="Timings">every epoch's timing, including those of earlier runs this one resumed from</param>
 public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int ResumedFrom, IReadOnlyList<EpochTiming> Timings, ModelSummary Summary)
@@ -58,11 +60,11 @@ public static class CheckpointedTraining
                 trainSeconds = clock.Elapsed.TotalSeconds;
             }, cancellation);
             var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9),
-                clock.Elapsed.TotalSeconds - trainSeconds);
+                clock.Elapsed.TotalSeconds - trainSeconds, ProcessMemory.ResidentBytes() is { } rss ? Math.Round(rss / 1048576.0) : null);
             timings.Add(timing);
             history.Add(record);
-            log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s",
-                epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds);
+            log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB",
+                epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes);
             SaveCheckpoint(trainer, folder, history, timings);
         }
 
