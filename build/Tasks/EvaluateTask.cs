@@ -17,9 +17,9 @@ public sealed class EvaluateTask : StageTask
 {
     // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
     public override StageDefinition Define(PipelineContext context) => context.Parameters.Transfer.Enabled
-        ? new(StageName, 1, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"),
+        ? new(StageName, 2, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"),
             new UpstreamInput("transfer"), new UpstreamInput(FeaturizeStage.Name))
-        : new(StageName, 1, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"));
+        : new(StageName, 2, new { context.Parameters.Evaluate.GalleryImages }, new UpstreamInput("train"), new UpstreamInput("verify"));
 
     protected override Task ProduceAsync(PipelineContext context, StageWorkspace workspace)
     {

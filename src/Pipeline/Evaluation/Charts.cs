@@ -22,8 +22,9 @@ public static class Charts
         IReadOnlyList<double> accuracy, IReadOnlyList<double> valAccuracy)
     {
         double[] x = epochs.Select(e => (double)e).ToArray();
-        var lossPlot = LinePlot("Loss (cross-entropy)", "epoch", x, [("training", loss), ("validation", valLoss)]);
-        var accuracyPlot = LinePlot("Accuracy", "epoch", x, [("training", accuracy), ("validation", valAccuracy)]);
+        // Legends sit where the curves are not: loss falls, accuracy rises.
+        var lossPlot = LinePlot("Loss (cross-entropy)", "epoch", x, [("training", loss), ("validation", valLoss)], Alignment.UpperRight);
+        var accuracyPlot = LinePlot("Accuracy", "epoch", x, [("training", accuracy), ("validation", valAccuracy)], Alignment.LowerRight);
         return SideBySide(lossPlot, accuracyPlot, 560, 400);
     }
 
@@ -71,7 +72,7 @@ public static class Charts
         return negated;
     }
 
-    static Plot LinePlot(string title, string xLabel, double[] x, (string Name, IReadOnlyList<double> Values)[] series)
+    static Plot LinePlot(string title, string xLabel, double[] x, (string Name, IReadOnlyList<double> Values)[] series, Alignment legend)
     {
         var plot = NewPlot(title);
         foreach (var (name, values) in series)
@@ -83,7 +84,7 @@ public static class Charts
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(x, x.Select(v => v.ToString("0")).ToArray());
         plot.XLabel(xLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(legend);
         plot.Font.Set(font.Value);
         plot.Legend.FontName = font.Value;
         return plot;
