@@ -84,14 +84,9 @@ public sealed class Trainer : IDisposable
         if (optimizerPath is not null) optimizer.load_state_dict(optimizerPath);
     }
 
-    /// <summary>A seed for one epoch's stream of randomness, mixed (SplitMix64) so nearby seeds are unrelated.</summary>
-    static long EpochSeed(long seed, int epoch, int stream)
-    {
-        ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)epoch * 0xBF58476D1CE4E5B9UL + (ulong)stream * 0x94D049BB133111EBUL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (long)((z ^ (z >> 31)) >> 1);
-    }
+    /// <summary>A seed for one epoch's stream of randomness, mixed so nearby seeds are unrelated.</summary>
+    static long EpochSeed(long seed, int epoch, int stream) =>
+        (long)(Rng.Mix((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)epoch * 0xBF58476D1CE4E5B9UL + (ulong)stream * 0x94D049BB133111EBUL) >> 1);
 
     public void Dispose()
     {

@@ -1,9 +1,9 @@
-namespace Pipeline.Augmentation;
+namespace Pipeline;
 
 /// <summary>
 /// Counter-based random numbers (SplitMix64): a stream is a pure function of its key (seed, output index, operation
 /// index), so what output i gets never depends on which thread made it or what was drawn before. Augmentor's one
-/// shared generator is why its runs differ even with a seed.
+/// shared generator is why its runs differ even with a seed. <see cref="Mix"/> also derives the training seeds.
 /// </summary>
 public struct Rng
 {
@@ -31,7 +31,8 @@ public struct Rng
     /// <summary>Uniform in [min, max], both included.</summary>
     public int Between(int min, int max) => min + Below(max - min + 1);
 
-    static ulong Mix(ulong z)
+    /// <summary>SplitMix64's finaliser: spreads nearby inputs (seed 1, 2, 3…) to unrelated 64-bit values.</summary>
+    public static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
