@@ -18,18 +18,15 @@ public sealed record ClassificationMetrics(int Count, double Accuracy, double Bi
         if (probabilities.Length != count * classes)
             throw new ArgumentException($"{probabilities.Length} probabilities for {count} images of {classes} classes", nameof(probabilities));
         var confusion = new int[classes, classes];
+        var predicted = Predictions.ArgMax(probabilities, classes);
         long binaryRight = 0;
         double loss = 0;
         for (int i = 0; i < count; i++)
         {
             var row = probabilities.Slice(i * classes, classes);
-            int predicted = 0;
             for (int c = 0; c < classes; c++)
-            {
-                if (row[c] > row[predicted]) predicted = c;
                 if ((row[c] >= 0.5f) == (c == labels[i])) binaryRight++;
-            }
-            confusion[labels[i], predicted]++;
+            confusion[labels[i], predicted[i]]++;
             loss -= Math.Log(Math.Max(row[labels[i]], 1e-12f));
         }
         return FromConfusion(confusion, classNames, (double)binaryRight / ((long)count * classes), loss / count);
