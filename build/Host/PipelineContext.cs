@@ -1,5 +1,6 @@
 using Cake.Core;
 using Pipeline;
+using Pipeline.Acquisition;
 using Pipeline.Parameters;
 using Pipeline.Stages;
 
@@ -24,10 +25,7 @@ public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings
     public string Root { get; } = root;
 
     /// <summary>The <c>--mirror</c>s in order, folders made absolute: every stage that fetches files tries them first.</summary>
-    public IReadOnlyList<string> Mirrors => Settings.Mirrors.Select(Resolve).ToList();
-
-    public static string Resolve(string mirror) =>
-        Uri.TryCreate(mirror, UriKind.Absolute, out var uri) && !uri.IsFile ? mirror : Path.GetFullPath(mirror);
+    public IReadOnlyList<string> Mirrors => Settings.Mirrors.Select(m => Downloader.ResolveMirror(m)).ToList();
 
     public ArtifactStore Store { get; } = new(Path.GetFullPath(settings.Artifacts, root));
 

@@ -22,7 +22,7 @@ public sealed class DownloadTask : StageTask
     {
         var dataset = Dataset(context);
         var mirrors = context.Mirrors
-            .Concat(Environment.GetEnvironmentVariable(dataset.MirrorVariable) is { Length: > 0 } env ? [PipelineContext.Resolve(env)] : [])
+            .Concat(Environment.GetEnvironmentVariable(dataset.MirrorVariable) is { Length: > 0 } env ? [Downloader.ResolveMirror(env)] : [])
             .Concat(dataset.Mirrors)
             .ToList();
         using var downloader = new Downloader(context.Parameters.Download.Options, context.Logger);

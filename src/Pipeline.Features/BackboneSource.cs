@@ -18,15 +18,10 @@ public static class BackboneSource
     {
         var mirrors = new List<string>(first ?? []);
         if (Environment.GetEnvironmentVariable(MirrorVariable) is { Length: > 0 } env)
-            mirrors.Add(IsRemote(env) ? env : Path.GetFullPath(env));
+            mirrors.Add(Downloader.ResolveMirror(env));
         string backbone = parameters.Backbone;
-        if (IsRemote(backbone))
-            mirrors.Add(backbone[..(backbone.LastIndexOf('/') + 1)]);
-        else
-        {
-            string path = Uri.TryCreate(backbone, UriKind.Absolute, out var uri) && uri.IsFile ? uri.LocalPath : Path.GetFullPath(backbone, root);
-            mirrors.Add(Path.GetDirectoryName(path)!);
-        }
+        mirrors.Add(Downloader.IsRemote(backbone) ? backbone[..(backbone.LastIndexOf('/') + 1)]
+            : Path.GetDirectoryName(Downloader.ResolveMirror(backbone, root))!);
         return mirrors;
     }
 
@@ -40,7 +35,4 @@ public static class BackboneSource
         await downloader.FetchAllAsync(new Dictionary<string, PinnedFile> { [name] = pin }, Mirrors(parameters, root, mirrors), destination, salvage, cancellation);
         return Path.Combine(destination, name);
     }
-
-    static bool IsRemote(string location) =>
-        Uri.TryCreate(location, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
 }

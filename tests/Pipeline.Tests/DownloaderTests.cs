@@ -43,6 +43,17 @@ public class DownloaderTests : IAsyncDisposable
     }
 
     [Fact]
+    public void Mirrors_resolve_to_urls_as_given_and_to_absolute_folders()
+    {
+        Assert.Equal("https://example.org/mnist/", Downloader.ResolveMirror("https://example.org/mnist/"));
+        Assert.Equal("/data/mnist", Downloader.ResolveMirror("file:///data/mnist"));
+        Assert.Equal("/data/mnist", Downloader.ResolveMirror("/data/mnist"));
+        Assert.Equal("/repo/shared/models", Downloader.ResolveMirror("shared/models", "/repo"));
+        Assert.True(Downloader.IsRemote("http://host/x"));
+        Assert.False(Downloader.IsRemote("file:///data/mnist"));
+    }
+
+    [Fact]
     public async Task Falls_back_past_403_and_404_to_a_good_mirror()
     {
         var s = Serve((mirror, _) => mirror switch

@@ -158,13 +158,21 @@ public sealed class Downloader : IDisposable
         return gzip && FileSniffer.NotGzip(path) is { } notGzip ? $"{notGzip}; {what}" : what;
     }
 
-    Task FetchFromAsync(string mirror, string name, PinnedFile pin, string part, Progress progress, CancellationToken cancellation)
-    {
-        if (Uri.TryCreate(mirror, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
-            return FetchHttpAsync(new Uri(new Uri(mirror.EndsWith('/') ? mirror : mirror + "/"), name), pin, part, progress, cancellation);
-        string folder = uri?.IsFile == true ? uri.LocalPath : mirror;
-        return CopyLocalAsync(Path.Combine(folder, name), part, progress, cancellation);
-    }
+    /// <summary>True for an HTTP(S) mirror; anything else is a folder (a path or a <c>file://</c> URL).</summary>
+    public static bool IsRemote(string mirror) =>
+        Uri.TryCreate(mirror, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+
+    /// <summary>A mirror as fetching reads it: URLs as they are; folders (paths or <c>file://</c> URLs) made absolute
+    /// against <paramref name="baseFolder"/> (default: the working directory).</summary>
+    public static string ResolveMirror(string mirror, string? baseFolder = null) =>
+        IsRemote(mirror) ? mirror
+        : Uri.TryCreate(mirror, UriKind.Absolute, out var uri) && uri.IsFile ? uri.LocalPath
+        : Path.GetFullPath(mirror, baseFolder ?? Environment.CurrentDirectory);
+
+    Task FetchFromAsync(string mirror, string name, PinnedFile pin, string part, Progress progress, CancellationToken cancellation) =>
+        IsRemote(mirror)
+            ? FetchHttpAsync(new Uri(new Uri(mirror.EndsWith('/') ? mirror : mirror + "/"), name), pin, part, progress, cancellation)
+            : CopyLocalAsync(Path.Combine(ResolveMirror(mirror), name), part, progress, cancellation);
 
     static async Task CopyLocalAsync(string source, string part, Progress progress, CancellationToken cancellation)
     {
