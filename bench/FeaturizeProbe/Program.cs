@@ -7,7 +7,8 @@ using System.Numerics.Tensors;
 using System.Text.Json;
 using Pipeline.Features;
 
-var set = FeatureSet.Load(args.Length > 0 ? args[0] : "artifacts/featurize");
+string folder = args.Length > 0 ? args[0] : "artifacts/featurize";
+var set = FeatureSet.Load(folder);
 int epochs = args.Length > 1 ? int.Parse(args[1]) : 15;
 var clock = Stopwatch.StartNew();
 var (train, validation, test) = (set["train"], set["validation"], set["test"]);
@@ -84,7 +85,7 @@ double testAccuracy = Accuracy(xTest, test.Labels);
 Console.WriteLine(JsonSerializer.Serialize(new
 {
     input_size = set.Manifest.InputSize,
-    featurize_seconds = Math.Round(set.Manifest.Splits.Values.Sum(s => s.Seconds), 2),
+    featurize_seconds = Pipeline.Stages.StageRecord.TryRead(folder)?.Metrics.GetValueOrDefault("seconds")?.GetValue<double>(),
     images = set.Manifest.Splits.Values.Sum(s => s.Count),
     probe = $"softmax regression, Adam, {epochs} epochs",
     best_epoch = bestEpoch,

@@ -12,16 +12,15 @@ public sealed record PipelineSettings
     public bool Exclusive { get; init; }
     public bool Help { get; init; }
     public string Verbosity { get; init; } = "normal";
-    public string ParametersFile { get; init; } = "params.json";
-    public string Artifacts { get; init; } = "artifacts";
+    /// <summary>The parameters file as given (relative to the working directory); null = params.json beside build.sh.</summary>
+    public string? Parameters { get; init; }
+    /// <summary>The artifacts folder as given (relative to the working directory); null = artifacts/ beside build.sh.</summary>
+    public string? Artifacts { get; init; }
     public IReadOnlyList<string> Sets { get; init; } = [];
     public IReadOnlyList<string> Mirrors { get; init; } = [];
     public double LockWaitSeconds { get; init; } = 600;
     public string Split { get; init; } = "train";
     public int Index { get; init; }
-
-    /// <summary>All options as Cake arguments (name → values), for tasks that read them the Cake way.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> Raw { get; init; } = [];
 }
 
 /// <summary>
@@ -43,7 +42,7 @@ public static class CommandLine
         new("set", "SECTION.KEY=VALUE", "Override one parameter of the parameters file, e.g. --set verify.validation=10000.", Repeatable: true),
         new("params", "FILE", "The parameters file (default params.json beside build.sh)."),
         new("mirror", "URL|FOLDER", "Try this mirror before the dataset's own (a URL or a local folder); PIPELINE_<DATASET>_MIRROR also adds one.", Repeatable: true),
-        new("artifacts", "FOLDER", "Where stage outputs go (default artifacts)."),
+        new("artifacts", "FOLDER", "Where stage outputs go (default artifacts/ beside build.sh)."),
         new("lock-wait", "SECONDS", "How long to wait for another run that holds the artifacts lock (default 600)."),
         new("split", "SPLIT", "With --target=Show: the split to look at (train, validation or test; default train)."),
         new("index", "N", "With --target=Show: the image's index within the split (default 0)."),
@@ -105,14 +104,13 @@ public static class CommandLine
             Exclusive = Flag("exclusive"),
             Help = Flag("help"),
             Verbosity = verbosity,
-            ParametersFile = One("params") ?? "params.json",
-            Artifacts = One("artifacts") ?? "artifacts",
+            Parameters = One("params"),
+            Artifacts = One("artifacts"),
             Sets = values.Where(v => v.Key == "set").Select(v => v.Value).ToList(),
             Mirrors = values.Where(v => v.Key == "mirror").Select(v => v.Value).ToList(),
             LockWaitSeconds = lockWait,
             Split = One("split") ?? "train",
             Index = index,
-            Raw = values,
         };
     }
 
@@ -139,7 +137,8 @@ public static class CommandLine
             Usage: ./build.sh [options]
 
             Runs the image-classification pipeline as Cake tasks. Each stage writes under artifacts/<stage>/ and is
-            skipped when its inputs, parameters and code did not change.
+            skipped when its inputs, parameters and code did not change. Relative paths given to --params,
+            --artifacts and --mirror are relative to the working directory.
 
             Options:
 

@@ -1,37 +1,46 @@
 using Cake.Core;
-using Pipeline;
-using Pipeline.Acquisition;
-using Pipeline.Parameters;
 using Pipeline.Stages;
 
 namespace Build.Host;
 
 /// <summary>
 /// The typed context every task receives (like Frosting's FrostingContext, an adapter over Cake's context): Cake's
-/// services plus the run's settings, parameters and artifact store.
+/// services plus the run's settings, parameters, artifact store and what the stages see of the run.
 /// </summary>
-public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings, ParameterSet parameterFile,
-    PipelineParameters parameters, string root, Serilog.ILogger logger)
+public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings, PipelineParameters parameters,
+    StageContext stages, TaskCatalog catalog, TaskInfo target, Serilog.ILogger logger)
     : CakeContextAdapter(cake)
 {
     public PipelineSettings Settings { get; } = settings;
 
-    /// <summary>The parameters file with the command line's overrides applied.</summary>
-    public ParameterSet ParameterFile { get; } = parameterFile;
-
     public PipelineParameters Parameters { get; } = parameters;
 
-    /// <summary>The repository root: datasets/ and the default params.json live here.</summary>
-    public string Root { get; } = root;
+    /// <summary>What the stages see: parameter sections, upstream outputs, mirrors, log, cancellation.</summary>
+    public StageContext Stages { get; } = stages;
 
-    /// <summary>The <c>--mirror</c>s in order, folders made absolute: every stage that fetches files tries them first.</summary>
-    public IReadOnlyList<string> Mirrors => Settings.Mirrors.Select(m => Downloader.ResolveMirror(m)).ToList();
-
-    public ArtifactStore Store { get; } = new(Path.GetFullPath(settings.Artifacts, root));
+    public ArtifactStore Store => Stages.Store;
 
     public Serilog.ILogger Logger { get; } = logger;
 
+    public CancellationToken Cancellation => Stages.Cancellation;
+
     public RunReport Report { get; } = new();
 
-    public CancellationToken Cancellation { get; init; }
+    /// <summary>Whether --force applies to this task (with --exclusive only the target runs at all).</summary>
+    public bool Forced(string task) => Settings.Force;
+
+    /// <summary>
+    /// Why this run does not need a stage, or null. The target is always needed; another stage is not when it switches
+    /// itself off (e.g. transfer.enabled is false), or when none of the stages of this run that depend on it reads it.
+    /// </summary>
+    public string? WhyNotNeeded(Stage stage)
+    {
+        if (stage == target.Stage) return null;
+        if (stage.NotNeeded(Stages) is { } why) return why;
+        var readers = catalog.Closure(target).Select(t => t.Stage).OfType<Stage>().Where(s => s.Upstream.Contains(stage)).ToList();
+        var reading = readers.Where(r => WhyNotNeeded(r) is null && r.Reads(Stages).Contains(stage)).ToList();
+        if (readers.Count == 0 || reading.Count > 0) return null;
+        var because = readers.Select(r => WhyNotNeeded(r)).OfType<string>().FirstOrDefault();
+        return "no stage of this run reads its outputs" + (because is null ? "" : $" ({because})");
+    }
 }

@@ -4,38 +4,31 @@ using Pipeline.Stages;
 namespace Build.Host;
 
 /// <summary>
-/// A pipeline stage as a task: it says what it is (<see cref="Define"/>) and how it makes its outputs
-/// (<see cref="ProduceAsync"/>); the stage engine decides whether it runs and writes it safely.
+/// A pipeline stage as a Cake task. The stage's declaration (in the library) says what it reads, what shapes it and
+/// how it makes its outputs; the host derives the task's dependencies from it, and the stage engine decides whether
+/// it runs and commits its outputs safely.
 /// </summary>
-public abstract class StageTask : AsyncFrostingTask<PipelineContext>
+public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IStageTask where TStage : Stage<TStage>, new()
 {
-    public string TaskName => GetType().GetCustomAttribute<TaskNameAttribute>()!.Name;
+    public Stage Stage => Stage<TStage>.Instance;
 
-    /// <summary>The stage's folder under artifacts/, and the name its dependents use for its outputs.</summary>
-    public string StageName => TaskName.ToLowerInvariant();
-
-    public abstract StageDefinition Define(PipelineContext context);
-
-    protected abstract Task ProduceAsync(PipelineContext context, StageWorkspace workspace);
-
-    /// <summary>Why this run does not need the stage at all (e.g. a switched-off branch of the graph), or null.</summary>
-    protected virtual string? NotNeeded(PipelineContext context) => null;
+    string TaskName => GetType().GetCustomAttribute<TaskNameAttribute>()!.Name;
 
     public sealed override bool ShouldRun(PipelineContext context)
     {
-        if (NotNeeded(context) is { } why)
+        if (context.WhyNotNeeded(Stage) is { } why)
         {
             context.Report.Add(TaskName, TaskOutcome.NotNeeded, TimeSpan.Zero, why);
             context.Logger.Information("{Task}: not needed ({Reason})", TaskName, why);
             return false;
         }
-        var definition = Define(context);
+        var definition = Stage.Define(context.Stages);
         var settings = context.Settings;
         if (settings.DryRun)
         {
             var pending = definition.Upstream.Where(context.Report.WillRun).ToList();
             var status = pending.Count > 0 ? StageStatus.Stale($"upstream {string.Join(", ", pending)} would run first")
-                : settings.Force ? StageStatus.Stale("--force")
+                : context.Forced(TaskName) ? StageStatus.Stale("--force")
                 : context.Store.Check(definition);
             context.Report.Add(TaskName, status.UpToDate ? TaskOutcome.UpToDate : TaskOutcome.WouldRun, TimeSpan.Zero, status.Reason);
             if (status.UpToDate)
@@ -44,7 +37,7 @@ public abstract class StageTask : AsyncFrostingTask<PipelineContext>
                 context.Logger.Information("{Task}: would run ({Reason})", TaskName, status.Reason);
             return false;
         }
-        var decision = settings.Force ? StageStatus.Stale("--force") : context.Store.Check(definition);
+        var decision = context.Forced(TaskName) ? StageStatus.Stale("--force") : context.Store.Check(definition);
         context.Report.Decided(TaskName, decision.Reason);
         if (!decision.UpToDate)
             context.Logger.Information("{Task} runs: {Reason}", TaskName, decision.Reason);
@@ -53,7 +46,21 @@ public abstract class StageTask : AsyncFrostingTask<PipelineContext>
 
     public sealed override async Task RunAsync(PipelineContext context)
     {
-        var record = await context.Store.RunAsync(Define(context), (workspace, _) => ProduceAsync(context, workspace), context.Cancellation);
+        var record = await context.Store.RunAsync(Stage.Define(context.Stages), (workspace, _) => Stage.ProduceAsync(context.Stages, workspace),
+            context.Cancellation, fresh: context.Forced(TaskName));
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
     }
+
+    public sealed override Task FinishAsync(PipelineContext context)
+    {
+        if (context.WhyNotNeeded(Stage) is null)
+            Stage.Finish(context.Stages);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>What the host needs of a stage task without knowing its stage's type.</summary>
+public interface IStageTask
+{
+    Stage Stage { get; }
 }

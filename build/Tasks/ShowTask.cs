@@ -11,8 +11,7 @@ public sealed class ShowTask : AsyncFrostingTask<PipelineContext>
 {
     public override Task RunAsync(PipelineContext context)
     {
-        string verified = context.Store.StageDirectory("verify");
-        var dataset = VerifiedDataset.Load(verified);
+        var (dataset, verified) = VerifyStage.Load(context.Stages);
         var split = dataset.LoadSplit(verified, context.Settings.Split);
         int index = context.Settings.Index;
         if (index >= split.Count)

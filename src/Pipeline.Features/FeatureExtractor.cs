@@ -7,7 +7,8 @@ using Serilog;
 namespace Pipeline.Features;
 
 /// <param name="PreprocessSeconds">The part of <paramref name="Seconds"/> spent preparing tensors (the rest is mostly the CNN).</param>
-public sealed record FeaturizeResult(FeatureManifest Manifest, double Seconds, double PreprocessSeconds)
+/// <param name="SplitSeconds">How long each split took.</param>
+public sealed record FeaturizeResult(FeatureManifest Manifest, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds)
 {
     public int Images => Manifest.Splits.Values.Sum(s => s.Count);
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
@@ -32,6 +33,7 @@ public static class FeatureExtractor
         var progress = new Progress(log, "featurize", splits.Sum(s => (long)dataset.Splits[s]), "images");
         var batch = new float[batchSize * preprocessor.TensorLength];
         var infos = new SortedDictionary<string, FeatureSplitInfo>(StringComparer.Ordinal);
+        var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var total = Stopwatch.StartNew();
         var preprocessing = new Stopwatch();
         foreach (var name in splits)
@@ -53,12 +55,13 @@ public static class FeatureExtractor
             }
             Write(output, FeatureSet.FeaturesFile(name), MemoryMarshal.AsBytes(features.AsSpan()), declare);
             Write(output, FeatureSet.LabelsFile(name), split.Labels, declare);
-            infos[name] = new FeatureSplitInfo(split.Count, Math.Round(clock.Elapsed.TotalSeconds, 3));
+            infos[name] = new FeatureSplitInfo(split.Count);
+            seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
         var manifest = new FeatureManifest(featurizer.Source, backboneSha256, inputSize, featurizer.Dim, dataset.Classes, infos);
         CanonicalJson.WriteFile(Path.Combine(output, FeatureManifest.FileName), manifest);
-        return new FeaturizeResult(manifest, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds);
+        return new FeaturizeResult(manifest, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
     }
 
     static void Write(string directory, string name, ReadOnlySpan<byte> bytes, Action<string, ReadOnlySpan<byte>>? declare)

@@ -11,14 +11,15 @@ public sealed record FeatureSplit(string Name, float[] Features, byte[] Labels, 
     public ReadOnlySpan<float> Row(int index) => Features.AsSpan(index * Dim, Dim);
 }
 
-/// <summary>What <c>features.json</c> says: which backbone at which input size made the features, and per split its count and time.</summary>
+/// <summary>What <c>features.json</c> says: which backbone at which input size made the features, and per split its count
+/// (results only: the time it took is in the stage record's metrics, so identical features give identical bytes).</summary>
 public sealed record FeatureManifest(string Backbone, string BackboneSha256, int InputSize, int Dim,
     IReadOnlyList<string> Classes, SortedDictionary<string, FeatureSplitInfo> Splits)
 {
     public const string FileName = "features.json";
 }
 
-public sealed record FeatureSplitInfo(int Count, double Seconds);
+public sealed record FeatureSplitInfo(int Count);
 
 /// <summary>
 /// The Featurize stage's output as a classifier head reads it: <c>features.json</c> and per split

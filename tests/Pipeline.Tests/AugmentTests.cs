@@ -160,7 +160,7 @@ public class AugmentTests : IDisposable
     {
         var (dataset, verified) = MakeVerified();
         var store = new ArtifactStore(temp["artifacts"]);
-        StageDefinition Define(AugmentParameters parameters) => new("augment", 1, parameters);
+        StageDefinition Define(AugmentParameters parameters) => new("augment", parameters);
         var parameters = With(50, new Rotate { Probability = 0.9 });
         await store.RunAsync(Define(parameters), (workspace, _) =>
         {

@@ -45,7 +45,7 @@ public class FeaturizeTests : IDisposable
     /// <summary>A verified dataset of random digits, recorded as the Verify stage records it.</summary>
     async Task MakeVerifyStage(int perSplit = 12)
     {
-        await store.RunAsync(new StageDefinition("verify", 1, new { perSplit }), (w, _) =>
+        await store.RunAsync(new StageDefinition("verify", new { perSplit }), (w, _) =>
         {
             var random = new Random(3);
             foreach (var split in VerifiedDataset.SplitOrder)
@@ -61,9 +61,9 @@ public class FeaturizeTests : IDisposable
         });
     }
 
-    Task<StageRecord> RunStage(FeaturizeParameters p) =>
-        store.RunAsync(FeaturizeStage.Define(p), (w, c) =>
-            FeaturizeStage.ProduceAsync(p, TestHost.Root, store.StageDirectory("verify"), w, new DownloadOptions { Retries = 0 }, [], Logger.None, c));
+    StageContext Context(FeaturizeParameters p) => TestStages.Context(store, TestStages.Parameters("download.retries=0") with { Featurize = p });
+
+    Task<StageRecord> RunStage(FeaturizeParameters p) => TestStages.Run(FeaturizeStage.Instance, Context(p));
 
     [Fact]
     public void The_protobuf_edit_gives_the_cross_check_model_and_its_features()
@@ -129,8 +129,8 @@ public class FeaturizeTests : IDisposable
         var error = await Assert.ThrowsAsync<DownloadException>(() => RunStage(p));
         Assert.Contains($"{Zoo}: no mirror gave a good copy", error.Message);
         Assert.Contains($"SHA-256 {FeaturizeParameters.ZooBackboneSha256} does not match the pinned {CrossCheckSha256}", error.Message);
-        Assert.Null(store.ReadRecord(FeaturizeStage.Name));
-        Assert.False(Directory.Exists(store.StageDirectory(FeaturizeStage.Name)));
+        Assert.Null(store.ReadRecord(FeaturizeStage.Instance.Name));
+        Assert.False(Directory.Exists(store.StageDirectory(FeaturizeStage.Instance.Name)));
     }
 
     [Fact]
@@ -138,7 +138,7 @@ public class FeaturizeTests : IDisposable
     {
         await MakeVerifyStage();
         var record = await RunStage(Local());
-        var set = FeatureSet.Load(store.StageDirectory(FeaturizeStage.Name));
+        var set = FeatureSet.Load(store.StageDirectory(FeaturizeStage.Instance.Name));
         Assert.Equal((Zoo, FeaturizeParameters.ZooBackboneSha256, 32, 1280), (set.Manifest.Backbone, set.Manifest.BackboneSha256, set.Manifest.InputSize, set.Manifest.Dim));
         var verified = VerifiedDataset.Load(store.StageDirectory("verify"));
         foreach (var split in VerifiedDataset.SplitOrder)
@@ -154,16 +154,17 @@ public class FeaturizeTests : IDisposable
         ParameterSet File(params string[] overrides) => ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse(
             $$"""{ "featurize": { "backbone": "{{Model(Zoo)}}", "input_size": 32 }, "export": { "limit": 0 } }"""), "params.json", overrides);
         var baseline = File().BindAll<PipelineParameters>();
-        Assert.True(store.Check(FeaturizeStage.Define(baseline.Featurize)).UpToDate);
+        StageDefinition Define(PipelineParameters parameters) => FeaturizeStage.Instance.Define(TestStages.Context(store, parameters));
+        Assert.True(store.Check(Define(baseline)).UpToDate);
         foreach (var change in new[] { "export.limit=5", "export.one_hot=true", "featurize.batch_size=7", "featurize.threads=1", $"featurize.backbone={FeaturizeParameters.ZooBackbone}" })
         {
             var changed = File(change).BindAll<PipelineParameters>();
             Assert.NotEqual(baseline, changed);
-            Assert.Equal(store.Fingerprint(FeaturizeStage.Define(baseline.Featurize)).Hash, store.Fingerprint(FeaturizeStage.Define(changed.Featurize)).Hash);
-            Assert.True(store.Check(FeaturizeStage.Define(changed.Featurize)).UpToDate, change);
+            Assert.Equal(store.Fingerprint(Define(baseline)).Hash, store.Fingerprint(Define(changed)).Hash);
+            Assert.True(store.Check(Define(changed)).UpToDate, change);
         }
-        var resized = store.Check(FeaturizeStage.Define(File("featurize.input_size=64").BindAll<PipelineParameters>().Featurize));
-        Assert.Equal("parameter input_size: 32 → 64", resized.Reason);
+        var resized = store.Check(Define(File("featurize.input_size=64").BindAll<PipelineParameters>()));
+        Assert.Equal("parameter featurize.input_size: 32 → 64", resized.Reason);
     }
 
     [Fact]
@@ -207,7 +208,7 @@ public class FeaturizeTests : IDisposable
         var p = new FeaturizeParameters(Backbone: temp["cut.onnx"], BackboneSha256: ContentHash.OfFile(temp["cut.onnx"]), BackboneBytes: 100_000, InputSize: 32);
         var error = await Assert.ThrowsAsync<FeaturizeException>(() => RunStage(p));
         Assert.StartsWith("cut.onnx: not a usable backbone: the protobuf is truncated or corrupt", error.Message);
-        Assert.Null(store.ReadRecord(FeaturizeStage.Name));
+        Assert.Null(store.ReadRecord(FeaturizeStage.Instance.Name));
     }
 
     [Fact]

@@ -21,11 +21,12 @@ public class StageEngineTests : IDisposable
 
     sealed record UpperParameters(int Repeat);
 
-    StageDefinition Upper(int repeat = 1) => new("upper", 1, new UpperParameters(repeat), new FileInput("source", source));
-    StageDefinition Count(int version = 1) => new("count", version, new { }, new UpstreamInput("upper"));
+    StageDefinition Upper(int repeat = 1) => new("upper", new UpperParameters(repeat), new FileInput("source", source));
+    StageDefinition Count(string code = "v1") => new("count", CanonicalJson.ToNode(new { }),
+        new SortedDictionary<string, string> { ["src/Count.cs"] = ContentHash.OfText(code) }, [new UpstreamInput("upper")]);
 
     // A two-stage pipeline: "upper" reads a file, "count" reads upper's output. Each runs only when stale.
-    async Task RunPipeline(int repeat = 1, int countVersion = 1)
+    async Task RunPipeline(int repeat = 1, string countCode = "v1")
     {
         var upper = Upper(repeat);
         if (!store.Check(upper).UpToDate)
@@ -34,7 +35,7 @@ public class StageEngineTests : IDisposable
             await store.RunAsync(upper, (w, _) => File.WriteAllTextAsync(w.PathOf("out.txt"),
                 string.Concat(Enumerable.Repeat(File.ReadAllText(source).ToUpperInvariant(), repeat))));
         }
-        var count = Count(countVersion);
+        var count = Count(countCode);
         if (!store.Check(count).UpToDate)
         {
             ran.Add("count");
@@ -75,7 +76,7 @@ public class StageEngineTests : IDisposable
     {
         await RunPipeline();
         File.WriteAllText(source, "changed");
-        Assert.Contains("input source changed", store.Check(Upper()).Reason);
+        Assert.Contains("input changed: source", store.Check(Upper()).Reason);
         ran.Clear();
         await RunPipeline();
         Assert.Equal(["upper", "count"], ran);
@@ -107,10 +108,77 @@ public class StageEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task A_new_implementation_version_reruns_the_stage()
+    public async Task Changed_code_reruns_the_stage_and_names_the_file()
     {
         await RunPipeline();
-        Assert.Contains("implementation version 1 → 2", store.Check(Count(version: 2)).Reason);
+        Assert.Equal("code changed: src/Count.cs", store.Check(Count(code: "v2")).Reason);
+        ran.Clear();
+        await RunPipeline(countCode: "v2");
+        Assert.Equal(["count"], ran);
+    }
+
+    [Fact]
+    public async Task An_output_edited_in_place_with_the_same_size_is_detected()
+    {
+        await RunPipeline();
+        string output = Path.Combine(store.StageDirectory("upper"), "out.txt");
+        File.WriteAllText(output, "HELLP");
+        Assert.Equal("output out.txt was changed (its content differs from the record)", store.Check(Upper()).Reason);
+        ran.Clear();
+        await RunPipeline();
+        Assert.Equal(["upper"], ran); // same content again, so count is still up to date
+        Assert.Equal("HELLO", File.ReadAllText(output));
+    }
+
+    [Fact]
+    public async Task A_touched_output_with_the_same_content_gets_its_recorded_time_back()
+    {
+        await RunPipeline();
+        string output = Path.Combine(store.StageDirectory("upper"), "out.txt");
+        var recorded = File.GetLastWriteTimeUtc(output);
+        File.SetLastWriteTimeUtc(output, recorded.AddMinutes(5));
+        Assert.True(store.Check(Upper()).UpToDate);
+        Assert.Equal(recorded, File.GetLastWriteTimeUtc(output));
+    }
+
+    [Fact]
+    public async Task A_commit_interrupted_between_its_renames_is_finished_on_the_next_start()
+    {
+        await RunPipeline();
+        // What a kill between the two renames of a swap leaves: the old folder retired, the new one still staged.
+        string staging = Path.Combine(store.Root, ".staging");
+        Directory.CreateDirectory(Path.Combine(staging, "count.retired-0123"));
+        Directory.Move(store.StageDirectory("count"), Path.Combine(staging, "count"));
+
+        var messages = new List<string>();
+        store.Recover(messages.Add);
+        Assert.StartsWith("count: finished an interrupted commit", Assert.Single(messages));
+        Assert.False(Directory.Exists(Path.Combine(staging, "count.retired-0123")));
+        ran.Clear();
+        await RunPipeline();
+        Assert.Empty(ran); // nothing recomputed: the complete staged outputs went in
+    }
+
+    [Fact]
+    public async Task What_interrupted_runs_left_is_kept_until_a_run_of_the_stage_is_recorded()
+    {
+        var definition = new StageDefinition("slow", new { });
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            await Assert.ThrowsAsync<InvalidOperationException>(() => store.RunAsync(definition, (w, _) =>
+            {
+                File.WriteAllText(w.PathOf($"attempt-{attempt}.txt"), "partial");
+                throw new InvalidOperationException("killed");
+            }));
+        }
+        await store.RunAsync(definition, (w, _) =>
+        {
+            Assert.Equal(2, w.Leftovers.Count); // both attempts' work is offered, newest first
+            Assert.True(File.Exists(Path.Combine(w.Leftovers[0], "attempt-1.txt")));
+            Assert.True(File.Exists(Path.Combine(w.Leftovers[1], "attempt-0.txt")));
+            return File.WriteAllTextAsync(w.PathOf("done.txt"), "ok");
+        });
+        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(store.Root, ".staging"), "slow.leftover-*"));
     }
 
     [Fact]
@@ -183,20 +251,20 @@ public class StageEngineTests : IDisposable
 
         var record = await killed.RunAsync(ProbeStage.Definition(20), async (w, _) =>
         {
-            Assert.NotNull(w.Leftover); // what the killed run wrote is offered for salvage
-            Assert.True(File.Exists(Path.Combine(w.Leftover!, "part-000.txt")));
+            Assert.Single(w.Leftovers); // what the killed run wrote is offered for salvage
+            Assert.True(File.Exists(Path.Combine(w.Leftovers[0], "part-000.txt")));
             for (int i = 0; i < 20; i++)
                 await File.WriteAllTextAsync(w.PathOf($"part-{i:D3}.txt"), ProbeStage.Content(i));
         });
         Assert.Equal(20, record.Outputs.Count);
         Assert.True(killed.Check(ProbeStage.Definition(20)).UpToDate);
-        Assert.False(Directory.Exists(Path.Combine(artifacts, ".staging", "probe.leftover")));
+        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(artifacts, ".staging"), "probe.leftover-*"));
     }
 
     [Fact]
     public async Task Declared_outputs_are_recorded_without_reading_them_back_unless_their_size_differs()
     {
-        var record = await store.RunAsync(new StageDefinition("declared", 1, new { }), async (w, _) =>
+        var record = await store.RunAsync(new StageDefinition("declared", new { }), async (w, _) =>
         {
             byte[] a = "alpha"u8.ToArray(), b = "beta"u8.ToArray();
             await File.WriteAllBytesAsync(w.PathOf("a.txt"), a);
@@ -211,14 +279,14 @@ public class StageEngineTests : IDisposable
     [Fact]
     public void A_second_run_waits_for_the_lock_and_then_fails_clearly()
     {
-        using var first = store.Lock(TimeSpan.Zero);
+        using var first = ArtifactsLock.Acquire(temp.Path, TimeSpan.Zero);
         var messages = new List<string>();
         var clock = Stopwatch.StartNew();
-        var error = Assert.Throws<StageException>(() => store.Lock(TimeSpan.FromSeconds(1), messages.Add));
+        var error = Assert.Throws<StageException>(() => ArtifactsLock.Acquire(temp.Path, TimeSpan.FromSeconds(1), messages.Add));
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9));
         Assert.Contains($"pid {Environment.ProcessId}", error.Message);
         Assert.Single(messages);
         first.Dispose();
-        using var again = store.Lock(TimeSpan.Zero);
+        using var again = ArtifactsLock.Acquire(temp.Path, TimeSpan.Zero);
     }
 }

@@ -1,5 +1,9 @@
 using System.Runtime.CompilerServices;
+using Build.Host;
+using Pipeline.Parameters;
 using Pipeline.Runtime;
+using Pipeline.Stages;
+using Serilog.Core;
 
 namespace Pipeline.Tests;
 
@@ -42,4 +46,19 @@ sealed class TempFolder : IDisposable
     {
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
+}
+
+/// <summary>The real stage declarations, run the way the host runs them.</summary>
+static class TestStages
+{
+    /// <summary>The repository's params.json with these <c>section.key=value</c> overrides.</summary>
+    public static PipelineParameters Parameters(params string[] overrides) =>
+        ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), overrides).BindAll<PipelineParameters>();
+
+    public static StageContext Context(ArtifactStore store, PipelineParameters parameters, IReadOnlyList<string>? mirrors = null) =>
+        new(store, parameters.Sections(), TestHost.Root, mirrors ?? [], Logger.None, CancellationToken.None);
+
+    /// <summary>Runs a stage through the engine as the host does.</summary>
+    public static Task<StageRecord> Run(Stage stage, StageContext context) =>
+        context.Store.RunAsync(stage.Define(context), (workspace, _) => stage.ProduceAsync(context, workspace), context.Cancellation);
 }

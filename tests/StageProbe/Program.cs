@@ -17,7 +17,7 @@ Console.WriteLine("done");
 
 public static class ProbeStage
 {
-    public static StageDefinition Definition(int files) => new("probe", 1, new { files });
+    public static StageDefinition Definition(int files) => new("probe", new { files });
 
     public static string Content(int index) => $"part {index}\n";
 }

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Pipeline.Stages;
 using Serilog;
 
@@ -5,24 +7,23 @@ namespace Pipeline.Training;
 
 /// <summary>
 /// What every training stage (the CNN, the transfer head) does around <see cref="CheckpointedTraining"/>: set up
-/// libtorch and record its versions, derive the resume key, and write the model card, summary and metrics.
+/// libtorch and record its versions, resume under the engine's key, and write the model card, summary and metrics.
 /// </summary>
 public static class TrainingStage
 {
     /// <summary>Call before the first tensor is made: threads and the MKL switch take effect only then.</summary>
-    public static void Prepare(TrainParameters parameters, ArtifactStore store, StageWorkspace workspace)
+    public static void Prepare(TrainParameters parameters, string cacheDirectory, StageWorkspace workspace)
     {
-        TorchRuntime.Initialize(parameters.Threads, parameters.MklIntelPath, Path.Combine(store.Root, ".cache"));
+        TorchRuntime.Initialize(parameters.Threads, parameters.MklIntelPath, cacheDirectory);
         foreach (var (tool, version) in TorchRuntime.Versions) workspace.Tools[tool] = version;
     }
 
-    public static TrainingResult Run(ArtifactStore store, StageDefinition definition, TrainParameters parameters, TrainingData data,
-        IReadOnlyList<string> classes, StageWorkspace workspace, ILogger log, CancellationToken cancellation)
+    public static TrainingResult Run(TrainParameters parameters, TrainingData data, IReadOnlyList<string> classes,
+        StageWorkspace workspace, ILogger log, CancellationToken cancellation)
     {
-        // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, versions, switches.
-        var sameButEpochs = definition with { Parameters = parameters with { Epochs = 0 } };
-        string resumeKey = ContentHash.OfText(store.Fingerprint(sameButEpochs).Hash + CanonicalJson.Serialize(TorchRuntime.Versions));
-        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, [workspace.Leftover, workspace.Previous], log, cancellation);
+        // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, code, versions.
+        string resumeKey = ContentHash.OfText(workspace.ResumeKey + CanonicalJson.Serialize(TorchRuntime.Versions));
+        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, workspace.Salvage, log, cancellation);
 
         new TrainedModel(parameters.Model, classes, data.InputShape, result.Summary.TotalParameters).Save(workspace.Directory);
         File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
@@ -34,6 +35,23 @@ public static class TrainingStage
         workspace.Metrics["images_per_second"] = trainedNow.Count == 0 ? null : Math.Round(trainedNow.Average(t => t.ImagesPerSecond));
         workspace.Metrics["val_accuracy"] = result.History[^1].ValAccuracy;
         workspace.Metrics["val_loss"] = result.History[^1].ValLoss;
+        workspace.Metrics[EpochTimingsMetric] = CanonicalJson.ToNode(EpochTimings(result, workspace.PreviousRecord));
         return result;
     }
+
+    /// <summary>The record metric that holds every epoch's timing (seconds, images/s, RSS): timings are never outputs.</summary>
+    public const string EpochTimingsMetric = "epochs";
+
+    /// <summary>This run's epoch timings, after those the previous record holds for the epochs it resumed from.</summary>
+    static List<EpochTiming> EpochTimings(TrainingResult result, StageRecord? previous)
+    {
+        var earlier = previous is null ? [] : Timings(previous).Where(t => t.Epoch <= result.ResumedFrom);
+        return [.. earlier, .. result.TrainedNow];
+    }
+
+    /// <summary>The epoch timings a training stage recorded.</summary>
+    public static List<EpochTiming> Timings(StageRecord record) =>
+        record.Metrics.GetValueOrDefault(EpochTimingsMetric) is JsonArray array
+            ? array.Deserialize<List<EpochTiming>>(CanonicalJson.Options) ?? []
+            : [];
 }

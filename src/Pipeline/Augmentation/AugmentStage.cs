@@ -13,17 +13,41 @@ public sealed record AugmentResult(int Images, double Seconds, IReadOnlyDictiona
 }
 
 /// <summary>
-/// The Augment stage's outputs from a verified dataset: <c>dataset.json</c> and the <c>augmented-*.u8</c> arrays in
+/// The Augment stage. Its outputs from a verified dataset: <c>dataset.json</c> and the <c>augmented-*.u8</c> arrays in
 /// Verify's form (so <c>VerifiedDataset.Load(dir).LoadSplit(dir, "augmented")</c> reads them), <c>manifest.jsonl</c>,
 /// <c>preview.png</c>, and with <c>png</c> every image as <c>png/&lt;class&gt;/&lt;index&gt;.png</c>.
 /// </summary>
-public static class AugmentStage
+public sealed class AugmentStage : Stage<AugmentStage>
 {
     public const string Manifest = "manifest.jsonl", Preview = "preview.png", PngFolder = "png";
 
+    public override string Name => "augment";
+    public override string Description => "Make augmented training images from Verify's arrays (Augmentor's operations, deterministic): arrays, manifest, preview sheet.";
+    public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance];
+    // threads does not change a byte; join_training is Train's business.
+    public override IReadOnlyList<string> Shapes =>
+        ["augment.seed", "augment.samples", "augment.source", "augment.png", "augment.preview_images", "augment.background", "augment.operations"];
+    public override IReadOnlyList<string> Code =>
+        ["src/Pipeline/Augmentation/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Imaging/GrayPng.cs", "src/Pipeline/Imaging/ContactSheet.cs",
+         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+
+    public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    {
+        var (dataset, verified) = VerifyStage.Load(context);
+        var parameters = context.Section<AugmentParameters>();
+        var result = Run(dataset, verified, parameters, workspace.Directory, context.Log, (path, bytes) => workspace.Declare(path, bytes), context.Cancellation);
+        context.Log.Information("augment: {Images:N0} images from {Source} in {Seconds:0.00} s, {Rate:N0} images/s{Png}",
+            result.Images, parameters.Source, result.Seconds, result.ImagesPerSecond, parameters.Png ? " (with PNG files)" : "");
+        workspace.Metrics["images"] = result.Images;
+        workspace.Metrics["images_per_second"] = Math.Round(result.ImagesPerSecond);
+        foreach (var (operation, count) in result.TimesApplied)
+            workspace.Metrics[$"applied {operation}"] = count;
+        return Task.CompletedTask;
+    }
+
     /// <param name="onFile">Told each file written from memory with its bytes, so the caller can record its hash.</param>
     public static AugmentResult Run(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output,
-        ILogger log, Action<string, byte[]>? onFile = null)
+        ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
     {
         var source = dataset.LoadSplit(verified, parameters.Source);
         Action<int, int, ReadOnlySpan<byte>>? writePng = null;
@@ -43,7 +67,7 @@ public static class AugmentStage
 
         var clock = Stopwatch.StartNew();
         var augmented = Augmenter.Run(source, parameters, parameters.PreviewImages, writePng,
-            new Progress(log, "augment", parameters.Samples, "images"));
+            new Progress(log, "augment", parameters.Samples, "images"), cancellation);
         double seconds = clock.Elapsed.TotalSeconds;
 
         var images = augmented.Images;

@@ -17,7 +17,7 @@ public static class Augmenter
 
     /// <param name="onImage">Called with each finished output (from worker threads), e.g. to write it as PNG.</param>
     public static Augmented Run(ImageSplit source, AugmentParameters parameters, int captions = 0,
-        Action<int, int, ReadOnlySpan<byte>>? onImage = null, Progress? progress = null)
+        Action<int, int, ReadOnlySpan<byte>>? onImage = null, Progress? progress = null, CancellationToken cancellation = default)
     {
         var operations = parameters.Operations;
         for (int k = 0; k < operations.Count; k++)
@@ -35,7 +35,7 @@ public static class Augmenter
         var captionText = new string[Math.Min(captions, count)];
         var timesApplied = new long[operations.Count];
 
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parameters.WorkerThreads() },
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parameters.WorkerThreads(), CancellationToken = cancellation },
             () => (Canvas: new Canvas(source.Columns, source.Rows, (byte)parameters.Background), Drawn: new Drawn(), Counts: new long[operations.Count]),
             (i, _, worker) =>
             {

@@ -46,7 +46,7 @@ public static partial class Exporter
     public const string Manifest = "manifest.csv", Sheets = "sheets";
 
     public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
-        IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null)
+        IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
     {
         CheckFolderNames(dataset.Classes);
         var salvageFolders = salvage.OfType<string>().Where(Directory.Exists).ToArray();
@@ -65,7 +65,7 @@ public static partial class Exporter
                 Directory.CreateDirectory(Path.Combine(output, splitName, name));
             var rows = new string[count];
             var progress = new Progress(log, $"export {splitName}", count, "files");
-            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellation }, i =>
             {
                 var pixels = split.Image(i);
                 int label = split.Labels[i];

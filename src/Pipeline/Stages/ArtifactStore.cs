@@ -7,8 +7,8 @@ namespace Pipeline.Stages;
 
 /// <summary>
 /// The incremental stage engine. Each stage's outputs live in <c>&lt;root&gt;/&lt;stage&gt;/</c> with a
-/// <c>stage.json</c> record. A stage is up to date when its record matches the fingerprint of its name, implementation
-/// version, parameters and input contents, and its recorded outputs are present with their recorded sizes.
+/// <c>stage.json</c> record. A stage is up to date when its record matches the fingerprint of its name, parameters,
+/// code and input contents, and its recorded outputs are present with their recorded sizes and content.
 /// A stage writes into <c>&lt;root&gt;/.staging/&lt;stage&gt;/</c>, records last, and the folder is swapped in by
 /// rename: a run killed at any moment never leaves a stage that looks complete but is not.
 /// </summary>
@@ -21,8 +21,6 @@ public sealed class ArtifactStore(string root)
     public string StageDirectory(string stage) => Path.Combine(Root, stage);
 
     public StageRecord? ReadRecord(string stage) => StageRecord.TryRead(StageDirectory(stage));
-
-    public ArtifactsLock Lock(TimeSpan wait, Action<string>? onWaiting = null) => ArtifactsLock.Acquire(Root, wait, onWaiting);
 
     /// <summary>The stage's fingerprint and the canonical form of what went into it.</summary>
     public (string Hash, JsonNode? Parameters, SortedDictionary<string, string> Inputs) Fingerprint(StageDefinition stage)
@@ -39,16 +37,17 @@ public sealed class ArtifactStore(string root)
                 _ => throw new StageException($"stage '{stage.Name}': unknown input kind {input.GetType().Name}"),
             };
         }
-        var parameters = CanonicalJson.ToNode(stage.Parameters);
-        string hash = ContentHash.OfText(CanonicalJson.Serialize(new JsonObject
+        return (Hash(stage.Name, stage.Parameters, stage.Code, inputs), stage.Parameters, inputs);
+    }
+
+    static string Hash(string name, JsonNode? parameters, IReadOnlyDictionary<string, string> code, IReadOnlyDictionary<string, string> inputs) =>
+        ContentHash.OfText(CanonicalJson.Serialize(new JsonObject
         {
-            ["stage"] = stage.Name,
-            ["implementation_version"] = stage.ImplementationVersion,
+            ["stage"] = name,
             ["parameters"] = parameters?.DeepClone(),
+            ["code"] = CanonicalJson.ToNode(code),
             ["inputs"] = CanonicalJson.ToNode(inputs),
         }));
-        return (hash, parameters, inputs);
-    }
 
     /// <summary>Up to date, or every reason it is not.</summary>
     public StageStatus Check(StageDefinition stage)
@@ -59,54 +58,85 @@ public sealed class ArtifactStore(string root)
 
         var (hash, parameters, inputs) = Fingerprint(stage);
         var reasons = new List<string>();
-        if (record.ImplementationVersion != stage.ImplementationVersion)
-            reasons.Add($"implementation version {record.ImplementationVersion} → {stage.ImplementationVersion}");
         reasons.AddRange(CanonicalJson.Diff(record.Parameters, parameters).Select(d => $"parameter {d}"));
-        foreach (var name in record.Inputs.Keys.Union(inputs.Keys).Order(StringComparer.Ordinal))
-        {
-            bool had = record.Inputs.TryGetValue(name, out var before), has = inputs.TryGetValue(name, out var now);
-            if (!had) reasons.Add($"new input {name}");
-            else if (!has) reasons.Add($"input {name} removed");
-            else if (before != now) reasons.Add($"input {name} changed");
-        }
+        reasons.AddRange(Changes("code", record.Code, stage.Code));
+        reasons.AddRange(Changes("input", record.Inputs, inputs));
         if (reasons.Count == 0 && record.Fingerprint != hash)
             reasons.Add("fingerprint changed");
         if (reasons.Count > 0)
             return StageStatus.Stale([.. reasons]);
+        reasons.AddRange(CheckOutputs(record));
+        return reasons.Count > 0 ? StageStatus.Stale([.. reasons]) : StageStatus.Current();
+    }
 
-        string dir = StageDirectory(stage.Name);
+    static IEnumerable<string> Changes(string kind, IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> now)
+    {
+        foreach (var name in before.Keys.Union(now.Keys).Order(StringComparer.Ordinal))
+        {
+            bool had = before.TryGetValue(name, out var old), has = now.TryGetValue(name, out var current);
+            if (!had) yield return $"{kind} added: {name}";
+            else if (!has) yield return $"{kind} removed: {name}";
+            else if (old != current) yield return $"{kind} changed: {name}";
+        }
+    }
+
+    /// <summary>
+    /// Every recorded output present with its size and modification time; where the time differs, the content hash
+    /// decides, and a file whose content still matches gets its recorded time back so the next check is cheap again.
+    /// </summary>
+    IEnumerable<string> CheckOutputs(StageRecord record)
+    {
+        string dir = StageDirectory(record.Stage);
+        var problems = new System.Collections.Concurrent.ConcurrentBag<(string Path, string Problem)>();
+        var doubtful = new List<(FileInfo File, OutputFile Output)>();
         foreach (var output in record.Outputs)
         {
             var file = new FileInfo(Path.Combine(dir, output.Path));
             if (!file.Exists)
-                reasons.Add($"output {output.Path} is missing");
+                problems.Add((output.Path, $"output {output.Path} is missing"));
             else if (file.Length != output.Size)
-                reasons.Add($"output {output.Path} has {file.Length:N0} bytes, recorded {output.Size:N0}");
+                problems.Add((output.Path, $"output {output.Path} has {file.Length:N0} bytes, recorded {output.Size:N0}"));
+            else if (file.LastWriteTimeUtc.Ticks != output.Modified)
+                doubtful.Add((file, output));
         }
-        return reasons.Count > 0 ? StageStatus.Stale([.. reasons]) : StageStatus.Current();
+        Parallel.ForEach(doubtful, d =>
+        {
+            if (ContentHash.OfFile(d.File.FullName) != d.Output.Sha256)
+                problems.Add((d.Output.Path, $"output {d.Output.Path} was changed (its content differs from the record)"));
+            else
+                d.File.LastWriteTimeUtc = new DateTime(d.Output.Modified, DateTimeKind.Utc);
+        });
+        return problems.OrderBy(p => p.Path, StringComparer.Ordinal).Select(p => p.Problem);
     }
 
     /// <summary>
     /// Runs <paramref name="produce"/> in a fresh staging folder, hashes what it wrote, writes the record, and swaps
-    /// the folder in. When <paramref name="produce"/> throws, nothing is recorded and the previous outputs stay.
+    /// the folder in. When <paramref name="produce"/> throws, nothing is recorded and the previous outputs stay, and so
+    /// does what it wrote (a later run may salvage it). <paramref name="fresh"/> (<c>--force</c>) offers the run nothing to
+    /// salvage or resume from.
     /// </summary>
     public async Task<StageRecord> RunAsync(StageDefinition stage, Func<StageWorkspace, CancellationToken, Task> produce,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, bool fresh = false)
     {
         var (hash, parameters, inputs) = Fingerprint(stage);
         var startedAt = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
 
-        string staging = Path.Combine(StagingRoot, stage.Name), leftover = staging + ".leftover";
+        string staging = Path.Combine(StagingRoot, stage.Name);
         if (Directory.Exists(staging))
         {
-            // A run that was killed or failed: keep what it wrote where the stage may salvage it.
-            if (Directory.Exists(leftover)) Directory.Delete(leftover, recursive: true);
-            Directory.Move(staging, leftover);
+            // A run that was killed or failed: keep what it wrote where the stage may salvage it, beside what earlier
+            // interrupted runs left, until a run of this stage is recorded.
+            Directory.Move(staging, $"{staging}.leftover-{DateTime.UtcNow:yyyyMMddHHmmssfffffff}");
         }
+        var leftovers = Leftovers(stage.Name);
         Directory.CreateDirectory(staging);
         string final = StageDirectory(stage.Name);
-        var workspace = new StageWorkspace(staging, Directory.Exists(final) ? final : null, Directory.Exists(leftover) ? leftover : null);
+        var workspace = new StageWorkspace(staging, !fresh && Directory.Exists(final) ? final : null, fresh ? [] : leftovers)
+        {
+            ResumeKey = stage.ResumeParameters is null ? null : Hash(stage.Name, stage.ResumeParameters, stage.Code, inputs),
+            PreviousRecord = fresh ? null : ReadRecord(stage.Name),
+        };
 
         await produce(workspace, cancellation);
 
@@ -117,8 +147,8 @@ public sealed class ArtifactStore(string root)
         {
             Stage = stage.Name,
             Fingerprint = hash,
-            ImplementationVersion = stage.ImplementationVersion,
             Parameters = parameters,
+            Code = new SortedDictionary<string, string>(stage.Code.ToDictionary(), StringComparer.Ordinal),
             Inputs = inputs,
             Outputs = outputs,
             OutputHash = StageRecord.HashOutputs(outputs),
@@ -129,9 +159,14 @@ public sealed class ArtifactStore(string root)
         };
         CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
         Swap(staging, final);
-        if (Directory.Exists(leftover)) Directory.Delete(leftover, recursive: true);
+        foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         return record;
     }
+
+    /// <summary>What interrupted runs of a stage left, newest first.</summary>
+    List<string> Leftovers(string stage) => Directory.Exists(StagingRoot)
+        ? [.. Directory.EnumerateDirectories(StagingRoot, $"{stage}.leftover-*").OrderDescending(StringComparer.Ordinal)]
+        : [];
 
     void Swap(string staging, string final)
     {
@@ -141,16 +176,39 @@ public sealed class ArtifactStore(string root)
             retired = Path.Combine(StagingRoot, $"{Path.GetFileName(final)}.retired-{Guid.NewGuid():N}");
             Directory.Move(final, retired);
         }
+        CommitStep("swap");
         Directory.Move(staging, final);
         if (retired is not null) Directory.Delete(retired, recursive: true);
     }
 
-    /// <summary>Deletes folders retired by a swap that was interrupted before it could delete them.</summary>
-    public void RemoveRetired()
+    /// <summary>
+    /// Finishes what a killed run left half done, before anything is decided: a stage whose folder was moved aside
+    /// while its complete, recorded replacement waited in staging gets the replacement; then retired folders go.
+    /// </summary>
+    public void Recover(Action<string>? log = null)
     {
         if (!Directory.Exists(StagingRoot)) return;
+        foreach (var staged in Directory.EnumerateDirectories(StagingRoot).Where(d => !Path.GetFileName(d).Contains('.')))
+        {
+            string final = StageDirectory(Path.GetFileName(staged));
+            if (Directory.Exists(final) || StageRecord.TryRead(staged) is not { } record) continue;
+            var check = new ArtifactStore(StagingRoot).CheckOutputs(record).ToList();
+            if (check.Count > 0) continue;
+            Directory.Move(staged, final);
+            log?.Invoke($"{record.Stage}: finished an interrupted commit (the complete outputs of {record.StartedAt:u} are in place)");
+        }
         foreach (var dir in Directory.EnumerateDirectories(StagingRoot, "*.retired-*"))
             Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>
+    /// Test hook for the crash suite: with PIPELINE_KILL_AT=&lt;step&gt; in the environment the process kills itself
+    /// at that commit step, as a power cut or kill -9 would.
+    /// </summary>
+    internal static void CommitStep(string step)
+    {
+        if (Environment.GetEnvironmentVariable("PIPELINE_KILL_AT") == step)
+            Environment.FailFast($"PIPELINE_KILL_AT={step}");
     }
 
     static List<OutputFile> HashOutputs(StageWorkspace workspace, CancellationToken cancellation)
@@ -163,10 +221,11 @@ public sealed class ArtifactStore(string root)
         Parallel.For(0, files.Length, new ParallelOptions { CancellationToken = cancellation }, i =>
         {
             string relative = Path.GetRelativePath(dir, files[i]).Replace('\\', '/');
-            long size = new FileInfo(files[i]).Length;
-            outputs[i] = workspace.Declared(relative) is { } known && known.Size == size
+            var info = new FileInfo(files[i]);
+            var output = workspace.Declared(relative) is { } known && known.Size == info.Length
                 ? known
-                : new OutputFile(relative, size, ContentHash.OfFile(files[i]));
+                : new OutputFile(relative, info.Length, ContentHash.OfFile(files[i]));
+            outputs[i] = output with { Modified = info.LastWriteTimeUtc.Ticks };
         });
         return [.. outputs.OrderBy(o => o.Path, StringComparer.Ordinal)];
     }

@@ -1,14 +1,20 @@
+using System.Text.Json.Nodes;
+
 namespace Pipeline.Stages;
 
 /// <summary>
-/// What a stage is, for the engine: a name (its output folder is <c>artifacts/&lt;name&gt;</c>), the version of its
-/// implementation (bump it when the code changes what the stage produces), the parameters that shape its outputs,
-/// and its inputs. Anything that changes one of these reruns the stage.
+/// What the engine fingerprints: a stage's name (its output folder is <c>artifacts/&lt;name&gt;</c>), the parameter
+/// values that shape its outputs, the hashes of the code that makes them, and its inputs. Anything that changes one
+/// of these reruns the stage. <see cref="ResumeParameters"/>, when set, are the parameters without those whose change
+/// lets a run continue from earlier outputs (e.g. the epoch count); the engine gives the run their fingerprint as
+/// <see cref="StageWorkspace.ResumeKey"/>.
 /// </summary>
-public sealed record StageDefinition(string Name, int ImplementationVersion, object Parameters, IReadOnlyList<StageInput> Inputs)
+public sealed record StageDefinition(string Name, JsonNode? Parameters, IReadOnlyDictionary<string, string> Code, IReadOnlyList<StageInput> Inputs)
 {
-    public StageDefinition(string name, int implementationVersion, object parameters, params StageInput[] inputs)
-        : this(name, implementationVersion, parameters, (IReadOnlyList<StageInput>)inputs) { }
+    public StageDefinition(string name, object? parameters, params StageInput[] inputs)
+        : this(name, CanonicalJson.ToNode(parameters), new SortedDictionary<string, string>(), inputs) { }
+
+    public JsonNode? ResumeParameters { get; init; }
 
     public IEnumerable<string> Upstream => Inputs.OfType<UpstreamInput>().Select(i => i.Stage);
 }

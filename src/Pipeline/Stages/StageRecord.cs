@@ -13,8 +13,9 @@ public sealed class StageRecord
 
     public required string Stage { get; init; }
     public required string Fingerprint { get; init; }
-    public required int ImplementationVersion { get; init; }
     public required JsonNode? Parameters { get; init; }
+    /// <summary>The hashes of the source files that shaped the outputs (see <see cref="CodeManifest"/>).</summary>
+    public required SortedDictionary<string, string> Code { get; init; }
     public required SortedDictionary<string, string> Inputs { get; init; }
     public required List<OutputFile> Outputs { get; init; }
     public required string OutputHash { get; init; }
@@ -38,9 +39,17 @@ public sealed class StageRecord
         }
     }
 
+    /// <summary>The hash of every output's path, size and content: what downstream stages fingerprint.</summary>
     public static string HashOutputs(IEnumerable<OutputFile> outputs) =>
-        ContentHash.OfText(CanonicalJson.Serialize(outputs.OrderBy(o => o.Path, StringComparer.Ordinal).ToList()));
+        ContentHash.OfText(CanonicalJson.Serialize(outputs.OrderBy(o => o.Path, StringComparer.Ordinal)
+            .Select(o => new { o.Path, o.Size, o.Sha256 }).ToList()));
 }
 
-/// <summary>One output file, relative to the stage folder with '/' separators.</summary>
-public sealed record OutputFile(string Path, long Size, string Sha256);
+/// <summary>
+/// One output file, relative to the stage folder with '/' separators. <see cref="Modified"/> (UTC ticks) is when it was
+/// recorded: a file whose time still matches is trusted without reading it; any other is hashed again.
+/// </summary>
+public sealed record OutputFile(string Path, long Size, string Sha256)
+{
+    public long Modified { get; init; }
+}

@@ -4,16 +4,29 @@ namespace Pipeline.Stages;
 
 /// <summary>
 /// Where a running stage writes. <see cref="Directory"/> starts empty and becomes the stage's output folder only when
-/// the stage succeeds. <see cref="Previous"/> (the last complete outputs) and <see cref="Leftover"/> (what a run that
-/// was killed or failed had written) may be salvaged from, but their content must be checked before it is trusted.
+/// the stage succeeds. <see cref="Previous"/> (the last complete outputs) and <see cref="Leftovers"/> (what runs that
+/// were killed or failed had written, newest first) may be salvaged from, but their content must be checked before it
+/// is trusted.
 /// </summary>
-public sealed class StageWorkspace(string directory, string? previous, string? leftover)
+public sealed class StageWorkspace(string directory, string? previous, IReadOnlyList<string> leftovers)
 {
     public string Directory { get; } = directory;
     public string? Previous { get; } = previous;
-    public string? Leftover { get; } = leftover;
+    public IReadOnlyList<string> Leftovers { get; } = leftovers;
 
-    /// <summary>Figures recorded with the stage (counts, accuracy, timings).</summary>
+    /// <summary>Every folder a stage may salvage from: leftovers first (newest first), then the previous outputs.</summary>
+    public IEnumerable<string> Salvage => Previous is null ? Leftovers : [.. Leftovers, Previous];
+
+    /// <summary>
+    /// For stages that can continue earlier work (<see cref="StageDefinition.ResumeParameters"/>): the fingerprint of
+    /// everything but the resumable parameters. Earlier outputs made under the same key may be continued.
+    /// </summary>
+    public string? ResumeKey { get; init; }
+
+    /// <summary>The record of <see cref="Previous"/>, if any: its outputs' hashes let a stage verify what it salvages.</summary>
+    public StageRecord? PreviousRecord { get; init; }
+
+    /// <summary>Figures recorded with the stage (counts, accuracy, timings): the record's, never an output.</summary>
     public SortedDictionary<string, JsonNode?> Metrics { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Versions of tools the stage used, beyond .NET and the OS (e.g. TorchSharp, libtorch).</summary>

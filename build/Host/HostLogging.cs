@@ -1,0 +1,33 @@
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace Build.Host;
+
+/// <summary>The run's log: the console at the chosen verbosity, and (except in dry runs) a JSON file under artifacts/logs.</summary>
+public static class HostLogging
+{
+    public static Serilog.Core.Logger Create(PipelineSettings settings, string artifacts, string target)
+    {
+        var level = settings.Verbosity switch
+        {
+            "quiet" => LogEventLevel.Error,
+            "minimal" => LogEventLevel.Warning,
+            "verbose" => LogEventLevel.Debug,
+            "diagnostic" => LogEventLevel.Verbose,
+            _ => LogEventLevel.Information,
+        };
+        var configuration = new LoggerConfiguration()
+            .MinimumLevel.Verbose()
+            .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
+        if (!settings.DryRun)
+        {
+            string logs = Path.Combine(artifacts, "logs");
+            Directory.CreateDirectory(logs);
+            configuration = configuration.WriteTo.File(new CompactJsonFormatter(),
+                Path.Combine(logs, $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{target}-{Environment.ProcessId}.clef"),
+                restrictedToMinimumLevel: LogEventLevel.Debug);
+        }
+        return configuration.CreateLogger();
+    }
+}

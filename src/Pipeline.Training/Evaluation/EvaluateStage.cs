@@ -1,0 +1,102 @@
+using Pipeline.Acquisition;
+using Pipeline.Features;
+using Pipeline.Imaging;
+using Pipeline.Stages;
+using Pipeline.Training;
+using Pipeline.Training.Models;
+
+namespace Pipeline.Evaluation;
+
+/// <summary>Evaluate: the trained CNN (and the transfer model beside it) on the test split: metrics, charts, report.</summary>
+public sealed class EvaluateStage : Stage<EvaluateStage>
+{
+    public override string Name => "evaluate";
+    public override string Description =>
+        "Score the trained model on the test split: metrics.json, confusion matrix, curves, mistakes gallery, report.md; optional accuracy gate.";
+    public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance, TrainStage.Instance, FeaturizeStage.Instance, TransferStage.Instance];
+
+    public override IEnumerable<Stage> Reads(StageContext context) =>
+        WithTransfer(context) ? Upstream : [VerifyStage.Instance, TrainStage.Instance];
+
+    static bool WithTransfer(StageContext context) => context.Section<TransferParameters>().Enabled;
+
+    // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
+    public override IReadOnlyList<string> Shapes => ["evaluate.gallery_images", "train.threads", "train.mkl_intel_path"];
+    public override IReadOnlyList<string> Code =>
+        ["src/Pipeline.Training/Evaluation/*.cs", "src/Pipeline/Evaluation/*.cs", "src/Pipeline/Imaging/ContactSheet.cs",
+         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline.Training/Training/TrainedModel.cs", "src/Pipeline.Training/Training/LabelledTensors.cs",
+         "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Features/FeatureSet.cs"];
+
+    public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    {
+        var train = context.Section<TrainParameters>();
+        TorchRuntime.Initialize(train.Threads, train.MklIntelPath, Path.Combine(context.Store.Root, ".cache"));
+        var (dataset, verified) = VerifyStage.Load(context);
+        string trained = context.OutputOf(TrainStage.Instance);
+        var test = dataset.LoadSplit(verified, "test");
+        var card = TrainedModel.Load(trained);
+        using var network = card.Open(trained);
+        float[] probabilities;
+        using (var data = LabelledTensors.From(test)) probabilities = TrainedModel.Probabilities(network, data);
+        var metrics = ClassificationMetrics.Compute(test.Labels, probabilities, dataset.Classes);
+        MetricsFile.From(card.Model, test.Name, metrics).Save(workspace.Directory);
+
+        var history = CheckpointedTraining.ReadHistory(Path.Combine(trained, CheckpointedTraining.HistoryFile));
+        var record = context.RecordOf(TrainStage.Instance);
+        var timings = TrainingStage.Timings(record).ToDictionary(t => t.Epoch);
+        File.WriteAllBytes(workspace.PathOf("curves.png"), Charts.TrainingCurves(history.Select(h => h.Epoch).ToList(),
+            history.Select(h => h.Loss).ToList(), history.Select(h => h.ValLoss).ToList(), history.Select(h => h.Accuracy).ToList(), history.Select(h => h.ValAccuracy).ToList()));
+        File.WriteAllBytes(workspace.PathOf("confusion.png"), Charts.ConfusionMatrix(metrics.Confusion, dataset.Classes));
+        var predicted = Predictions.ArgMax(probabilities, dataset.Classes.Count);
+        var mistakes = Enumerable.Range(0, test.Count).Where(i => predicted[i] != test.Labels[i]).Take(context.Section<EvaluateParameters>().GalleryImages)
+            .Select(i => new Tile(test.Image(i).ToArray(), test.Columns, test.Rows, $"{dataset.Classes[test.Labels[i]]} → {dataset.Classes[predicted[i]]}")).ToList();
+        File.WriteAllBytes(workspace.PathOf("misclassified.png"), ContactSheet.Render(mistakes, columns: 10, scale: 3));
+
+        // Durations come from the records' metrics: the report is an output, so its timings are the recorded ones.
+        var epochs = history.Select(h => new EpochRow(h.Epoch, h.Loss, h.Accuracy, h.ValLoss, h.ValAccuracy, h.LearningRate,
+            timings.TryGetValue(h.Epoch, out var t) ? t.Seconds : null)).ToList();
+        var cnn = new ModelResult(card.Model, ModelCatalog.Describe(card.Model), metrics, null, timings.Values.Sum(t => t.Seconds));
+        var others = WithTransfer(context) ? [EvaluateTransfer(context, test.Name, workspace)] : Array.Empty<ModelResult>();
+        var report = new ReportContent(dataset.Name, test.Name, cnn, epochs, File.ReadAllText(Path.Combine(trained, "summary.txt")),
+            CanonicalJson.Serialize(record.Parameters), record.Tools, others);
+        File.WriteAllText(workspace.PathOf("report.md"), EvaluationReport.Markdown(report));
+
+        context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy} (binary accuracy {Binary}), loss {Loss:0.0000}, macro F1 {F1:0.0000}; report {Report}",
+            card.Model, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), EvaluationReport.Percent(metrics.BinaryAccuracy), metrics.Loss, metrics.MacroF1,
+            Path.Combine(context.OutputOf(this), "report.md"));
+        workspace.Metrics["accuracy"] = metrics.Accuracy;
+        workspace.Metrics["binary_accuracy"] = metrics.BinaryAccuracy;
+        workspace.Metrics["loss"] = metrics.Loss;
+        workspace.Metrics["macro_f1"] = metrics.MacroF1;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The transfer model (backbone features + head) on the same split, for the side-by-side table.</summary>
+    static ModelResult EvaluateTransfer(StageContext context, string split, StageWorkspace workspace)
+    {
+        string transfer = context.OutputOf(TransferStage.Instance), featurized = context.OutputOf(FeaturizeStage.Instance);
+        var features = FeatureSet.Load(featurized, [split]);
+        var card = TrainedModel.Load(transfer);
+        using var head = card.Open(transfer);
+        float[] probabilities;
+        using (var data = LabelledTensors.FromFeatures(features[split].Features, features[split].Dim, features[split].Labels))
+            probabilities = TrainedModel.Probabilities(head, data);
+        var metrics = ClassificationMetrics.Compute(features[split].Labels, probabilities, features.Manifest.Classes);
+        string name = $"mobilenetv2-{features.Manifest.InputSize}+{card.Model}";
+        File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
+        double? featurizeSeconds = context.RecordOf(FeaturizeStage.Instance).Metrics.GetValueOrDefault("seconds")?.GetValue<double>();
+        double trainSeconds = TrainingStage.Timings(context.RecordOf(TransferStage.Instance)).Sum(t => t.Seconds);
+        context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",
+            name, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), metrics.MacroF1);
+        workspace.Metrics["transfer_accuracy"] = metrics.Accuracy;
+        return new ModelResult(name, $"MobileNetV2 (ImageNet, int8, ONNX) features of {features.Manifest.InputSize}×{features.Manifest.InputSize} inputs → {ModelCatalog.Describe(card.Model)}",
+            metrics, featurizeSeconds, trainSeconds);
+    }
+
+    public override void Finish(StageContext context)
+    {
+        string folder = context.OutputOf(this);
+        if (AccuracyGate.Check(MetricsFile.Load(folder), context.Section<EvaluateParameters>().MinAccuracy, Path.Combine(folder, MetricsFile.FileName)) is { } passed)
+            context.Log.Information("gate: {Passed}", passed);
+    }
+}

@@ -1,0 +1,58 @@
+using Pipeline.Acquisition;
+using Pipeline.Augmentation;
+using Pipeline.Runtime;
+using Pipeline.Stages;
+
+namespace Pipeline.Training;
+
+/// <summary>Train: the CNN chosen by train.model, checkpointed every epoch; more epochs resume from the last one.</summary>
+public sealed class TrainStage : Stage<TrainStage>
+{
+    public override string Name => "train";
+    public override string Description => "Train the CNN chosen by train.model with checkpoints after every epoch; more epochs resume from the last one.";
+    public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance, AugmentStage.Instance];
+
+    public override IEnumerable<Stage> Reads(StageContext context) =>
+        JoinsAugmented(context) ? Upstream : [VerifyStage.Instance];
+
+    static bool JoinsAugmented(StageContext context) => context.Section<AugmentParameters>() is { JoinTraining: true, Samples: > 0 };
+
+    // Threads and the MKL path change libtorch's sums in the last bits, so they are part of the result.
+    public override IReadOnlyList<string> Shapes =>
+        ["train.model", "train.epochs", "train.batch_size", "train.learning_rate", "train.learning_rate_decay", "train.seed",
+         "train.threads", "train.mkl_intel_path"];
+    public override IReadOnlyList<string> Resumable => ["train.epochs"];
+    public override IReadOnlyList<string> Code => TrainingCode;
+
+    /// <summary>The training library's code that shapes a trained model (shared with Transfer).</summary>
+    public static readonly IReadOnlyList<string> TrainingCode =
+        ["src/Pipeline.Training/Training/*.cs", "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Training/*.cs",
+         "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+
+    public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    {
+        var parameters = context.Section<TrainParameters>();
+        TrainingStage.Prepare(parameters, Path.Combine(context.Store.Root, ".cache"), workspace);
+
+        var (dataset, verified) = VerifyStage.Load(context);
+        var validationSplit = dataset.LoadSplit(verified, "validation");
+        if (validationSplit.Count == 0)
+            throw new StageException("train needs a validation split to check each epoch: set verify.validation above 0");
+        var splits = new List<ImageSplit> { dataset.LoadSplit(verified, "train") };
+        if (JoinsAugmented(context))
+        {
+            string augmented = context.OutputOf(AugmentStage.Instance);
+            splits.Add(VerifiedDataset.Load(augmented).LoadSplit(augmented, "augmented"));
+        }
+        using var train = LabelledTensors.From([.. splits]);
+        using var validation = LabelledTensors.From(validationSplit);
+        context.Log.Information("train: {Model} on {Train:N0} training images ({Splits}), {Validation:N0} validation; {Threads} threads, MKL path {Mkl}",
+            parameters.Model, train.Count, string.Join(" + ", splits.Select(s => $"{s.Count:N0} {s.Name}")), validation.Count,
+            workspace.Tools["torch_threads"], workspace.Tools["mkl_cpu_path"]);
+
+        TrainingStage.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
+            dataset.Classes, workspace, context.Log, context.Cancellation);
+        workspace.Metrics["peak_rss_mb"] = ProcessMemory.PeakResidentBytes() is { } peak ? Math.Round(peak / 1048576.0) : null;
+        return Task.CompletedTask;
+    }
+}

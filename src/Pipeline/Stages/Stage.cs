@@ -1,0 +1,120 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Pipeline.Stages;
+
+/// <summary>
+/// A stage of the pipeline, declared once, beside its domain code: its name, the stages whose outputs it reads
+/// (typed references), the parameter keys that shape its outputs, the code that makes them, and how it makes them.
+/// The host derives the task order, the fingerprint and the paths to upstream outputs from this declaration; any
+/// other key of a section (threads, retries, batch sizes that do not change results, the accuracy gate) never reruns
+/// the stage.
+/// </summary>
+public abstract class Stage
+{
+    /// <summary>The output folder under artifacts/, and how records and reports name the stage.</summary>
+    public abstract string Name { get; }
+
+    public abstract string Description { get; }
+
+    /// <summary>Every stage whose outputs this one may read; the task graph follows these.</summary>
+    public abstract IReadOnlyList<Stage> Upstream { get; }
+
+    /// <summary>The upstream stages this run reads (a subset of <see cref="Upstream"/>, e.g. when a branch is off).</summary>
+    public virtual IEnumerable<Stage> Reads(StageContext context) => Upstream;
+
+    /// <summary>The <c>section.key</c> parameters that shape the outputs; their values are in the fingerprint.</summary>
+    public abstract IReadOnlyList<string> Shapes { get; }
+
+    /// <summary>Keys of <see cref="Shapes"/> whose change may continue from earlier outputs (e.g. more epochs).</summary>
+    public virtual IReadOnlyList<string> Resumable => [];
+
+    /// <summary>The library's source files (globs from the repository root) whose code shapes the outputs.</summary>
+    public abstract IReadOnlyList<string> Code { get; }
+
+    /// <summary>Values beyond parameters that shape the outputs, e.g. the pinned files of a dataset definition.</summary>
+    public virtual object? Pins(StageContext context) => null;
+
+    /// <summary>Why this run does not need the stage (a switched-off branch of the graph), or null.</summary>
+    public virtual string? NotNeeded(StageContext context) => null;
+
+    /// <summary>Makes the outputs in <paramref name="workspace"/>; the engine records them when this returns.</summary>
+    public abstract Task ProduceAsync(StageContext context, StageWorkspace workspace);
+
+    /// <summary>Checks on the recorded results, after the stage ran or was up to date (e.g. an accuracy gate).</summary>
+    public virtual void Finish(StageContext context) { }
+
+    /// <summary>What the engine fingerprints for this run.</summary>
+    public StageDefinition Define(StageContext context)
+    {
+        var parameters = new JsonObject();
+        foreach (var key in Shapes)
+            parameters[key] = context.Parameter(key);
+        if (Pins(context) is { } pins)
+            parameters["pins"] = CanonicalJson.ToNode(pins);
+        var resume = (JsonObject)parameters.DeepClone();
+        foreach (var key in Resumable)
+            resume.Remove(key);
+        var code = CodeManifest.For(GetType().Assembly).Select(Name, Code);
+        var inputs = Reads(context).Select(s => (StageInput)new UpstreamInput(s.Name)).ToList();
+        return new StageDefinition(Name, CanonicalJson.ToNode(parameters), code, inputs)
+        {
+            ResumeParameters = Resumable.Count > 0 ? CanonicalJson.ToNode(resume) : null,
+        };
+    }
+
+    public override string ToString() => Name;
+}
+
+/// <summary>The one instance of a stage, so declarations refer to each other by type: <c>VerifyStage.Instance</c>.</summary>
+public abstract class Stage<TSelf> : Stage where TSelf : Stage<TSelf>, new()
+{
+    public static TSelf Instance { get; } = new();
+}
+
+/// <summary>
+/// What a stage sees of the run: the typed parameter sections, the outputs of the stages it reads, the repository
+/// root and mirrors, the log and the cancellation.
+/// </summary>
+public sealed class StageContext(ArtifactStore store, IReadOnlyDictionary<string, object> sections, string root,
+    IReadOnlyList<string> mirrors, Serilog.ILogger log, CancellationToken cancellation)
+{
+    public ArtifactStore Store { get; } = store;
+
+    /// <summary>The repository root: datasets/ lives here.</summary>
+    public string Root { get; } = root;
+
+    /// <summary>The <c>--mirror</c>s, tried first by every stage that fetches files.</summary>
+    public IReadOnlyList<string> Mirrors { get; } = mirrors;
+
+    public Serilog.ILogger Log { get; } = log;
+
+    public CancellationToken Cancellation { get; } = cancellation;
+
+    /// <summary>The name of the run's target stage, if the target is a stage: a stage that is the target is always needed.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>A parameter section, typed (every section of the parameters file is bound before any stage runs).</summary>
+    public T Section<T>() where T : class =>
+        sections.Values.OfType<T>().SingleOrDefault() ?? throw new StageException($"no parameter section of type {typeof(T).Name}");
+
+    /// <summary>The value of <c>section.key</c> after defaults and overrides, in canonical form.</summary>
+    public JsonNode? Parameter(string key)
+    {
+        int dot = key.IndexOf('.');
+        if (dot < 0 || !sections.TryGetValue(key[..dot], out var section))
+            throw new StageException($"parameter '{key}': no such section (sections: {string.Join(", ", sections.Keys)})");
+        var node = CanonicalJson.ToNode(section) as JsonObject;
+        string name = key[(dot + 1)..];
+        if (node is null || !node.TryGetPropertyValue(name, out var value))
+            throw new StageException($"parameter '{key}': '{key[..dot]}' has no key '{name}'");
+        return value?.DeepClone();
+    }
+
+    /// <summary>The folder holding a stage's last complete outputs.</summary>
+    public string OutputOf(Stage stage) => Store.StageDirectory(stage.Name);
+
+    /// <summary>The last complete record of a stage (its metrics, tools and outputs).</summary>
+    public StageRecord RecordOf(Stage stage) =>
+        Store.ReadRecord(stage.Name) ?? throw new StageException($"the outputs of '{stage.Name}' are not complete: run it first");
+}
