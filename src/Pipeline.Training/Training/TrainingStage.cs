@@ -22,7 +22,7 @@ public static class TrainingStage
         // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, versions, switches.
         var sameButEpochs = definition with { Parameters = parameters with { Epochs = 0 } };
         string resumeKey = ContentHash.OfText(store.Fingerprint(sameButEpochs).Hash + CanonicalJson.Serialize(TorchRuntime.Versions));
-        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, [workspace.Leftover, workspace.Previous], log, cancellation);
+        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, EarlierOutput.Of(workspace), log, cancellation: cancellation);
 
         new TrainedModel(parameters.Model, classes, data.InputShape, result.Summary.TotalParameters).Save(workspace.Directory);
         File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
