@@ -119,7 +119,7 @@ public class TrainingTests
         CheckpointedTraining.Run(Small(3, "compact"), data, straight.Path, "key", [], Quiet);
         CheckpointedTraining.Run(Small(2, "compact"), data, twoEpochs.Path, "key", [], Quiet);
 
-        var result = CheckpointedTraining.Run(Small(3, "compact"), data, resumed.Path, "key", [twoEpochs.Path], Quiet);
+        var result = CheckpointedTraining.Run(Small(3, "compact"), data, resumed.Path, "key", [new EarlierOutput(twoEpochs.Path, null)], Quiet);
 
         Assert.Equal(2, result.ResumedFrom);
         Assert.Single(result.TrainedNow);
@@ -136,11 +136,11 @@ public class TrainingTests
         var data = Data();
         CheckpointedTraining.Run(Small(3), data, three.Path, "key", [], Quiet);
 
-        Assert.Equal(0, CheckpointedTraining.Run(Small(3), data, other.Path, "other key", [three.Path], Quiet).ResumedFrom);
-        var shorter = CheckpointedTraining.Run(Small(1), data, one.Path, "key", [three.Path], Quiet);
+        Assert.Equal(0, CheckpointedTraining.Run(Small(3), data, other.Path, "other key", [new EarlierOutput(three.Path, null)], Quiet).ResumedFrom);
+        var shorter = CheckpointedTraining.Run(Small(1), data, one.Path, "key", [new EarlierOutput(three.Path, null)], Quiet);
         Assert.Equal(1, shorter.ResumedFrom);
         Assert.Empty(shorter.TrainedNow);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(three.Path, "checkpoints", "epoch-001.pt")), File.ReadAllBytes(one[CheckpointedTraining.WeightsFile]));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(three.Path, "checkpoints", "epoch-001", CheckpointedTraining.WeightsFile)), File.ReadAllBytes(one[CheckpointedTraining.WeightsFile]));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Pipeline.Runtime;
 using Pipeline.Stages;
@@ -16,122 +17,302 @@ public sealed record TrainingData(LabelledTensors Train, LabelledTensors Validat
 /// <param name="ResidentMegabytes">the process's resident memory at the end of the epoch (flat when nothing leaks)</param>
 public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond, double ValidationSeconds, double? ResidentMegabytes);
 
-/// <param name="Timings">every epoch's timing, including those of earlier runs this one resumed from</param>
+/// <param name="Timings">the epochs this run trained; none for epochs taken from checkpoints. Timings are never
+/// written to the output folder (identical weights must give identical files): the caller records them as metrics.</param>
 public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int ResumedFrom, IReadOnlyList<EpochTiming> Timings, ModelSummary Summary)
 {
-    public IEnumerable<EpochTiming> TrainedNow => Timings.Skip(ResumedFrom);
+    public IEnumerable<EpochTiming> TrainedNow => Timings;
 }
 
 /// <summary>
-/// Trains epoch by epoch into a folder, checkpointing after every epoch, and continues from an earlier folder's
-/// checkpoints when they were made with the same <c>resumeKey</c> (everything but the epoch count): raising the
-/// epochs from 5 to 6 trains one epoch. Layout: <c>model.pt</c>, <c>history.json</c>, and <c>checkpoints/</c>
-/// holding <c>epoch-NNN.pt</c> weights for every epoch, the optimizer state after the last one, and the key.
+/// An earlier output folder whose checkpoints may be resumed from, with the SHA-256 (lowercase hex) of its files as the
+/// stage engine recorded them, keyed by path relative to <paramref name="Folder"/> with '/' separators; null when no
+/// record vouches for the folder (a killed run's leftover). Checkpoints are then checked against their own manifest only.
+/// </summary>
+public sealed record EarlierOutput(string Folder, IReadOnlyDictionary<string, string>? RecordedSha256)
+{
+    /// <summary>The workspace's leftovers and previous outputs, each with the hashes of its <c>stage.json</c> if it has one.</summary>
+    public static IReadOnlyList<EarlierOutput> Of(StageWorkspace workspace) => [.. workspace.Salvage.Select(Recorded)];
+
+    public static EarlierOutput Recorded(string folder) =>
+        new(folder, StageRecord.TryRead(folder)?.Outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal));
+}
+
+/// <summary>
+/// Trains epoch by epoch into a folder, checkpointing after every epoch, and continues from earlier folders'
+/// checkpoints made with the same <c>resumeKey</c> (everything but the epoch count): raising the epochs from 5 to 6
+/// trains one epoch. Layout: <c>model.pt</c>, <c>history.json</c>, and <c>checkpoints/epoch-NNN/</c> for every epoch,
+/// each one unit holding the weights, the optimizer state, the history up to that epoch and a manifest (key, epoch,
+/// SHA-256 of each file). A unit is written as <c>epoch-NNN.partial/</c> and renamed when complete, so a unit that
+/// exists is whole; it is still verified before use, and one that fails is skipped with a warning.
 /// </summary>
 public static class CheckpointedTraining
 {
-    public const string WeightsFile = "model.pt", HistoryFile = "history.json", TimingsFile = "timings.json";
-    const string Checkpoints = "checkpoints", KeyFile = "resume.json", OptimizerFile = "optimizer.pt";
+    public const string WeightsFile = "model.pt", HistoryFile = "history.json", CheckpointsFolder = "checkpoints";
+    public const string OptimizerFile = "optimizer.pt", ManifestFile = "manifest.json";
+    const string PartialSuffix = ".partial";
+    static readonly string[] UnitFiles = [WeightsFile, OptimizerFile, HistoryFile];
 
+    /// <summary>The folder of one epoch's checkpoint, relative to <c>checkpoints/</c>.</summary>
+    public static string UnitFolder(int epoch) => $"epoch-{epoch:D3}";
+
+    /// <param name="earlier">folders whose checkpoints may be resumed from, newest first (a leftover before the
+    /// previous outputs); units are only copied from them, never changed</param>
+    /// <param name="resume">false: train from epoch 0 whatever the earlier folders hold (a forced rerun)</param>
     public static TrainingResult Run(TrainParameters parameters, TrainingData data, string output, string resumeKey,
-        IEnumerable<string?> earlierOutputs, ILogger log, CancellationToken cancellation = default)
+        IEnumerable<EarlierOutput> earlier, ILogger log, bool resume = true, CancellationToken cancellation = default)
     {
-        string folder = Path.Combine(output, Checkpoints);
+        string folder = Path.Combine(output, CheckpointsFolder);
         Directory.CreateDirectory(folder);
-        using var trainer = new Trainer(parameters, data.Classes, data.InputShape);
-        var summary = ModelSummary.Describe(parameters.Model, trainer.Model, data.InputShape);
-        log.Information("{Summary:l}", summary.ToTable());
-
-        var (history, timings) = Resume(parameters.Epochs, resumeKey, earlierOutputs.OfType<string>(), folder, log);
-        CanonicalJson.WriteFile(Path.Combine(folder, KeyFile), new { key = resumeKey });
-        if (history.Count > 0)
-            trainer.Load(Path.Combine(folder, EpochWeights(history.Count)),
-                history.Count < parameters.Epochs ? Path.Combine(folder, OptimizerFile) : null);
-        int resumedFrom = history.Count;
-
-        for (int epoch = history.Count + 1; epoch <= parameters.Epochs; epoch++)
+        var trainer = new Trainer(parameters, data.Classes, data.InputShape);
+        try
         {
-            var progress = new Progress(log, $"epoch {epoch}/{parameters.Epochs}", data.Train.Count, "images", TimeSpan.FromSeconds(10));
-            var clock = Stopwatch.StartNew();
-            double trainSeconds = 0;
-            var record = trainer.TrainEpoch(epoch, data.Train, data.Validation, size =>
+            var summary = ModelSummary.Describe(parameters.Model, trainer.Model, data.InputShape);
+            log.Information("{Summary:l}", summary.ToTable());
+            var history = new List<EpochRecord>();
+            var copied = resume ? CopyVerifiedUnits(parameters.Epochs, resumeKey, earlier, folder, log) : new();
+            foreach (var (epoch, (source, unitHistory)) in copied.Reverse())
             {
-                progress.Add(size);
-                trainSeconds = clock.Elapsed.TotalSeconds;
-            }, cancellation);
-            var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9),
-                clock.Elapsed.TotalSeconds - trainSeconds, ProcessMemory.ResidentBytes() is { } rss ? Math.Round(rss / 1048576.0) : null);
-            timings.Add(timing);
-            history.Add(record);
-            log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB",
-                epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes);
-            SaveCheckpoint(trainer, folder, history, timings);
-        }
+                string unit = Path.Combine(folder, UnitFolder(epoch));
+                try
+                {
+                    trainer.Load(Path.Combine(unit, WeightsFile), Path.Combine(unit, OptimizerFile));
+                    log.Information("resuming from the epoch-{Epoch} checkpoint in {Folder}", epoch, source);
+                    history = unitHistory;
+                    break;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.Warning("discarding checkpoint {Unit}: it does not load ({Message})", source, e.Message);
+                    Directory.Delete(unit, recursive: true);
+                    CrashPoint.Step();
+                    // A half-loaded model is unusable: go on from a fresh one, as a straight run starts.
+                    trainer.Dispose();
+                    trainer = new Trainer(parameters, data.Classes, data.InputShape);
+                }
+            }
+            int resumedFrom = history.Count;
 
-        File.Copy(Path.Combine(folder, EpochWeights(parameters.Epochs)), Path.Combine(output, WeightsFile), overwrite: true);
-        CanonicalJson.WriteFile(Path.Combine(output, HistoryFile), history);
-        CanonicalJson.WriteFile(Path.Combine(output, TimingsFile), timings);
-        return new TrainingResult(history, resumedFrom, timings, summary);
+            var timings = new List<EpochTiming>();
+            for (int epoch = history.Count + 1; epoch <= parameters.Epochs; epoch++)
+            {
+                var progress = new Progress(log, $"epoch {epoch}/{parameters.Epochs}", data.Train.Count, "images", TimeSpan.FromSeconds(10));
+                var clock = Stopwatch.StartNew();
+                double trainSeconds = 0;
+                var record = trainer.TrainEpoch(epoch, data.Train, data.Validation, size =>
+                {
+                    progress.Add(size);
+                    trainSeconds = clock.Elapsed.TotalSeconds;
+                }, cancellation);
+                var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9),
+                    clock.Elapsed.TotalSeconds - trainSeconds, ProcessMemory.ResidentBytes() is { } rss ? Math.Round(rss / 1048576.0) : null);
+                timings.Add(timing);
+                history.Add(record);
+                log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB",
+                    epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes);
+                SaveUnit(trainer, folder, resumeKey, history);
+            }
+
+            File.Copy(Path.Combine(folder, UnitFolder(parameters.Epochs), WeightsFile), Path.Combine(output, WeightsFile), overwrite: true);
+            CrashPoint.Step();
+            CanonicalJson.WriteFile(Path.Combine(output, HistoryFile), history);
+            CrashPoint.Step();
+            return new TrainingResult(history, resumedFrom, timings, summary);
+        }
+        finally
+        {
+            trainer.Dispose();
+        }
     }
 
     public static List<EpochRecord> ReadHistory(string path) => Read<EpochRecord>(path);
 
-    public static List<EpochTiming> ReadTimings(string path) => File.Exists(path) ? Read<EpochTiming>(path) : [];
 
     static List<T> Read<T>(string path) =>
         JsonSerializer.Deserialize<List<T>>(File.ReadAllText(path), CanonicalJson.Options) ?? throw new StageException($"{path}: empty");
 
-    static string EpochWeights(int epoch) => $"epoch-{epoch:D3}.pt";
+    /// <summary>What a unit says about itself; the hashes cover every other file of the unit.</summary>
+    sealed record UnitManifest(string Key, int Epoch, SortedDictionary<string, string> Sha256);
 
-    /// <summary>Weights first, then the optimizer state, then the history that says the epoch is complete.</summary>
-    static void SaveCheckpoint(Trainer trainer, string folder, List<EpochRecord> history, List<EpochTiming> timings)
+    /// <summary>Writes the unit under a temporary name, manifest last, and renames it: the rename commits the epoch.</summary>
+    static void SaveUnit(Trainer trainer, string folder, string key, List<EpochRecord> history)
     {
-        string weights = Path.Combine(folder, EpochWeights(history.Count)), optimizer = Path.Combine(folder, OptimizerFile);
-        trainer.Save(weights + ".tmp", optimizer + ".tmp");
-        File.Move(weights + ".tmp", weights, overwrite: true);
-        File.Move(optimizer + ".tmp", optimizer, overwrite: true);
-        CanonicalJson.WriteFile(Path.Combine(folder, TimingsFile), timings);
-        CanonicalJson.WriteFile(Path.Combine(folder, HistoryFile), history);
+        int epoch = history.Count;
+        string unit = Path.Combine(folder, UnitFolder(epoch)), partial = StartPartial(unit);
+        trainer.Save(Path.Combine(partial, WeightsFile), Path.Combine(partial, OptimizerFile));
+        CrashPoint.Step();
+        CanonicalJson.WriteFile(Path.Combine(partial, HistoryFile), history);
+        CrashPoint.Step();
+        var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in UnitFiles) hashes[file] = ContentHash.OfFile(Path.Combine(partial, file));
+        CanonicalJson.WriteFile(Path.Combine(partial, ManifestFile), new UnitManifest(key, epoch, hashes));
+        CrashPoint.Step();
+        Commit(partial, unit);
+    }
+
+    static string StartPartial(string unit)
+    {
+        string partial = unit + PartialSuffix;
+        if (Directory.Exists(partial))
+        {
+            Directory.Delete(partial, recursive: true);
+            CrashPoint.Step();
+        }
+        Directory.CreateDirectory(partial);
+        CrashPoint.Step();
+        return partial;
+    }
+
+    static void Commit(string partial, string unit)
+    {
+        if (Directory.Exists(unit))
+        {
+            Directory.Delete(unit, recursive: true);
+            CrashPoint.Step();
+        }
+        Directory.Move(partial, unit);
+        CrashPoint.Step();
     }
 
     /// <summary>
-    /// Copies the longest usable run of checkpoints from an earlier folder with the same key into <paramref name="folder"/>
-    /// and returns its history (empty when nothing fits). Continuing needs the optimizer state, which only the last
-    /// epoch of a folder has; a shorter target needs only that epoch's weights.
+    /// Copies every unit of epochs 1..target that verifies from the earlier folders into <paramref name="folder"/>,
+    /// the first good copy of each epoch, and returns where each came from with its history. Units that fail are named
+    /// in a warning; earlier folders are only read.
     /// </summary>
-    static (List<EpochRecord>, List<EpochTiming>) Resume(int epochs, string key, IEnumerable<string> earlierOutputs, string folder, ILogger log)
+    static SortedDictionary<int, (string Source, List<EpochRecord> History)> CopyVerifiedUnits(int epochs, string key,
+        IEnumerable<EarlierOutput> earlier, string folder, ILogger log)
     {
-        (string Folder, List<EpochRecord> History, int Usable)? best = null;
-        foreach (var earlier in earlierOutputs.Select(o => Path.Combine(o, Checkpoints)))
-        {
-            try
+        string self = Path.GetFullPath(Path.GetDirectoryName(folder)!);
+        var sources = earlier.Where(e => Directory.Exists(Path.Combine(e.Folder, CheckpointsFolder)) && Path.GetFullPath(e.Folder) != self).ToList();
+        var copied = new SortedDictionary<int, (string, List<EpochRecord>)>();
+        for (int epoch = 1; epoch <= epochs; epoch++)
+            foreach (var source in sources)
             {
-                string keyPath = Path.Combine(earlier, KeyFile), historyPath = Path.Combine(earlier, HistoryFile);
-                if (!File.Exists(keyPath) || !File.Exists(historyPath)) continue;
-                if (JsonDocument.Parse(File.ReadAllText(keyPath)).RootElement.GetProperty("key").GetString() != key) continue;
-                var earlierHistory = ReadHistory(historyPath).ToList();
-                int usable = Math.Min(earlierHistory.Count, epochs);
-                bool complete = usable > 0 && File.Exists(Path.Combine(earlier, EpochWeights(usable)))
-                    && (usable == epochs || File.Exists(Path.Combine(earlier, OptimizerFile)));
-                if (complete && usable > (best?.Usable ?? 0)) best = (earlier, earlierHistory, usable);
+                string relative = $"{CheckpointsFolder}/{UnitFolder(epoch)}", unit = Path.Combine(source.Folder, relative);
+                if (Directory.Exists(unit) && SameKey(unit, key, log) && CopyUnit(source, relative, folder, epoch, key, log) is { } history)
+                {
+                    copied[epoch] = (unit, history);
+                    break;
+                }
             }
-            catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        return copied;
+    }
+
+    /// <summary>Copies one earlier unit into <paramref name="folder"/> and commits the copy if it verifies.</summary>
+    static List<EpochRecord>? CopyUnit(EarlierOutput source, string relative, string folder, int epoch, string key, ILogger log)
+    {
+        string from = Path.Combine(source.Folder, relative), unit = Path.Combine(folder, UnitFolder(epoch));
+        string partial = StartPartial(unit);
+        List<EpochRecord>? history = null;
+        try
+        {
+            foreach (var file in UnitFiles.Append(ManifestFile))
             {
-                log.Warning("ignoring unreadable checkpoints in {Folder}: {Message}", earlier, e.Message);
+                File.Copy(Path.Combine(from, file), Path.Combine(partial, file));
+                CrashPoint.Step();
+            }
+            history = Verify(partial, relative, source.RecordedSha256, key, epoch);
+        }
+        catch (Exception e) when (e is UnitException or IOException)
+        {
+            log.Warning("discarding checkpoint {Unit}: {Problem}", from, e.Message);
+        }
+        if (history is null)
+        {
+            Directory.Delete(partial, recursive: true);
+            return null;
+        }
+        Commit(partial, unit);
+        return history;
+    }
+
+    /// <summary>A unit made with other settings is not a problem, just not ours; an unreadable manifest is.</summary>
+    static bool SameKey(string unit, string key, ILogger log)
+    {
+        try
+        {
+            return ReadManifest(Path.Combine(unit, ManifestFile)).Key == key;
+        }
+        catch (Exception e) when (e is UnitException or IOException)
+        {
+            log.Warning("discarding checkpoint {Unit}: {Problem}", unit, e.Message);
+            return false;
+        }
+    }
+
+    static UnitManifest ReadManifest(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<UnitManifest>(File.ReadAllText(path), CanonicalJson.Options) is { Key: not null, Sha256: not null } manifest
+                ? manifest : throw new UnitException($"{ManifestFile} is incomplete");
+        }
+        catch (JsonException e)
+        {
+            throw new UnitException($"{ManifestFile} is unreadable ({e.Message})");
+        }
+    }
+
+    /// <summary>
+    /// Checks a copied unit: every file against the stage record when the earlier folder has one (the manifest too),
+    /// then against the manifest; the history must run from epoch 1 to the unit's epoch. Returns the history.
+    /// </summary>
+    static List<EpochRecord> Verify(string unit, string relative, IReadOnlyDictionary<string, string>? recorded, string key, int epoch)
+    {
+        var hashes = UnitFiles.Append(ManifestFile).ToDictionary(f => f, f => ContentHash.OfFile(Path.Combine(unit, f)));
+        if (recorded is not null)
+            foreach (var (file, hash) in hashes)
+            {
+                if (!recorded.TryGetValue($"{relative}/{file}", out var expected))
+                    throw new UnitException($"{file} is not in the stage record");
+                if (expected != hash)
+                    throw new UnitException($"{file} has SHA-256 {hash}, the stage record says {expected}");
+            }
+        var manifest = ReadManifest(Path.Combine(unit, ManifestFile));
+        if (manifest.Key != key || manifest.Epoch != epoch)
+            throw new UnitException($"its manifest is for epoch {manifest.Epoch} of another key");
+        foreach (var file in UnitFiles)
+        {
+            if (!manifest.Sha256.TryGetValue(file, out var expected))
+                throw new UnitException($"{file} is not in its manifest");
+            if (expected != hashes[file])
+                throw new UnitException($"{file} has SHA-256 {hashes[file]}, its manifest says {expected}");
+        }
+        List<EpochRecord> history;
+        try
+        {
+            history = ReadHistory(Path.Combine(unit, HistoryFile));
+        }
+        catch (Exception e) when (e is JsonException or StageException)
+        {
+            throw new UnitException($"{HistoryFile} is unreadable ({e.Message})");
+        }
+        if (!history.Select(h => h.Epoch).SequenceEqual(Enumerable.Range(1, epoch)))
+            throw new UnitException($"its history covers epochs [{string.Join(", ", history.Select(h => h.Epoch))}], not 1 to {epoch}");
+        return history;
+    }
+
+    /// <summary>Why a checkpoint unit cannot be used.</summary>
+    sealed class UnitException(string message) : Exception(message);
+
+    /// <summary>
+    /// Crash tests (tests/TrainProbe) set <c>PIPELINE_KILL_AFTER_STEP=N</c> to SIGKILL the process right after the
+    /// Nth checkpoint file operation (create, write, copy, rename or delete), one kill point per step.
+    /// </summary>
+    static class CrashPoint
+    {
+        static readonly int KillAfter = int.TryParse(Environment.GetEnvironmentVariable("PIPELINE_KILL_AFTER_STEP"), NumberStyles.None,
+            CultureInfo.InvariantCulture, out int n) ? n : 0;
+        static int steps;
+
+        public static void Step()
+        {
+            if (KillAfter > 0 && Interlocked.Increment(ref steps) == KillAfter)
+            {
+                using var self = Process.GetCurrentProcess();
+                self.Kill();
+                Thread.Sleep(Timeout.Infinite);
             }
         }
-        if (best is not { } found) return ([], []);
-
-        for (int epoch = 1; epoch <= found.Usable; epoch++)
-            if (File.Exists(Path.Combine(found.Folder, EpochWeights(epoch))))
-                File.Copy(Path.Combine(found.Folder, EpochWeights(epoch)), Path.Combine(folder, EpochWeights(epoch)), overwrite: true);
-        if (found.Usable == found.History.Count && File.Exists(Path.Combine(found.Folder, OptimizerFile)))
-            File.Copy(Path.Combine(found.Folder, OptimizerFile), Path.Combine(folder, OptimizerFile), overwrite: true);
-        var history = found.History.Take(found.Usable).ToList();
-        var timings = ReadTimings(Path.Combine(found.Folder, TimingsFile)).Take(found.Usable).ToList();
-        CanonicalJson.WriteFile(Path.Combine(folder, TimingsFile), timings);
-        CanonicalJson.WriteFile(Path.Combine(folder, HistoryFile), history);
-        log.Information("resuming from the epoch-{Epoch} checkpoint in {Folder}", found.Usable, found.Folder);
-        return (history, timings);
     }
 }

@@ -23,7 +23,7 @@ public static class TrainingStage
     {
         // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, code, versions.
         string resumeKey = ContentHash.OfText(workspace.ResumeKey + CanonicalJson.Serialize(TorchRuntime.Versions));
-        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, workspace.Salvage, log, cancellation);
+        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, EarlierOutput.Of(workspace), log, cancellation: cancellation);
 
         new TrainedModel(parameters.Model, classes, data.InputShape, result.Summary.TotalParameters).Save(workspace.Directory);
         File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
