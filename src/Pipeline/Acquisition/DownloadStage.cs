@@ -26,7 +26,14 @@ public sealed class DownloadStage : Stage<DownloadStage>
             .Concat(dataset.Mirrors)
             .ToList();
         using var downloader = new Downloader(context.Section<DownloadParameters>().Options, context.Log);
-        await downloader.FetchAllAsync(dataset.Files, mirrors, workspace.Directory, workspace.Salvage, context.Cancellation);
+        try
+        {
+            await downloader.FetchAllAsync(dataset.Files, mirrors, workspace.Directory, workspace.Salvage, context.Cancellation);
+        }
+        catch (DownloadException e)
+        {
+            throw new DownloadException($"{e.Message}\nTo run from local copies of the files: ./build.sh --mirror=FOLDER (or {dataset.MirrorVariable}=FOLDER).");
+        }
         CanonicalJson.WriteFile(workspace.PathOf(DatasetDefinition.FileName), dataset);
         workspace.Metrics["files"] = dataset.Files.Count;
         workspace.Metrics["bytes"] = dataset.Files.Values.Sum(f => f.Size);

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using Pipeline.Stages;
+
+namespace Pipeline.Tests;
+
+/// <summary>The host as users and CI run it: a real process, its exit code, its messages and its summary table.</summary>
+public class HostTests : IDisposable
+{
+    readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    string Artifacts => temp["artifacts"];
+
+    sealed record Run(int ExitCode, string Output, string Error)
+    {
+        /// <summary>A stage's row of the summary table: its result and reason.</summary>
+        public string Row(string task) => Output.Split('\n').FirstOrDefault(l => l.StartsWith(task + " ", StringComparison.Ordinal))?.Trim() ?? "";
+    }
+
+    static async Task<Run> Host(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return new Run(process.ExitCode, await output, await error);
+    }
+
+    Task<Run> Verify(params string[] args) => Host([$"--artifacts={Artifacts}", $"--mirror={TestHost.MnistMirror}", "--target=Verify", .. args]);
+
+    [Fact]
+    public async Task Help_lists_every_option_and_every_task()
+    {
+        var run = await Host("--help");
+        Assert.Equal(0, run.ExitCode);
+        foreach (var text in new[] { "--target=TASK", "--dryrun", "--force", "--exclusive", "--set=SECTION.KEY=VALUE", "--mirror=URL|FOLDER", "--artifacts=FOLDER", "Download", "Evaluate", "Show", "relative to the working directory" })
+            Assert.Contains(text, run.Output);
+    }
+
+    [Fact]
+    public async Task Tree_prints_the_stages_in_dependency_order_as_the_declarations_say()
+    {
+        var run = await Host("--tree");
+        Assert.Equal(0, run.ExitCode);
+        var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
+        Assert.EndsWith("← Verify, Augment", lines[3]);
+    }
+
+    [Theory]
+    [InlineData("--targte=Train", "unknown option --targte (did you mean --target?)")]
+    [InlineData("--target=Nope", "--target=Nope: no such task")]
+    [InlineData("train", "unexpected argument 'train'")]
+    [InlineData("--set=train.epochs=abc", "train.epochs expects a whole number, got \"abc\"")]
+    [InlineData("--set=trian.epochs=3", "no section 'trian'")]
+    [InlineData("--dryrun=maybe", "--dryrun is a flag")]
+    [InlineData("--lock-wait=-1", "--lock-wait=-1: expected a number of seconds ≥ 0")]
+    [InlineData("--params=no-such-params.json", "no-such-params.json: parameters file not found")]
+    [InlineData("--verbosity=loud", "--verbosity=loud: expected one of")]
+    public async Task A_usage_mistake_exits_2_with_a_message_naming_it(string arg, string message)
+    {
+        var run = await Host(arg, $"--artifacts={Artifacts}");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Error);
+        Assert.False(Directory.Exists(Artifacts)); // nothing written
+    }
+
+    [Fact]
+    public async Task An_artifacts_path_that_is_a_file_exits_2_at_once()
+    {
+        File.WriteAllText(temp["file"], "not a folder");
+        var run = await Host($"--artifacts={temp["file"]}", "--target=Download");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("is a file, not a folder", run.Error);
+    }
+
+    [Fact]
+    public async Task A_failing_stage_exits_1_and_says_why()
+    {
+        // An empty mirror, and the dataset's own mirrors out of reach of the tests: no good copy anywhere.
+        Directory.CreateDirectory(temp["empty"]);
+        var run = await Host($"--artifacts={Artifacts}", $"--mirror={temp["empty"]}", "--set=download.retries=0",
+            "--set=download.connect_timeout_seconds=2", "--target=Download");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("FAILED", run.Row("Download"));
+        Assert.Contains("--mirror=FOLDER", run.Output); // says how to run from local files
+        Assert.Null(StageRecord.TryRead(Path.Combine(Artifacts, "download")));
+    }
+
+    [Fact]
+    public async Task Reruns_dry_runs_force_exclusive_and_edited_outputs_behave_as_documented()
+    {
+        var first = await Verify();
+        Assert.Equal(0, first.ExitCode);
+        Assert.StartsWith("Verify    executed", first.Row("Verify"));
+
+        // Keys that do not shape Verify or Download rerun nothing.
+        var again = await Verify("--set=download.retries=0", "--set=augment.threads=1", "--set=featurize.batch_size=32");
+        Assert.StartsWith("Download  skipped (up to date)", again.Row("Download"));
+        Assert.StartsWith("Verify    skipped (up to date)", again.Row("Verify"));
+
+        var dry = await Verify("--dryrun", "--set=verify.validation=100");
+        Assert.Equal(0, dry.ExitCode);
+        Assert.Contains("would run", dry.Row("Verify"));
+        Assert.EndsWith("parameter verify.validation: 5000 → 100", dry.Row("Verify"));
+
+        var forced = await Verify("--force", "--exclusive");
+        Assert.Equal("", forced.Row("Download"));
+        Assert.Contains("executed", forced.Row("Verify"));
+        Assert.EndsWith("--force", forced.Row("Verify"));
+
+        // One byte overwritten in place, same size: found, and the stage reruns.
+        string images = Path.Combine(Artifacts, "verify", "test-images.u8");
+        using (var file = new FileStream(images, FileMode.Open, FileAccess.Write)) { file.Position = 1000; file.WriteByte(0x7f); }
+        var edited = await Verify();
+        Assert.Contains("executed", edited.Row("Verify"));
+        Assert.EndsWith("output test-images.u8 was changed (its content differs from the record)", edited.Row("Verify"));
+        Assert.Contains("skipped (up to date)", (await Verify()).Row("Verify"));
+    }
+
+    [Fact]
+    public async Task A_second_process_waits_for_the_lock_and_then_runs()
+    {
+        Directory.CreateDirectory(Artifacts);
+        var holder = ArtifactsLock.Acquire(Artifacts, TimeSpan.Zero);
+        var waiting = Verify("--lock-wait=60");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.False(waiting.IsCompleted);
+        holder.Dispose();
+        var run = await waiting;
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("another run holds", run.Output);
+        Assert.Contains("executed", run.Row("Verify"));
+    }
+
+    [Fact]
+    public async Task A_run_that_cannot_get_the_lock_in_time_exits_1_naming_the_holder()
+    {
+        Directory.CreateDirectory(Artifacts);
+        using var holder = ArtifactsLock.Acquire(Artifacts, TimeSpan.Zero);
+        var run = await Verify("--lock-wait=1");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"pid {Environment.ProcessId}", run.Output);
+    }
+}
