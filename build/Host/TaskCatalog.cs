@@ -63,11 +63,12 @@ public sealed class TaskCatalog
         return closure;
     }
 
-    /// <summary>The task graph, one line per task: <c>--tree</c>.</summary>
+    /// <summary>The task graph, one line per task, a stage's with its output folder: <c>--tree</c>.</summary>
     public string Tree()
     {
-        int width = Tasks.Max(t => t.Name.Length);
+        int width = Tasks.Max(t => t.Name.Length), folder = Stages.Max(s => s.Name.Length) + "artifacts//".Length;
         return string.Join("\n", Tasks.Select(task =>
-            $"{task.Name.PadRight(width)}  {task.Description}{(task.DependsOn.Count == 0 ? "" : $"  ← {string.Join(", ", task.DependsOn)}")}"));
+            $"{task.Name.PadRight(width)}  {(task.Stage is { } stage ? $"artifacts/{stage.Name}/" : "").PadRight(folder)}  {task.Description}" +
+            (task.DependsOn.Count == 0 ? "" : $"  ← {string.Join(", ", task.DependsOn)}")));
     }
 }
