@@ -9,6 +9,7 @@ using Serilog.Events;
 namespace Pipeline.Tests;
 
 /// <summary>Checkpoint units: crash safety (a real process killed at every step), verification before use, reproducible outputs.</summary>
+[Collection(TorchCollection.Name)]
 public sealed class CheckpointTests : IDisposable
 {
     readonly TempFolder temp = new();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Pipeline.Stages;
 
+
 namespace Pipeline.Tests;
 
 /// <summary>The host as users and CI run it: a real process, its exit code, its messages and its summary table.</summary>
@@ -18,9 +19,13 @@ public class HostTests : IDisposable
         public string Row(string task) => Output.Split('\n').FirstOrDefault(l => l.StartsWith(task + " ", StringComparison.Ordinal))?.Trim() ?? "";
     }
 
-    static async Task<Run> Host(params string[] args)
+    static Task<Run> Host(params string[] args) => HostKilledAt(null, args);
+
+    /// <summary>The host with PIPELINE_KILL_AT=<paramref name="killAt"/> (the crash suite's hook), or without it when null.</summary>
+    static async Task<Run> HostKilledAt(string? killAt, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (killAt is not null) start.Environment["PIPELINE_KILL_AT"] = killAt;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
@@ -30,7 +35,53 @@ public class HostTests : IDisposable
         return new Run(process.ExitCode, await output, await error);
     }
 
-    Task<Run> Verify(params string[] args) => Host([$"--artifacts={Artifacts}", $"--mirror={TestHost.MnistMirror}", "--target=Verify", .. args]);
+    Task<Run> Verify(params string[] args) => VerifyIn(Artifacts, null, args);
+
+    static Task<Run> VerifyIn(string artifacts, string? killAt, params string[] args) =>
+        HostKilledAt(killAt, [$"--artifacts={artifacts}", $"--mirror={TestHost.MnistMirror}", "--target=Verify", .. args]);
+
+    /// <summary>Every output file of a stage (not its record) and its bytes' hash.</summary>
+    static Dictionary<string, string> Outputs(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+        .Where(f => Path.GetFileName(f) != StageRecord.FileName)
+        .ToDictionary(f => Path.GetRelativePath(folder, f), ContentHash.OfFile);
+
+    [Fact]
+    public async Task A_host_killed_at_every_commit_step_recovers_to_the_outputs_of_an_uninterrupted_run()
+    {
+        string straight = temp["straight"];
+        Assert.Equal(0, (await VerifyIn(straight, null)).ExitCode);
+        Assert.Equal(0, (await VerifyIn(straight, null, "--set=verify.validation=1000")).ExitCode);
+        var expected = Outputs(Path.Combine(straight, "verify"));
+
+        foreach (var step in ArtifactStore.CommitSteps)
+        {
+            string artifacts = temp[$"killed-{step}"];
+            Assert.Equal(0, (await VerifyIn(artifacts, null)).ExitCode);
+            var killed = await VerifyIn(artifacts, step, "--set=verify.validation=1000");
+            Assert.NotEqual(0, killed.ExitCode);
+            Assert.Contains($"PIPELINE_KILL_AT={step}", killed.Error);
+
+            var rerun = await VerifyIn(artifacts, null, "--set=verify.validation=1000");
+            Assert.Equal(0, rerun.ExitCode);
+            // Killed once the record was written, the commit is finished or its result kept: the rerun recomputes nothing.
+            Assert.True(rerun.Row("Verify").Contains("skipped (up to date)") || step == "recorded" && rerun.Row("Verify").Contains("executed"), $"{step}: {rerun.Row("Verify")}");
+            Assert.Equal(expected, Outputs(Path.Combine(artifacts, "verify")));
+            Assert.Empty(Directory.EnumerateDirectories(Path.Combine(artifacts, ".staging"), "*.retired-*"));
+        }
+    }
+
+    [Fact]
+    public async Task Two_hosts_on_one_folder_take_turns_and_on_two_folders_both_run()
+    {
+        var same = await Task.WhenAll(Verify(), Verify());
+        Assert.All(same, run => Assert.Equal(0, run.ExitCode));
+        Assert.Single(same, run => run.Row("Verify").Contains("executed"));
+        Assert.Single(same, run => run.Row("Verify").Contains("skipped (up to date)"));
+
+        var apart = await Task.WhenAll(VerifyIn(temp["a"], null), VerifyIn(temp["b"], null));
+        Assert.All(apart, run => Assert.Contains("executed", run.Row("Verify")));
+        Assert.Equal(Outputs(Path.Combine(temp["a"], "verify")), Outputs(Path.Combine(temp["b"], "verify")));
+    }
 
     [Fact]
     public async Task Help_lists_every_option_and_every_task()

@@ -130,6 +130,27 @@ public class StageEngineTests : IDisposable
         Assert.Equal("HELLO", File.ReadAllText(output));
     }
 
+    /// <summary>The crash campaign's cases: another digit's PNG of the same length, model.pt and a label byte changed in place.</summary>
+    [Theory]
+    [InlineData("export/test/7/00000.png")]
+    [InlineData("model.pt")]
+    [InlineData("test-labels.u8")]
+    public async Task A_same_size_edit_of_any_output_reruns_its_stage(string file)
+    {
+        var definition = new StageDefinition("any", new { file });
+        byte[] original = [.. Enumerable.Range(0, 4096).Select(i => (byte)(i * 7))];
+        await store.RunAsync(definition, (w, _) =>
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(w.PathOf(file))!);
+            return File.WriteAllBytesAsync(w.PathOf(file), original);
+        });
+        Assert.True(store.Check(definition).UpToDate);
+        byte[] edited = [.. original];
+        edited[1234] ^= 1;
+        File.WriteAllBytes(Path.Combine(store.StageDirectory("any"), file), edited);
+        Assert.Equal($"output {file} was changed (its content differs from the record)", store.Check(definition).Reason);
+    }
+
     [Fact]
     public async Task A_touched_output_with_the_same_content_gets_its_recorded_time_back()
     {

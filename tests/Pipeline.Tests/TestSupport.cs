@@ -62,3 +62,13 @@ static class TestStages
     public static Task<StageRecord> Run(Stage stage, StageContext context) =>
         context.Store.RunAsync(stage.Define(context), (workspace, _) => stage.ProduceAsync(context, workspace), context.Cancellation);
 }
+
+/// <summary>
+/// Tests that train share libtorch's process-wide settings (thread count, MKL path): they run one at a time, so a
+/// test that sets one thread never changes the sums of another that compares bytes.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TorchCollection
+{
+    public const string Name = "libtorch";
+}

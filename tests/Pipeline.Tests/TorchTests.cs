@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace Pipeline.Tests;
 
+[Collection(TorchCollection.Name)]
 public class TorchTests
 {
     [Fact]

@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace Pipeline.Tests;
 
+[Collection(TorchCollection.Name)]
 public class TrainingTests
 {
     static readonly ILogger Quiet = new LoggerConfiguration().CreateLogger();

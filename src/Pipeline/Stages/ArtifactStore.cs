@@ -158,7 +158,9 @@ public sealed class ArtifactStore(string root)
             Metrics = workspace.Metrics,
         };
         CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
+        CommitStep("recorded");
         Swap(staging, final);
+        CommitStep("swapped");
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         return record;
     }
@@ -201,11 +203,14 @@ public sealed class ArtifactStore(string root)
             Directory.Delete(dir, recursive: true);
     }
 
+    /// <summary>The steps of a commit, in order, where the crash suite kills the process.</summary>
+    public static readonly string[] CommitSteps = ["recorded", "swap", "swapped"];
+
     /// <summary>
     /// Test hook for the crash suite: with PIPELINE_KILL_AT=&lt;step&gt; in the environment the process kills itself
     /// at that commit step, as a power cut or kill -9 would.
     /// </summary>
-    internal static void CommitStep(string step)
+    static void CommitStep(string step)
     {
         if (Environment.GetEnvironmentVariable("PIPELINE_KILL_AT") == step)
             Environment.FailFast($"PIPELINE_KILL_AT={step}");
