@@ -7,7 +7,7 @@ namespace Pipeline.Acquisition;
 /// <summary>
 /// A dataset as data (<c>datasets/&lt;name&gt;.json</c>): its files with pinned sizes and SHA-256, the mirrors that
 /// serve them, its class names, and which files make each split. Fashion-MNIST or KMNIST ship the same IDX files
-/// and need only a definition of their own.
+/// and need only a definition of their own. <see cref="Load"/> checks all of it, before any stage runs.
 /// </summary>
 public sealed partial record DatasetDefinition(
     string Name,
@@ -51,11 +51,12 @@ public sealed partial record DatasetDefinition(
     {
         var problems = new List<string>();
         if (string.IsNullOrWhiteSpace(Name)) problems.Add("name is empty");
-        if (Classes is null || Classes.Count == 0) problems.Add("classes is empty");
+        if (Mirrors is null || Mirrors.Any(string.IsNullOrWhiteSpace)) problems.Add("mirrors must be a list of URLs or folders, none empty");
+        problems.AddRange(ClassNames.Problems(Classes));
         if (Splits is null || !Splits.ContainsKey("train") || !Splits.ContainsKey("test")) problems.Add("splits must name 'train' and 'test'");
         foreach (var (split, files) in Splits ?? [])
-            foreach (var file in new[] { files.Images, files.Labels })
-                if (Files is null || !Files.ContainsKey(file)) problems.Add($"split '{split}' names {file}, which is not under files");
+            foreach (var file in new[] { files?.Images, files?.Labels })
+                if (file is null || Files is null || !Files.ContainsKey(file)) problems.Add($"split '{split}' names {file ?? "no file"}, which is not under files");
         foreach (var (file, pin) in Files ?? [])
         {
             if (!SafeFileName().IsMatch(file)) problems.Add($"file name '{file}' is not a plain file name");
@@ -68,10 +69,11 @@ public sealed partial record DatasetDefinition(
     /// <summary>The environment variable that adds a mirror for this dataset, e.g. PIPELINE_MNIST_MIRROR.</summary>
     public string MirrorVariable => $"PIPELINE_{NonAlphanumeric().Replace(Name.ToUpperInvariant(), "_")}_MIRROR";
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    // \z, not $: $ also matches before a final newline.
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*\z")]
     private static partial Regex SafeFileName();
 
-    [GeneratedRegex("^[0-9a-f]{64}$")]
+    [GeneratedRegex(@"^[0-9a-f]{64}\z")]
     private static partial Regex Sha256Hex();
 
     [GeneratedRegex("[^A-Z0-9]+")]

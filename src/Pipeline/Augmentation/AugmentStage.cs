@@ -29,7 +29,7 @@ public static class AugmentStage
         Action<int, int, ReadOnlySpan<byte>>? writePng = null;
         if (parameters.Png)
         {
-            Exporter.CheckFolderNames(dataset.Classes);
+            ClassNames.Check(dataset.Classes, Path.Combine(verified, VerifiedDataset.FileName));
             foreach (var name in dataset.Classes)
                 Directory.CreateDirectory(Path.Combine(output, PngFolder, name));
             writePng = (index, label, pixels) =>
