@@ -47,4 +47,45 @@ public class DatasetDefinitionTests : IDisposable
         Assert.Contains("class 'a/b' (label 1) is not safe", error.Message);
         Assert.Contains("class 'ok' (label 2) repeats class 'ok' (label 0)", error.Message);
     }
+
+    [Fact]
+    public void A_file_without_a_pin_or_with_half_a_wrapper_pin_is_rejected()
+    {
+        var none = LoadChanged(json => json["files"]!["train-labels-idx1-ubyte.gz"] = new JsonObject());
+        Assert.Contains("train-labels-idx1-ubyte.gz: no pin: give size and sha256 (the file as served), a payload (its decompressed content), or both", none.Message);
+
+        var half = LoadChanged(json => json["files"]!["train-labels-idx1-ubyte.gz"]!.AsObject().Remove("sha256"));
+        Assert.Contains("train-labels-idx1-ubyte.gz: size and sha256 pin the file together: give both or neither", half.Message);
+
+        var payload = LoadChanged(json => json["files"]!["train-labels-idx1-ubyte.gz"]!["payload"]!["sha256"] = "ABC");
+        Assert.Contains("train-labels-idx1-ubyte.gz: payload.sha256 must be 64 lowercase hex digits", payload.Message);
+    }
+
+    [Fact]
+    public void A_misspelt_key_is_an_error_not_a_pin_silently_dropped()
+    {
+        var error = LoadChanged(json =>
+        {
+            var pin = json["files"]!["train-labels-idx1-ubyte.gz"]!.AsObject();
+            pin["paylod"] = pin["payload"]!.DeepClone();
+            pin.Remove("payload");
+        });
+        Assert.StartsWith($"{temp["bad.json"]}: not a valid dataset definition", error.Message);
+        Assert.Contains("paylod", error.Message);
+    }
+
+    [Fact]
+    public void A_file_pinned_by_its_payload_alone_loads()
+    {
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(Definitions, "mnist.json")))!.AsObject();
+        foreach (var (_, pin) in json["files"]!.AsObject())
+        {
+            pin!.AsObject().Remove("size");
+            pin.AsObject().Remove("sha256");
+        }
+        File.WriteAllText(temp["payload-only.json"], json.ToJsonString());
+        var definition = DatasetDefinition.Load(temp["payload-only.json"], Definitions);
+        Assert.All(definition.Files.Values, pin => Assert.False(pin.HasWrapperPin));
+        Assert.All(definition.Files.Values, pin => Assert.NotNull(pin.Payload));
+    }
 }

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using System.Text;
 using Pipeline.Runtime;
 
 namespace Pipeline.Tests;
@@ -41,5 +44,52 @@ sealed class TempFolder : IDisposable
     public void Dispose()
     {
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
+    }
+}
+
+/// <summary>Gzip files as mirrors serve them: the same payload may come in different wrappers.</summary>
+static class GzipFile
+{
+    public static byte[] Compress(byte[] payload, CompressionLevel level = CompressionLevel.Fastest) =>
+        Compress(payload, gzip => new GZipStream(gzip, level));
+
+    static byte[] Compress(byte[] payload, Func<Stream, GZipStream> open)
+    {
+        using var buffer = new MemoryStream();
+        using (var gzip = open(buffer)) gzip.Write(payload);
+        return buffer.ToArray();
+    }
+
+    public static byte[] Decompress(byte[] file)
+    {
+        using var gzip = new GZipStream(new MemoryStream(file), CompressionMode.Decompress);
+        using var buffer = new MemoryStream();
+        gzip.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// The same deflate data and trailer under another header: a stored file name and comment (FNAME, FCOMMENT) and
+    /// a time stamp. Takes a file whose header has no optional fields, as .NET and Debian write them.
+    /// </summary>
+    public static byte[] Rewrap(byte[] file, string? name = null, string? comment = null, uint mtime = 0)
+    {
+        if (file[3] != 0) throw new ArgumentException("the header already has optional fields", nameof(file));
+        var header = file[..10];
+        header[3] = (byte)((name is null ? 0 : 0x08) | (comment is null ? 0 : 0x10));
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4, 4), mtime);
+        byte[] Field(string? text) => text is null ? [] : [.. Encoding.Latin1.GetBytes(text), 0];
+        return [.. header, .. Field(name), .. Field(comment), .. file[10..]];
+    }
+
+    /// <summary><paramref name="payload"/> compressed anew and padded with a comment to exactly <paramref name="size"/> bytes.</summary>
+    public static byte[] WithSize(byte[] payload, int size)
+    {
+        // Huffman coding alone suits data without repeats (labels); the smaller of the two leaves room to pad.
+        var file = new[] { ZLibCompressionStrategy.Default, ZLibCompressionStrategy.HuffmanOnly }
+            .Select(strategy => Compress(payload, gzip => new GZipStream(gzip, new ZLibCompressionOptions { CompressionLevel = 9, CompressionStrategy = strategy })))
+            .MinBy(f => f.Length)!;
+        if (file.Length + 1 > size) throw new InvalidOperationException($"compressed to {file.Length:N0} bytes, no room to pad to {size:N0}");
+        return Rewrap(file, comment: new string('x', size - file.Length - 1));
     }
 }
