@@ -88,4 +88,13 @@ public class DatasetDefinitionTests : IDisposable
         Assert.All(definition.Files.Values, pin => Assert.False(pin.HasWrapperPin));
         Assert.All(definition.Files.Values, pin => Assert.NotNull(pin.Payload));
     }
+
+    [Fact]
+    public void The_fashion_mnist_definition_names_its_ten_classes()
+    {
+        var fashion = DatasetDefinition.Load("fashion-mnist", Definitions);
+        Assert.Equal(["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], fashion.Classes);
+        Assert.Equal("PIPELINE_FASHION_MNIST_MIRROR", fashion.MirrorVariable);
+        Assert.All(fashion.Files.Values, pin => Assert.NotNull(pin.Payload));
+    }
 }

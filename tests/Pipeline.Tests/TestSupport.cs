@@ -18,6 +18,9 @@ static class TestHost
     /// <summary>The offline MNIST mirror that CI and developers have beside the repository.</summary>
     public static string MnistMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "datasets", "mnist"));
 
+    /// <summary>The offline Fashion-MNIST mirror (Debian's copy: other gzip headers than upstream's, the same payload).</summary>
+    public static string FashionMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "datasets", "fashion-mnist"));
+
     /// <summary>The offline mirror of the ImageNet backbone (MobileNetV2 int8) and its featurizer cross-check.</summary>
     public static string ModelsMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "models"));
 
