@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 using Pipeline.Acquisition;
 using Pipeline.Stages;
@@ -9,8 +8,12 @@ namespace Pipeline.Tests;
 public class DownloaderTests : IAsyncDisposable
 {
     const string Name = "data-idx1-ubyte.gz";
-    static readonly byte[] Content = MakeGzip(300_000);
+    static readonly byte[] Payload = MakePayload(300_000);
+    static readonly byte[] Content = GzipFile.Compress(Payload);
     static readonly Dictionary<string, PinnedFile> Files = new() { [Name] = new PinnedFile(Content.Length, ContentHash.OfBytes(Content)) };
+    static readonly PayloadPin PayloadPin = new(Payload.Length, ContentHash.OfBytes(Payload));
+    // The same payload as another mirror might wrap it: a stored name and a time stamp in the gzip header.
+    static readonly byte[] Rewrapped = GzipFile.Rewrap(Content, name: "data-idx1-ubyte", mtime: 1_590_000_000);
 
     readonly TempFolder temp = new();
     readonly DownloadOptions fast = new() { Retries = 2, ReadTimeout = TimeSpan.FromSeconds(1), FirstBackoff = TimeSpan.FromMilliseconds(10) };
@@ -22,23 +25,23 @@ public class DownloaderTests : IAsyncDisposable
         temp.Dispose();
     }
 
-    static byte[] MakeGzip(int size)
+    static byte[] MakePayload(int size)
     {
         var raw = new byte[size];
         new Random(7).NextBytes(raw.AsSpan(0, size / 2)); // half noise, half zeros: a realistic ratio
-        using var buffer = new MemoryStream();
-        using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest)) gzip.Write(raw);
-        return buffer.ToArray();
+        return raw;
     }
 
     // Mirrors are folders on one server: /a/, /b/, /c/, each with its own behaviour.
     LoopbackServer Serve(Func<string, LoopbackServer.Request, Reply> byMirror) =>
         server = new LoopbackServer(r => byMirror(r.Path.Split('/')[1], r));
 
-    async Task<string> Fetch(params string[] mirrors)
+    Task<string> Fetch(params string[] mirrors) => Fetch(Files[Name], mirrors);
+
+    async Task<string> Fetch(PinnedFile pin, params string[] mirrors)
     {
         using var downloader = new Downloader(fast, Logger.None);
-        await downloader.FetchAllAsync(Files, mirrors, temp["out"], [temp["salvage"]]);
+        await downloader.FetchAllAsync(new Dictionary<string, PinnedFile> { [Name] = pin }, mirrors, temp["out"], [temp["salvage"]]);
         return temp[Path.Combine("out", Name)];
     }
 
@@ -148,5 +151,66 @@ public class DownloaderTests : IAsyncDisposable
         Directory.CreateDirectory(temp["mirror"]);
         File.WriteAllBytes(temp[Path.Combine("mirror", Name)], Content);
         Assert.Equal(Content, File.ReadAllBytes(await Fetch(temp["mirror"])));
+    }
+
+    [Fact]
+    public async Task A_file_pinned_by_its_payload_alone_is_accepted_whatever_its_gzip_header()
+    {
+        var s = Serve((_, _) => new Reply.Body(Rewrapped));
+        Assert.Equal(Rewrapped, File.ReadAllBytes(await Fetch(new PinnedFile(null, null, PayloadPin), s.Url("a/"))));
+    }
+
+    [Fact]
+    public async Task A_copy_wrapped_differently_from_the_pinned_one_passes_by_its_payload()
+    {
+        var s = Serve((_, _) => new Reply.Body(Rewrapped));
+        var pin = Files[Name] with { Payload = PayloadPin };
+        Assert.Equal(Rewrapped, File.ReadAllBytes(await Fetch(pin, s.Url("a/"))));
+        Assert.Single(s.Requests);
+
+        // Without a payload pin the wrapper is all there is to go by.
+        var error = await Assert.ThrowsAsync<DownloadException>(() => Fetch(Files[Name], s.Url("a/")));
+        Assert.Contains($"{s.Url("a/")}: {Rewrapped.Length:N0} bytes, expected {Content.Length:N0}", error.Message);
+    }
+
+    [Fact]
+    public async Task A_tampered_payload_of_the_pinned_size_is_rejected_naming_the_file_the_mirror_and_what_differs()
+    {
+        var payload = (byte[])Payload.Clone();
+        payload[1000] ^= 0x01;
+        var tampered = GzipFile.WithSize(payload, Content.Length);
+        Directory.CreateDirectory(temp["mirror"]);
+        File.WriteAllBytes(temp[Path.Combine("mirror", Name)], tampered);
+        string hash = ContentHash.OfBytes(tampered), payloadHash = ContentHash.OfBytes(payload);
+
+        var error = await Assert.ThrowsAsync<DownloadException>(() => Fetch(Files[Name] with { Payload = PayloadPin }, temp["mirror"]));
+        Assert.Equal($"{Name}: no mirror gave a good copy:\n  {temp["mirror"]}: SHA-256 {hash} does not match the pinned {Files[Name].Sha256}; " +
+            $"decompressed: SHA-256 {payloadHash} does not match the pinned payload {PayloadPin.Sha256}", error.Message);
+
+        var payloadOnly = await Assert.ThrowsAsync<DownloadException>(() => Fetch(new PinnedFile(null, null, PayloadPin), temp["mirror"]));
+        Assert.EndsWith($"{temp["mirror"]}: decompressed: SHA-256 {payloadHash} does not match the pinned payload {PayloadPin.Sha256}", payloadOnly.Message);
+        Assert.Empty(Directory.EnumerateFiles(temp["out"]));
+    }
+
+    [Fact]
+    public async Task A_payload_that_inflates_past_its_pinned_size_is_cut_off()
+    {
+        var bomb = GzipFile.Compress(new byte[50_000_000]);
+        var s = Serve((_, _) => new Reply.Body(bomb));
+        var error = await Assert.ThrowsAsync<DownloadException>(() => Fetch(new PinnedFile(null, null, PayloadPin), s.Url("a/")));
+        Assert.Contains($"{s.Url("a/")}: decompressed: more than the pinned {Payload.Length:N0} bytes", error.Message);
+    }
+
+    [Fact]
+    public async Task A_resumed_copy_spliced_from_two_differently_wrapped_mirrors_is_fetched_again_whole()
+    {
+        // Mirror a drops the connection after 50,000 bytes, then fails; mirror b wraps the same payload differently.
+        int callsToA = 0;
+        var s = Serve((mirror, _) => mirror == "a"
+            ? Interlocked.Increment(ref callsToA) == 1 ? new Reply.Body(Content, CutAfter: 50_000) : new Reply.Status(503, "Service Unavailable")
+            : new Reply.Body(Rewrapped));
+        var pin = Files[Name] with { Payload = PayloadPin };
+        Assert.Equal(Rewrapped, File.ReadAllBytes(await Fetch(pin, s.Url("a/"), s.Url("b/"))));
+        Assert.Equal(new long?[] { 50_000, null }, s.Requests.Where(r => r.Path.StartsWith("/b/")).Select(r => r.RangeStart));
     }
 }

@@ -86,8 +86,9 @@ public class ExportTests : IDisposable
     public void A_class_name_that_is_not_a_safe_folder_name_is_rejected(string name)
     {
         var (dataset, verified) = MakeVerified(classes: ["ok", name]);
-        var error = Assert.Throws<ExportException>(() => Export(dataset, verified, new ExportParameters(), temp["export"]));
-        Assert.StartsWith($"class name '{name}' is not safe as a folder name", error.Message);
+        // The rule DatasetDefinition.Load applies, here for a dataset.json that did not come from a definition.
+        var error = Assert.Throws<DatasetException>(() => Export(dataset, verified, new ExportParameters(), temp["export"]));
+        Assert.StartsWith($"{Path.Combine(verified, VerifiedDataset.FileName)}: class '{name}' (label 1) is not safe as a folder name", error.Message);
         Assert.False(Directory.Exists(temp["escape"]));
     }
 

@@ -63,6 +63,6 @@ public class ParameterTests
         Assert.Equal(4, mnist.Files.Count);
         Assert.Equal("PIPELINE_MNIST_MIRROR", mnist.MirrorVariable);
         var error = Assert.Throws<DatasetException>(() => DatasetDefinition.Load("kmnist", Path.Combine(TestHost.Root, "datasets")));
-        Assert.Contains("known: mnist", error.Message);
+        Assert.Contains("known: fashion-mnist, mnist", error.Message);
     }
 }

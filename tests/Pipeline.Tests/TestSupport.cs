@@ -1,6 +1,9 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using Build.Host;
 using Pipeline.Parameters;
+using System.Text;
 using Pipeline.Runtime;
 using Pipeline.Stages;
 using Serilog.Core;
@@ -18,6 +21,9 @@ static class TestHost
 
     /// <summary>The offline MNIST mirror that CI and developers have beside the repository.</summary>
     public static string MnistMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "datasets", "mnist"));
+
+    /// <summary>The offline Fashion-MNIST mirror (Debian's copy: other gzip headers than upstream's, the same payload).</summary>
+    public static string FashionMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "datasets", "fashion-mnist"));
 
     /// <summary>The offline mirror of the ImageNet backbone (MobileNetV2 int8) and its featurizer cross-check.</summary>
     public static string ModelsMirror => Path.GetFullPath(Path.Combine(Root, "..", "shared", "models"));
@@ -71,4 +77,51 @@ static class TestStages
 public sealed class TorchCollection
 {
     public const string Name = "libtorch";
+}
+
+/// <summary>Gzip files as mirrors serve them: the same payload may come in different wrappers.</summary>
+static class GzipFile
+{
+    public static byte[] Compress(byte[] payload, CompressionLevel level = CompressionLevel.Fastest) =>
+        Compress(payload, gzip => new GZipStream(gzip, level));
+
+    static byte[] Compress(byte[] payload, Func<Stream, GZipStream> open)
+    {
+        using var buffer = new MemoryStream();
+        using (var gzip = open(buffer)) gzip.Write(payload);
+        return buffer.ToArray();
+    }
+
+    public static byte[] Decompress(byte[] file)
+    {
+        using var gzip = new GZipStream(new MemoryStream(file), CompressionMode.Decompress);
+        using var buffer = new MemoryStream();
+        gzip.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// The same deflate data and trailer under another header: a stored file name and comment (FNAME, FCOMMENT) and
+    /// a time stamp. Takes a file whose header has no optional fields, as .NET and Debian write them.
+    /// </summary>
+    public static byte[] Rewrap(byte[] file, string? name = null, string? comment = null, uint mtime = 0)
+    {
+        if (file[3] != 0) throw new ArgumentException("the header already has optional fields", nameof(file));
+        var header = file[..10];
+        header[3] = (byte)((name is null ? 0 : 0x08) | (comment is null ? 0 : 0x10));
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4, 4), mtime);
+        byte[] Field(string? text) => text is null ? [] : [.. Encoding.Latin1.GetBytes(text), 0];
+        return [.. header, .. Field(name), .. Field(comment), .. file[10..]];
+    }
+
+    /// <summary><paramref name="payload"/> compressed anew and padded with a comment to exactly <paramref name="size"/> bytes.</summary>
+    public static byte[] WithSize(byte[] payload, int size)
+    {
+        // Huffman coding alone suits data without repeats (labels); the smaller of the two leaves room to pad.
+        var file = new[] { ZLibCompressionStrategy.Default, ZLibCompressionStrategy.HuffmanOnly }
+            .Select(strategy => Compress(payload, gzip => new GZipStream(gzip, new ZLibCompressionOptions { CompressionLevel = 9, CompressionStrategy = strategy })))
+            .MinBy(f => f.Length)!;
+        if (file.Length + 1 > size) throw new InvalidOperationException($"compressed to {file.Length:N0} bytes, no room to pad to {size:N0}");
+        return Rewrap(file, comment: new string('x', size - file.Length - 1));
+    }
 }

@@ -23,7 +23,7 @@ public sealed record Inventory(string Dataset, IReadOnlyList<string> Classes, So
 }
 
 /// <summary>
-/// The Verify stage: pinned checksums, then the IDX structure of every file (magic, dimensions, exact length,
+/// The Verify stage: the pins (the bytes, or the decompressed payload), then the IDX structure of every file (magic, dimensions, exact length,
 /// image/label agreement, label range), then the splits written as raw arrays with the dataset's description.
 /// The validation split is the first <c>validation</c> training images, as TensorFlow's MNIST reader held out.
 /// </summary>
@@ -36,7 +36,7 @@ public static class DatasetVerifier
             string path = Path.Combine(downloads, name);
             if (!File.Exists(path))
                 throw new IdxException($"{name}: not found in {downloads}");
-            if (Downloader.Check(path, pin) is { } problem)
+            if (pin.Check(path) is { } problem)
                 throw new IdxException($"{name}: {problem}");
         }
 

@@ -11,7 +11,8 @@ public sealed class DownloadStage : Stage<DownloadStage>
     // Only the pinned files shape the output (Pins): mirrors, retries and timeouts do not rerun the stage.
     public override IReadOnlyList<string> Shapes => [];
     public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Acquisition/Download*.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/FileSniffer.cs"];
+        ["src/Pipeline/Acquisition/Download*.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
+         "src/Pipeline/Acquisition/ClassNames.cs", "src/Pipeline/Acquisition/FileSniffer.cs"];
 
     public static DatasetDefinition Dataset(StageContext context) =>
         DatasetDefinition.Load(context.Section<DownloadParameters>().Dataset, Path.Combine(context.Root, "datasets"));
@@ -36,7 +37,7 @@ public sealed class DownloadStage : Stage<DownloadStage>
         }
         CanonicalJson.WriteFile(workspace.PathOf(DatasetDefinition.FileName), dataset);
         workspace.Metrics["files"] = dataset.Files.Count;
-        workspace.Metrics["bytes"] = dataset.Files.Values.Sum(f => f.Size);
+        workspace.Metrics["bytes"] = dataset.Files.Keys.Sum(name => new FileInfo(workspace.PathOf(name)).Length);
     }
 
     /// <summary>The definition as Download recorded it with its files.</summary>

@@ -17,8 +17,9 @@ public sealed record DownloadOptions
 
 /// <summary>
 /// Fetches pinned files from mirrors in order: local folders are copied, HTTP(S) is streamed with timeouts, retries
-/// with backoff, and resume of a partial file (HTTP Range). A file is kept only when its size and SHA-256 match the
-/// pin; when every mirror fails, one error lists each mirror and what it answered.
+/// with backoff, and resume of a partial file (HTTP Range). A file is kept only when it passes its pin
+/// (<see cref="PinnedFile.Check(string)"/>: the bytes, or else the decompressed payload); when every mirror fails,
+/// one error lists each mirror and what did not match.
 /// </summary>
 public sealed class Downloader : IDisposable
 {
@@ -51,7 +52,8 @@ public sealed class Downloader : IDisposable
             throw new DownloadException("no mirrors to download from");
         Directory.CreateDirectory(destination);
         var salvageFolders = salvage.OfType<string>().Where(Directory.Exists).ToList();
-        var progress = new Progress(log, "download", files.Values.Sum(f => f.Size), "bytes");
+        // A file pinned by its payload alone has no known size until served: its payload size stands in.
+        var progress = new Progress(log, "download", files.Values.Sum(f => f.Size ?? f.Payload?.Size ?? 0), "bytes");
         var results = await Task.WhenAll(files.Select(async f =>
         {
             try
@@ -76,7 +78,7 @@ public sealed class Downloader : IDisposable
         string target = Path.Combine(destination, name), part = target + ".part";
         if (Salvage(name, pin, target, part, salvage))
         {
-            progress.Add(pin.Size);
+            progress.Add(new FileInfo(target).Length);
             return;
         }
 
@@ -87,15 +89,24 @@ public sealed class Downloader : IDisposable
             {
                 try
                 {
-                    await FetchFromAsync(mirror, name, pin, part, progress, cancellation);
-                    string? problem = Check(part, pin);
+                    bool resumed = await FetchFromAsync(mirror, name, pin, part, progress, cancellation);
+                    string? problem = pin.Check(part, out bool byPayload);
                     if (problem is null)
                     {
                         File.Move(part, target, overwrite: true);
-                        log.Debug("{File}: verified, from {Mirror}", name, mirror);
+                        if (byPayload && pin.HasWrapperPin)
+                            log.Information("{File}: the copy from {Mirror} is wrapped differently from the pinned one; its decompressed content matches the payload pin", name, mirror);
+                        else
+                            log.Debug("{File}: verified, from {Mirror}", name, mirror);
                         return;
                     }
                     File.Delete(part);
+                    if (resumed)
+                    {
+                        // The earlier bytes may be another mirror's wrapper of the same data: try this one whole.
+                        log.Warning("{File} from {Mirror}: the resumed copy failed its check ({Problem}); fetching it whole", name, mirror, problem);
+                        continue;
+                    }
                     answers.Add($"{mirror}: {problem}");
                     break;
                 }
@@ -124,7 +135,7 @@ public sealed class Downloader : IDisposable
         foreach (var folder in folders)
         {
             string complete = Path.Combine(folder, name);
-            if (File.Exists(complete) && Check(complete, pin) is null)
+            if (File.Exists(complete) && pin.Check(complete) is null)
             {
                 File.Copy(complete, target, overwrite: true);
                 log.Debug("{File}: reused a verified copy from {Folder}", name, folder);
@@ -134,7 +145,7 @@ public sealed class Downloader : IDisposable
         foreach (var folder in folders)
         {
             string partial = Path.Combine(folder, name + ".part");
-            if (File.Exists(partial) && new FileInfo(partial).Length < pin.Size)
+            if (File.Exists(partial) && (pin.Size is not { } size || new FileInfo(partial).Length < size))
             {
                 File.Move(partial, part, overwrite: true);
                 log.Information("{File}: resuming a partial download of {Bytes}", name, Progress.Bytes(new FileInfo(part).Length));
@@ -142,20 +153,6 @@ public sealed class Downloader : IDisposable
             }
         }
         return false;
-    }
-
-    /// <summary>Null when the file is exactly the pinned one; else what is wrong with it.</summary>
-    public static string? Check(string path, PinnedFile pin)
-    {
-        long size = new FileInfo(path).Length;
-        string hash = ContentHash.OfFile(path);
-        if (hash == pin.Sha256 && size == pin.Size)
-            return null;
-        string what = size != pin.Size
-            ? $"{size:N0} bytes, expected {pin.Size:N0}"
-            : $"SHA-256 {hash} does not match the pinned {pin.Sha256}";
-        bool gzip = path.EndsWith(".gz", StringComparison.Ordinal) || path.EndsWith(".gz.part", StringComparison.Ordinal);
-        return gzip && FileSniffer.NotGzip(path) is { } notGzip ? $"{notGzip}; {what}" : what;
     }
 
     /// <summary>True for an HTTP(S) mirror; anything else is a folder (a path or a <c>file://</c> URL).</summary>
@@ -169,12 +166,13 @@ public sealed class Downloader : IDisposable
         : Uri.TryCreate(mirror, UriKind.Absolute, out var uri) && uri.IsFile ? uri.LocalPath
         : Path.GetFullPath(mirror, baseFolder ?? Environment.CurrentDirectory);
 
-    Task FetchFromAsync(string mirror, string name, PinnedFile pin, string part, Progress progress, CancellationToken cancellation) =>
+    /// <summary>Fetches into <paramref name="part"/>; true when it resumed bytes that were there before.</summary>
+    Task<bool> FetchFromAsync(string mirror, string name, PinnedFile pin, string part, Progress progress, CancellationToken cancellation) =>
         IsRemote(mirror)
             ? FetchHttpAsync(new Uri(new Uri(mirror.EndsWith('/') ? mirror : mirror + "/"), name), pin, part, progress, cancellation)
             : CopyLocalAsync(Path.Combine(ResolveMirror(mirror), name), part, progress, cancellation);
 
-    static async Task CopyLocalAsync(string source, string part, Progress progress, CancellationToken cancellation)
+    static async Task<bool> CopyLocalAsync(string source, string part, Progress progress, CancellationToken cancellation)
     {
         if (!File.Exists(source))
             throw new MirrorFailure(Directory.Exists(Path.GetDirectoryName(source)) ? "file not found" : "folder not found");
@@ -182,9 +180,10 @@ public sealed class Downloader : IDisposable
         await using (var output = new FileStream(part, FileMode.Create, FileAccess.Write))
             await input.CopyToAsync(output, cancellation);
         progress.Add(new FileInfo(part).Length);
+        return false;
     }
 
-    async Task FetchHttpAsync(Uri url, PinnedFile pin, string part, Progress progress, CancellationToken cancellation)
+    async Task<bool> FetchHttpAsync(Uri url, PinnedFile pin, string part, Progress progress, CancellationToken cancellation)
     {
         long have = File.Exists(part) ? new FileInfo(part).Length : 0;
         if (have >= pin.Size)
@@ -263,6 +262,7 @@ public sealed class Downloader : IDisposable
                 have += read;
                 progress.Add(read);
             }
+            return resumed;
         }
     }
 

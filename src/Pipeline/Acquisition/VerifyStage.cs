@@ -11,7 +11,7 @@ public sealed class VerifyStage : Stage<VerifyStage>
     public override IReadOnlyList<string> Shapes => ["verify.validation"];
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline/Acquisition/DatasetVerifier.cs", "src/Pipeline/Acquisition/Idx.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs"];
+         "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {

@@ -53,7 +53,7 @@ public sealed class AugmentStage : Stage<AugmentStage>
         Action<int, int, ReadOnlySpan<byte>>? writePng = null;
         if (parameters.Png)
         {
-            Exporter.CheckFolderNames(dataset.Classes);
+            ClassNames.Check(dataset.Classes, Path.Combine(verified, VerifiedDataset.FileName));
             foreach (var name in dataset.Classes)
                 Directory.CreateDirectory(Path.Combine(output, PngFolder, name));
             writePng = (index, label, pixels) =>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using System.Text.RegularExpressions;
 using Pipeline.Acquisition;
 using Pipeline.Parameters;
 using Pipeline.Stages;
@@ -41,14 +40,14 @@ public sealed record ExportResult(int Written, int Reused, double Seconds)
 /// <c>&lt;split&gt;/&lt;class&gt;/&lt;index&gt;.png</c>, plus <c>manifest.csv</c> and contact sheets. A file that an
 /// earlier run already wrote with exactly the right bytes is moved over instead of written again.
 /// </summary>
-public static partial class Exporter
+public static class Exporter
 {
     public const string Manifest = "manifest.csv", Sheets = "sheets";
 
     public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
         IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
     {
-        CheckFolderNames(dataset.Classes);
+        ClassNames.Check(dataset.Classes, Path.Combine(verified, VerifiedDataset.FileName));
         var salvageFolders = salvage.OfType<string>().Where(Directory.Exists).ToArray();
         var clock = Stopwatch.StartNew();
         int written = 0, reused = 0;
@@ -92,14 +91,6 @@ public static partial class Exporter
         return new ExportResult(written, reused, seconds);
     }
 
-    /// <summary>Class names become folder names: anything that could escape the folder or trip a file system is refused.</summary>
-    public static void CheckFolderNames(IEnumerable<string> classes)
-    {
-        foreach (var name in classes)
-            if (!SafeFolderName().IsMatch(name) || name is "." or "..")
-                throw new ExportException($"class name '{name}' is not safe as a folder name (letters, digits, space, '_', '-', '.'; not '.' or '..')");
-    }
-
     /// <summary>Moves an earlier run's file into place when its bytes are exactly the ones to write.</summary>
     static bool Reuse(string relative, byte[] png, string output, string[] folders)
     {
@@ -137,9 +128,4 @@ public static partial class Exporter
     static Tile Tile(ImageSplit split, int index, IReadOnlyList<string> classes, bool oneHot) =>
         new(split.Image(index).ToArray(), split.Columns, split.Rows,
             oneHot ? $"{classes[split.Labels[index]]}  {OneHot(split.Labels[index], classes.Count).Replace(" ", "")}" : classes[split.Labels[index]]);
-
-    [GeneratedRegex("^[A-Za-z0-9 _.-]+$")]
-    private static partial Regex SafeFolderName();
 }
-
-public sealed class ExportException(string message) : PipelineException(message);
