@@ -39,7 +39,7 @@ public static class FeaturizerGraph
             graph.InsertAfterLast(WireMessage.LengthDelimited(GraphFields.Node,
                 Node("GlobalAveragePool", FeaturesOutput + "_GlobalAveragePool", [PooledTensor], [FeaturesOutput])));
             graph.InsertAfterLast(WireMessage.LengthDelimited(GraphFields.Output,
-                TensorValueInfo(FeaturesOutput, Float, [batchDim.Message, OnnxProto.Dim(Dim), OnnxProto.Dim(1), OnnxProto.Dim(1)])));
+                TensorValueInfo(FeaturesOutput, DataType.Float, [batchDim.Message, OnnxProto.Dim(Dim), OnnxProto.Dim(1), OnnxProto.Dim(1)])));
 
             model.Replace(graphField, graph);
             return model.ToByteArray();

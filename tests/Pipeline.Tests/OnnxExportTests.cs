@@ -56,7 +56,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         {
             int n = Math.Min(batchSize, count - start);
             using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, all.AsMemory(start * exampleLength, n * exampleLength), [n, .. exampleShape]);
-            using var results = session.Run(new RunOptions(), [input], [tensor], [OnnxExport.LogitsOutput, OnnxExport.ProbabilitiesOutput]);
+            using var results = session.Run(new RunOptions(), [input], [tensor], [ClassifierOnnx.LogitsOutput, ClassifierOnnx.ProbabilitiesOutput]);
             results[0].GetTensorDataAsSpan<float>().CopyTo(logits.AsSpan(start * classes));
             results[1].GetTensorDataAsSpan<float>().CopyTo(probabilities.AsSpan(start * classes));
         }
@@ -123,7 +123,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         var expected = RunTorch(trainer.Model, testSet.Images);
         output.WriteLine($"TorchSharp in {clock.Elapsed.TotalSeconds:F1} s");
         clock.Restart();
-        var actual = RunOnnx(path, OnnxExport.ImagesInput, testSet.Images);
+        var actual = RunOnnx(path, ClassifierOnnx.ImagesInput, testSet.Images);
         output.WriteLine($"ONNX Runtime in {clock.Elapsed.TotalSeconds:F1} s");
         AssertSame(model, expected, actual, test.Labels);
         Assert.True(trainer.Model.training, "export leaves the module's mode as it was");
@@ -142,7 +142,39 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         string path = temp[$"{head}.onnx"];
         OnnxExport.Export(trainer.Model, head, [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 features at 64×64"), path);
 
-        AssertSame(head, RunTorch(trainer.Model, testSet.Images), RunOnnx(path, OnnxExport.FeaturesInput, testSet.Images), testSet.Labels.data<long>().ToArray().Select(l => (byte)l).ToArray());
+        AssertSame(head, RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.FeaturesInput, testSet.Images), testSet.Labels.data<long>().ToArray().Select(l => (byte)l).ToArray());
+    }
+
+    [Fact]
+    public void The_transfer_model_as_one_file_runs_on_the_images_as_the_CNNs_take_them()
+    {
+        var (train, test) = Mnist.Value;
+        string zoo = TestHost.Required(Path.Combine(TestHost.ModelsMirror, "mobilenetv2-12-int8.onnx"));
+        using var featurizer = Featurizer.Load(zoo);
+        using var trainSet = Featurize(featurizer, First(train, 2000));
+        var images = First(test, 2000);
+        using var testSet = Featurize(featurizer, images);
+        using var trainer = TrainBriefly("logistic", trainSet, testSet);
+        byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
+        string path = temp["transfer.onnx"];
+        File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 28, 28, 64, head));
+
+        // The pipeline's way (ImagePreprocessor, the featurizer, the head in TorchSharp) against the one file on pixels / 255.
+        using var pixels = LabelledTensors.From(images);
+        AssertSame("transfer (one file)", RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.ImagesInput, pixels.Images), images.Labels);
+
+        using var session = new InferenceSession(path);
+        Assert.Equal([-1, 1, 28, 28], session.InputMetadata[ClassifierOnnx.ImagesInput].Dimensions);
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal("""["0","1","2","3","4","5","6","7","8","9"]""", metadata["classes"]);
+        Assert.Equal("NCHW", metadata["input_layout"]);
+        Assert.Contains("resize to 64×64", metadata["preprocessing"]);
+        CheckModels([path]);
+
+        using var imageModel = nn.Sequential(("flatten", nn.Flatten()), ("dense", nn.Linear(784, 10)));
+        byte[] notAHead = OnnxExport.ToBytes(imageModel, "flat", ImageShape, Digits, OnnxPreprocessing.GrayPixels);
+        var error = Assert.Throws<FeaturizeException>(() => TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 28, 28, 64, notAHead));
+        Assert.Equal("the head's inputs are [images], expected [features] (a head exported alone)", error.Message);
     }
 
     static LabelledTensors Featurize(Featurizer featurizer, ImageSplit split, int size = 64)
@@ -188,17 +220,15 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("Pipeline.Training", session.ModelMetadata.ProducerName);
 
         var file = WireMessage.Parse(File.ReadAllBytes(path));
-        Assert.Equal(7, Varint(file.First(OnnxProto.ModelFields.IrVersion)!));
+        Assert.Equal(7, file.First(OnnxProto.ModelFields.IrVersion)!.Int64);
         var opset = file.First(OnnxProto.ModelFields.OpsetImport)!.Message;
-        Assert.Equal(13, Varint(opset.First(OnnxProto.OpsetFields.Version)!));
+        Assert.Equal(13, opset.First(OnnxProto.OpsetFields.Version)!.Int64);
         var ops = file.First(OnnxProto.ModelFields.Graph)!.Message.All(OnnxProto.GraphFields.Node)
             .Select(n => n.Message.First(OnnxProto.NodeFields.OpType)!.Text).ToList();
         // Eval mode: batch-norm with its statistics, no dropout.
         Assert.Equal(["Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "BatchNormalization", "Relu", "MaxPool",
             "Conv", "BatchNormalization", "Relu", "Flatten", "Gemm", "Softmax"], ops);
     }
-
-    static long Varint(WireMessage.Field field) => new Google.Protobuf.CodedInputStream(field.Encoded.ToArray()[1..]).ReadInt64();
 
     [Fact]
     public void A_layer_the_exporter_does_not_know_is_named_with_its_model()
@@ -233,6 +263,12 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
             OnnxExport.Export(model, name, shape, Digits, head ? OnnxPreprocessing.Features("MobileNetV2") : OnnxPreprocessing.GrayPixels, path);
             files.Add(path);
         }
+        CheckModels(files);
+    }
+
+    /// <summary>onnx.checker.check_model(onnx.load(path), full_check=True) on each file, in Debian's python3-onnx.</summary>
+    static void CheckModels(IReadOnlyList<string> files)
+    {
         const string script = """
             import sys
             try:

@@ -5,24 +5,20 @@ using Pipeline.Onnx;
 using Pipeline.Training.Models;
 using TorchSharp;
 using TorchSharp.Modules;
+using static Pipeline.Onnx.ClassifierOnnx;
 using static Pipeline.Onnx.OnnxProto;
 using static TorchSharp.torch;
 
 namespace Pipeline.Training.Onnx;
 
 /// <summary>
-/// Writes a TorchSharp model as an ONNX file (TorchSharp has no exporter): input <c>images</c> [N, C, H, W] (or
-/// <c>features</c> [N, dim] for a classifier head) with a symbolic batch size N, outputs <c>logits</c> and
-/// <c>probabilities</c> (softmax over the classes), weights as initializers, class names and preprocessing in
-/// metadata_props. The graph is the model's eval-mode forward: batch-norm uses its running statistics, dropout is left out.
+/// Writes a TorchSharp model as an ONNX file (TorchSharp has no exporter), in the form of <see cref="ClassifierOnnx"/>:
+/// input <c>images</c> [N, C, H, W] (or <c>features</c> [N, dim] for a classifier head) with a symbolic batch size N,
+/// outputs <c>logits</c> and <c>probabilities</c> (softmax over the classes), weights as initializers, class names and
+/// preprocessing in metadata_props. The graph is the model's eval-mode forward: batch-norm uses its running statistics, dropout is left out.
 /// </summary>
 public static class OnnxExport
 {
-    /// <summary>Opset 13 with its IR version (ONNX 1.8), old enough for every current runtime and checker.</summary>
-    public const int Opset = 13, IrVersion = 7;
-
-    public const string ImagesInput = "images", FeaturesInput = "features", LogitsOutput = "logits", ProbabilitiesOutput = "probabilities";
-
     public const string Producer = "Pipeline.Training";
 
     /// <summary>
@@ -66,18 +62,18 @@ public static class OnnxExport
             module.train(training);
         }
 
-        var dims = inputShape.Select(d => OnnxProto.Dim(d)).Prepend(OnnxProto.Dim("N"));
+        var dims = inputShape.Select(d => OnnxProto.Dim(d)).Prepend(OnnxProto.Dim(BatchDim));
         var metadata = new List<KeyValuePair<string, string>>
         {
             new("model", modelName),
             new("classes", JsonSerializer.Serialize(classes)),
-            new("input", $"{input} [{string.Join(", ", inputShape.Select(d => d.ToString(CultureInfo.InvariantCulture)).Prepend("N"))}] float32"),
+            new("input", $"{input} [{string.Join(", ", inputShape.Select(d => d.ToString(CultureInfo.InvariantCulture)).Prepend(BatchDim))}] float32"),
             new("outputs", $"{LogitsOutput} [N, {classes.Count}]: one score per class; {ProbabilitiesOutput} [N, {classes.Count}]: their softmax"),
         };
         metadata.AddRange(preprocessing.Metadata());
         string? description = ModelCatalog.ImageModels.ContainsKey(modelName) || ModelCatalog.Heads.ContainsKey(modelName) ? ModelCatalog.Describe(modelName) : null;
         var model = Model(IrVersion, Opset, Producer, ProducerVersion,
-            graph.Build(TensorValueInfo(input, Float, dims), classes.Count), metadata, description);
+            graph.Build(TensorValueInfo(input, DataType.Float, dims), classes.Count), metadata, description);
         return model.ToByteArray();
     }
 
@@ -227,7 +223,7 @@ public static class OnnxExport
                 throw new OnnxExportException($"model '{modelName}' has no layer to export");
             var last = nodes[^1];
             nodes[^1] = last with { Outputs = [LogitsOutput] };
-            var outputs = new[] { LogitsOutput, ProbabilitiesOutput }.Select(o => TensorValueInfo(o, Float, [OnnxProto.Dim("N"), OnnxProto.Dim(classes)]));
+            var outputs = new[] { LogitsOutput, ProbabilitiesOutput }.Select(o => TensorValueInfo(o, DataType.Float, [OnnxProto.Dim(BatchDim), OnnxProto.Dim(classes)]));
             return Graph(modelName,
                 [.. nodes.Select(n => OnnxProto.Node(n.OpType, n.Name, n.Inputs, n.Outputs, n.Attributes)),
                  OnnxProto.Node("Softmax", "softmax", [LogitsOutput], [ProbabilitiesOutput], IntAttribute("axis", 1))],

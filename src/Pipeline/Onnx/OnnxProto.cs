@@ -13,8 +13,8 @@ public static class OnnxProto
     public static class OpsetFields { public const int Domain = 1, Version = 2; }
     public static class EntryFields { public const int Key = 1, Value = 2; }
     public static class GraphFields { public const int Node = 1, Name = 2, Initializer = 5, DocString = 10, Input = 11, Output = 12; }
-    public static class NodeFields { public const int Input = 1, Output = 2, Name = 3, OpType = 4, Attribute = 5; }
-    public static class AttributeFields { public const int Name = 1, F = 2, I = 3, S = 4, Ints = 8, Type = 20; }
+    public static class NodeFields { public const int Input = 1, Output = 2, Name = 3, OpType = 4, Attribute = 5, Domain = 7; }
+    public static class AttributeFields { public const int Name = 1, F = 2, I = 3, S = 4, G = 6, Ints = 8, Graphs = 11, Type = 20; }
     public static class ValueInfoFields { public const int Name = 1, Type = 2; }
     public static class TypeFields { public const int Tensor = 1; }
     public static class TensorTypeFields { public const int ElemType = 1, Shape = 2; }
@@ -23,7 +23,7 @@ public static class OnnxProto
     public static class TensorFields { public const int Dims = 1, DataType = 2, Name = 8, RawData = 9; }
 
     /// <summary>TensorProto.DataType values.</summary>
-    public const int Float = 1, Int64 = 7;
+    public static class DataType { public const int Float = 1, Int64 = 7, Double = 11; }
 
     // AttributeProto.AttributeType values.
     const int AttributeFloat = 1, AttributeInt = 2, AttributeString = 3, AttributeInts = 7;
@@ -56,10 +56,13 @@ public static class OnnxProto
 
     /// <summary>A float32 tensor, its values as raw little-endian bytes.</summary>
     public static WireMessage FloatTensor(string name, IEnumerable<long> dims, ReadOnlySpan<float> values) =>
-        Tensor(name, dims, Float, MemoryMarshal.AsBytes(values));
+        Tensor(name, dims, DataType.Float, MemoryMarshal.AsBytes(values));
+
+    public static WireMessage DoubleTensor(string name, IEnumerable<long> dims, ReadOnlySpan<double> values) =>
+        Tensor(name, dims, DataType.Double, MemoryMarshal.AsBytes(values));
 
     public static WireMessage Int64Tensor(string name, IEnumerable<long> dims, ReadOnlySpan<long> values) =>
-        Tensor(name, dims, Int64, MemoryMarshal.AsBytes(values));
+        Tensor(name, dims, DataType.Int64, MemoryMarshal.AsBytes(values));
 
     static WireMessage Tensor(string name, IEnumerable<long> dims, int dataType, ReadOnlySpan<byte> raw)
     {

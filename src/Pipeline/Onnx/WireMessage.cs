@@ -15,6 +15,18 @@ public sealed class WireMessage
         public byte[] Bytes => Payload?.ToByteArray() ?? throw new InvalidDataException($"field {Number} is not length-delimited");
         public string Text => Payload?.ToStringUtf8() ?? throw new InvalidDataException($"field {Number} is not length-delimited");
         public WireMessage Message => Parse(Bytes);
+
+        /// <summary>The content of a varint field (int64, int32, enum).</summary>
+        public long Int64 => Type == WireFormat.WireType.Varint
+            ? ReadValue(Encoded, input => input.ReadInt64())
+            : throw new InvalidDataException($"field {Number} is not a varint");
+
+        static long ReadValue(ReadOnlyMemory<byte> encoded, Func<CodedInputStream, long> read)
+        {
+            var input = new CodedInputStream(encoded.ToArray());
+            input.ReadTag();
+            return read(input);
+        }
     }
 
     public List<Field> Fields { get; } = [];
