@@ -17,7 +17,8 @@ public static class TransferGraph
     const string FeatureVector = "feature_vector";
 
     // Default-domain ops whose meaning did not change from opset 12 (the zoo file's) to 13 for the backbone's use.
-    static readonly HashSet<string> SameIn12And13 = ["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Conv", "GlobalAveragePool", "Relu", "Clip", "Add", "Mul"];
+    static readonly HashSet<string> SameIn12And13 =
+        ["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Conv", "GlobalAveragePool", "Relu", "Clip", "Add", "Mul"];
 
     /// <summary>
     /// One model from the zoo's <paramref name="classifier"/> (named <paramref name="source"/> in errors) and a head's

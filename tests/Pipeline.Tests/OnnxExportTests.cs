@@ -55,7 +55,8 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         for (int start = 0; start < count; start += batchSize)
         {
             int n = Math.Min(batchSize, count - start);
-            using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, all.AsMemory(start * exampleLength, n * exampleLength), [n, .. exampleShape]);
+            using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                all.AsMemory(start * exampleLength, n * exampleLength), [n, .. exampleShape]);
             using var results = session.Run(new RunOptions(), [input], [tensor], [ClassifierOnnx.LogitsOutput, ClassifierOnnx.ProbabilitiesOutput]);
             results[0].GetTensorDataAsSpan<float>().CopyTo(logits.AsSpan(start * classes));
             results[1].GetTensorDataAsSpan<float>().CopyTo(probabilities.AsSpan(start * classes));
@@ -142,7 +143,8 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         string path = temp[$"{head}.onnx"];
         OnnxExport.Export(trainer.Model, head, [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 features at 64×64"), path);
 
-        AssertSame(head, RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.FeaturesInput, testSet.Images), testSet.Labels.data<long>().ToArray().Select(l => (byte)l).ToArray());
+        byte[] labels = [.. testSet.Labels.data<long>().ToArray().Select(l => (byte)l)];
+        AssertSame(head, RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.FeaturesInput, testSet.Images), labels);
     }
 
     [Fact]

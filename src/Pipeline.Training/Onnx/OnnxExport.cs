@@ -15,7 +15,8 @@ namespace Pipeline.Training.Onnx;
 /// Writes a TorchSharp model as an ONNX file (TorchSharp has no exporter), in the form of <see cref="ClassifierOnnx"/>:
 /// input <c>images</c> [N, C, H, W] (or <c>features</c> [N, dim] for a classifier head) with a symbolic batch size N,
 /// outputs <c>logits</c> and <c>probabilities</c> (softmax over the classes), weights as initializers, class names and
-/// preprocessing in metadata_props. The graph is the model's eval-mode forward: batch-norm uses its running statistics, dropout is left out.
+/// preprocessing in metadata_props. The graph is the model's eval-mode forward: batch-norm uses its running statistics,
+/// dropout is left out.
 /// </summary>
 public static class OnnxExport
 {
@@ -122,13 +123,13 @@ public static class OnnxExport
                 throw Unsupported(name, $"Conv2d with {(conv.transposed ? "transposition" : $"padding mode {conv.padding_mode}")}");
             var kernel = conv.kernel_size;
             var dilation = conv.dilation ?? [1, 1];
+            long[] total = [dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)];
             long[] padding = conv.padding_type switch
             {
                 null => conv.padding ?? [0, 0],
                 Padding.Valid => [0, 0],
                 // 'same' as torch pads it: half of the total before, the rest after.
-                Padding.Same => [dilation[0] * (kernel[0] - 1) / 2, dilation[1] * (kernel[1] - 1) / 2,
-                                 dilation[0] * (kernel[0] - 1) - dilation[0] * (kernel[0] - 1) / 2, dilation[1] * (kernel[1] - 1) - dilation[1] * (kernel[1] - 1) / 2],
+                Padding.Same => [total[0] / 2, total[1] / 2, total[0] - total[0] / 2, total[1] - total[1] / 2],
                 _ => throw Unsupported(name, $"Conv2d with padding {conv.padding_type}"),
             };
             if (padding.Length == 2) padding = [padding[0], padding[1], padding[0], padding[1]];
@@ -223,7 +224,8 @@ public static class OnnxExport
                 throw new OnnxExportException($"model '{modelName}' has no layer to export");
             var last = nodes[^1];
             nodes[^1] = last with { Outputs = [LogitsOutput] };
-            var outputs = new[] { LogitsOutput, ProbabilitiesOutput }.Select(o => TensorValueInfo(o, DataType.Float, [OnnxProto.Dim(BatchDim), OnnxProto.Dim(classes)]));
+            var outputs = new[] { LogitsOutput, ProbabilitiesOutput }
+                .Select(o => TensorValueInfo(o, DataType.Float, [OnnxProto.Dim(BatchDim), OnnxProto.Dim(classes)]));
             return Graph(modelName,
                 [.. nodes.Select(n => OnnxProto.Node(n.OpType, n.Name, n.Inputs, n.Outputs, n.Attributes)),
                  OnnxProto.Node("Softmax", "softmax", [LogitsOutput], [ProbabilitiesOutput], IntAttribute("axis", 1))],

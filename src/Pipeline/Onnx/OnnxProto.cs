@@ -9,7 +9,10 @@ namespace Pipeline.Onnx;
 /// </summary>
 public static class OnnxProto
 {
-    public static class ModelFields { public const int IrVersion = 1, ProducerName = 2, ProducerVersion = 3, DocString = 6, Graph = 7, OpsetImport = 8, MetadataProps = 14; }
+    public static class ModelFields
+    {
+        public const int IrVersion = 1, ProducerName = 2, ProducerVersion = 3, DocString = 6, Graph = 7, OpsetImport = 8, MetadataProps = 14;
+    }
     public static class OpsetFields { public const int Domain = 1, Version = 2; }
     public static class EntryFields { public const int Key = 1, Value = 2; }
     public static class GraphFields { public const int Node = 1, Name = 2, Initializer = 5, DocString = 10, Input = 11, Output = 12; }
