@@ -59,7 +59,7 @@ public static class FeatureExtractor
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
-        var manifest = new FeatureManifest(featurizer.Source, backboneSha256, inputSize, featurizer.Dim, dataset.Classes, infos);
+        var manifest = new FeatureManifest(featurizer.Source, backboneSha256, inputSize, featurizer.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns);
         CanonicalJson.WriteFile(Path.Combine(output, FeatureManifest.FileName), manifest);
         return new FeaturizeResult(manifest, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
     }

@@ -13,7 +13,7 @@ public sealed class FeaturizeStage : Stage<FeaturizeStage>
     // threads do not.
     public override IReadOnlyList<string> Shapes => ["featurize.backbone_sha256", "featurize.backbone_bytes", "featurize.input_size"];
     public override IReadOnlyList<string> Code =>
-        ["src/Pipeline.Features/*.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+        ["src/Pipeline.Features/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
 
     /// <summary>Fetches and verifies the backbone (kept with the outputs, so a rerun reuses it), then featurizes every split.</summary>
     public override async Task ProduceAsync(StageContext context, StageWorkspace workspace)

@@ -1,4 +1,6 @@
 using Google.Protobuf;
+using Pipeline.Onnx;
+using static Pipeline.Onnx.OnnxProto;
 
 namespace Pipeline.Features;
 
@@ -14,47 +16,30 @@ public static class FeaturizerGraph
     public const string FeaturesOutput = "features";
     public const int Dim = 1280;
 
-    // ONNX field numbers (onnx.proto3).
-    const int ModelGraph = 7;
-    const int GraphNode = 1, GraphInput = 11, GraphOutput = 12;
-    const int NodeInput = 1, NodeOutput = 2, NodeName = 3, NodeOpType = 4;
-    const int ValueInfoName = 1, ValueInfoType = 2;
-    const int TypeTensor = 1, TensorElemType = 1, TensorShape = 2, ShapeDim = 1, DimValue = 1, DimParam = 2;
-    const int FloatElemType = 1;
-
     /// <summary>The featurizer's ONNX bytes made from the classifier's; <paramref name="source"/> names the file in errors.</summary>
     public static byte[] FromClassifier(byte[] classifier, string source)
     {
         try
         {
             var model = WireMessage.Parse(classifier);
-            var graphField = model.First(ModelGraph) ?? throw Invalid(source, "no graph (is it an ONNX model?)");
+            var graphField = model.First(ModelFields.Graph) ?? throw Invalid(source, "no graph (is it an ONNX model?)");
             var graph = graphField.Message;
 
-            var produced = graph.All(GraphNode).SelectMany(n => n.Message.All(NodeOutput)).Select(o => o.Text).ToHashSet();
+            var produced = graph.All(GraphFields.Node).SelectMany(n => n.Message.All(NodeFields.Output)).Select(o => o.Text).ToHashSet();
             if (!produced.Contains(PooledTensor))
                 throw Invalid(source, $"no node produces tensor '{PooledTensor}', the last conv's output of the zoo's MobileNetV2");
-            var outputs = graph.All(GraphOutput).Select(o => o.Message.First(ValueInfoName)?.Text).ToList();
+            var outputs = graph.All(GraphFields.Output).Select(o => o.Message.First(ValueInfoFields.Name)?.Text).ToList();
             if (outputs.Contains(FeaturesOutput))
                 throw Invalid(source, $"it already has an output named '{FeaturesOutput}'; give the zoo's classifier");
 
-            var inputField = graph.First(GraphInput) ?? throw Invalid(source, "the graph has no input");
+            var inputField = graph.First(GraphFields.Input) ?? throw Invalid(source, "the graph has no input");
             var (input, batchDim) = FreeSpatialDims(inputField.Message, source);
             graph.Replace(inputField, input);
 
-            graph.InsertAfterLast(WireMessage.LengthDelimited(GraphNode, ByteString.CopyFrom(new WireMessage()
-                .Add(NodeInput, PooledTensor)
-                .Add(NodeOutput, FeaturesOutput)
-                .Add(NodeName, FeaturesOutput + "_GlobalAveragePool")
-                .Add(NodeOpType, "GlobalAveragePool").ToByteArray())));
-
-            var shape = new WireMessage().Add(batchDim);
-            foreach (var size in new[] { Dim, 1, 1 })
-                shape.Add(ShapeDim, new WireMessage().Add(DimValue, size));
-            var tensor = new WireMessage().Add(TensorElemType, FloatElemType).Add(TensorShape, shape);
-            graph.InsertAfterLast(WireMessage.LengthDelimited(GraphOutput, ByteString.CopyFrom(new WireMessage()
-                .Add(ValueInfoName, FeaturesOutput)
-                .Add(ValueInfoType, new WireMessage().Add(TypeTensor, tensor)).ToByteArray())));
+            graph.InsertAfterLast(WireMessage.LengthDelimited(GraphFields.Node,
+                Node("GlobalAveragePool", FeaturesOutput + "_GlobalAveragePool", [PooledTensor], [FeaturesOutput])));
+            graph.InsertAfterLast(WireMessage.LengthDelimited(GraphFields.Output,
+                TensorValueInfo(FeaturesOutput, DataType.Float, [batchDim.Message, OnnxProto.Dim(Dim), OnnxProto.Dim(1), OnnxProto.Dim(1)])));
 
             model.Replace(graphField, graph);
             return model.ToByteArray();
@@ -68,18 +53,17 @@ public static class FeaturizerGraph
     /// <summary>Input dims 2 and 3 (H, W) become dim_param "H" and "W"; returns the edited input and its batch dim.</summary>
     static (WireMessage Input, WireMessage.Field BatchDim) FreeSpatialDims(WireMessage input, string source)
     {
-        var typeField = input.First(ValueInfoType) ?? throw Invalid(source, "the input has no type");
+        var typeField = input.First(ValueInfoFields.Type) ?? throw Invalid(source, "the input has no type");
         var type = typeField.Message;
-        var tensorField = type.First(TypeTensor) ?? throw Invalid(source, "the input is not a tensor");
+        var tensorField = type.First(TypeFields.Tensor) ?? throw Invalid(source, "the input is not a tensor");
         var tensor = tensorField.Message;
-        var shapeField = tensor.First(TensorShape) ?? throw Invalid(source, "the input has no shape");
+        var shapeField = tensor.First(TensorTypeFields.Shape) ?? throw Invalid(source, "the input has no shape");
         var shape = shapeField.Message;
-        var dims = shape.All(ShapeDim).ToList();
+        var dims = shape.All(ShapeFields.Dim).ToList();
         if (dims.Count != 4)
             throw Invalid(source, $"the input has {dims.Count} dims, expected 4 (N, C, H, W)");
         for (int i = 2; i < 4; i++)
-            shape.Fields[shape.Fields.IndexOf(dims[i])] =
-                WireMessage.LengthDelimited(ShapeDim, ByteString.CopyFrom(new WireMessage().Add(DimParam, i == 2 ? "H" : "W").ToByteArray()));
+            shape.Fields[shape.Fields.IndexOf(dims[i])] = WireMessage.LengthDelimited(ShapeFields.Dim, OnnxProto.Dim(i == 2 ? "H" : "W"));
         tensor.Replace(shapeField, shape);
         type.Replace(tensorField, tensor);
         input.Replace(typeField, type);

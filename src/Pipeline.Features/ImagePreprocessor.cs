@@ -16,7 +16,7 @@ public sealed class ImagePreprocessor
     readonly Tap[] xTaps, yTaps;
 
     /// <summary>Output pixel i reads source pixels Low and High, with weight Frac on High.</summary>
-    readonly record struct Tap(int Low, int High, float Frac);
+    internal readonly record struct Tap(int Low, int High, float Frac);
 
     public ImagePreprocessor(int rows, int columns, int size)
     {
@@ -30,7 +30,7 @@ public sealed class ImagePreprocessor
     /// <summary>Floats per image: 3 × Size × Size.</summary>
     public int TensorLength => 3 * Size * Size;
 
-    static Tap[] Taps(int source, int size)
+    internal static Tap[] Taps(int source, int size)
     {
         var taps = new Tap[size];
         double scale = (double)source / size;
@@ -45,6 +45,7 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>Writes one image (<c>rows × columns</c> bytes) as a CHW tensor into <paramref name="tensor"/>.</summary>
+    /// <remarks><see cref="TransferGraph"/> repeats this arithmetic operation for operation in ONNX: change both.</remarks>
     public void Write(ReadOnlySpan<byte> image, Span<float> tensor)
     {
         if (image.Length != rows * columns) throw new ArgumentException($"expected {rows}×{columns} bytes, got {image.Length}", nameof(image));

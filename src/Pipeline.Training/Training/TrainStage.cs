@@ -1,5 +1,6 @@
 using Pipeline.Acquisition;
 using Pipeline.Augmentation;
+using Pipeline.Onnx;
 using Pipeline.Runtime;
 using Pipeline.Stages;
 
@@ -27,7 +28,7 @@ public sealed class TrainStage : Stage<TrainStage>
     /// <summary>The training library's code that shapes a trained model (shared with Transfer).</summary>
     public static readonly IReadOnlyList<string> TrainingCode =
         ["src/Pipeline.Training/Training/*.cs", "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Training/*.cs",
-         "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+         "src/Pipeline.Training/Onnx/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
@@ -52,6 +53,7 @@ public sealed class TrainStage : Stage<TrainStage>
 
         TrainingStage.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
             dataset.Classes, workspace, context.Log, context.Cancellation);
+        File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.GrayPixels));
         workspace.Metrics["peak_rss_mb"] = ProcessMemory.PeakResidentBytes() is { } peak ? Math.Round(peak / 1048576.0) : null;
         return Task.CompletedTask;
     }

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Pipeline.Onnx;
 using Pipeline.Stages;
+using Pipeline.Training.Onnx;
 using Serilog;
 
 namespace Pipeline.Training;
@@ -37,6 +39,17 @@ public static class TrainingStage
         workspace.Metrics["val_loss"] = result.History[^1].ValLoss;
         workspace.Metrics[EpochTimingsMetric] = CanonicalJson.ToNode(EpochTimings(result, workspace.PreviousRecord));
         return result;
+    }
+
+    /// <summary>The trained model as an ONNX file: what other tools run.</summary>
+    public const string OnnxFile = "model.onnx";
+
+    /// <summary>The model the stage just trained into <paramref name="workspace"/>, as an ONNX graph.</summary>
+    public static byte[] Onnx(StageWorkspace workspace, OnnxPreprocessing preprocessing)
+    {
+        var card = TrainedModel.Load(workspace.Directory);
+        using var network = card.Open(workspace.Directory);
+        return OnnxExport.ToBytes(network, card.Model, card.InputShape, card.Classes, preprocessing);
     }
 
     /// <summary>The record metric that holds every epoch's timing (seconds, images/s, RSS): timings are never outputs.</summary>

@@ -1,4 +1,5 @@
 using Pipeline.Features;
+using Pipeline.Onnx;
 using Pipeline.Stages;
 
 namespace Pipeline.Training;
@@ -14,7 +15,7 @@ public sealed class TransferStage : Stage<TransferStage>
         ["transfer.head", "transfer.epochs", "transfer.batch_size", "transfer.learning_rate", "transfer.learning_rate_decay", "transfer.seed",
          "train.threads", "train.mkl_intel_path"];
     public override IReadOnlyList<string> Resumable => ["transfer.epochs"];
-    public override IReadOnlyList<string> Code => [.. TrainStage.TrainingCode, "src/Pipeline.Features/FeatureSet.cs"];
+    public override IReadOnlyList<string> Code => [.. TrainStage.TrainingCode, "src/Pipeline.Features/FeatureSet.cs", "src/Pipeline.Features/TransferGraph.cs"];
 
     public override string? NotNeeded(StageContext context) =>
         context.Section<TransferParameters>().Enabled ? null : "transfer.enabled is false";
@@ -24,7 +25,8 @@ public sealed class TransferStage : Stage<TransferStage>
         var parameters = context.Section<TransferParameters>().AsTraining(context.Section<TrainParameters>());
         TrainingStage.Prepare(parameters, Path.Combine(context.Store.Root, ".cache"), workspace);
 
-        var features = FeatureSet.Load(context.OutputOf(FeaturizeStage.Instance), ["train", "validation"]);
+        string featurized = context.OutputOf(FeaturizeStage.Instance);
+        var features = FeatureSet.Load(featurized, ["train", "validation"]);
         using var train = LabelledTensors.FromFeatures(features["train"].Features, features["train"].Dim, features["train"].Labels);
         using var validation = LabelledTensors.FromFeatures(features["validation"].Features, features["validation"].Dim, features["validation"].Labels);
         context.Log.Information("transfer: {Head} head on {Train:N0} × {Dim} features ({Size}×{Size} input), {Validation:N0} validation",
@@ -32,6 +34,12 @@ public sealed class TransferStage : Stage<TransferStage>
 
         TrainingStage.Run(parameters, new TrainingData(train, validation, features.Manifest.Classes.Count, train.ExampleShape),
             features.Manifest.Classes, workspace, context.Log, context.Cancellation);
+
+        // One file from raw pixels to classes: the backbone (with Featurize's preprocessing as graph ops), then the head.
+        var m = features.Manifest;
+        byte[] head = TrainingStage.Onnx(workspace, OnnxPreprocessing.Features($"{m.Backbone} features at {m.InputSize}×{m.InputSize}"));
+        File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile),
+            TransferGraph.Combine(File.ReadAllBytes(Path.Combine(featurized, m.Backbone)), m.Backbone, m.Rows, m.Columns, m.InputSize, head));
         return Task.CompletedTask;
     }
 }

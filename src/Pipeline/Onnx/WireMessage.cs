@@ -1,13 +1,13 @@
 using Google.Protobuf;
 
-namespace Pipeline.Features;
+namespace Pipeline.Onnx;
 
 /// <summary>
 /// A protobuf message as its fields in file order, each kept as its exact encoded bytes. Without compiled schema
-/// classes (no protoc here) a message can be edited field by field, and every field left alone, known or not, is
-/// written back byte for byte.
+/// classes (no protoc here) a message can be built or edited field by field, and every field left alone, known or not,
+/// is written back byte for byte. Fields are written in the order they were added.
 /// </summary>
-sealed class WireMessage
+public sealed class WireMessage
 {
     public sealed record Field(int Number, WireFormat.WireType Type, ReadOnlyMemory<byte> Encoded, ByteString? Payload)
     {
@@ -15,6 +15,18 @@ sealed class WireMessage
         public byte[] Bytes => Payload?.ToByteArray() ?? throw new InvalidDataException($"field {Number} is not length-delimited");
         public string Text => Payload?.ToStringUtf8() ?? throw new InvalidDataException($"field {Number} is not length-delimited");
         public WireMessage Message => Parse(Bytes);
+
+        /// <summary>The content of a varint field (int64, int32, enum).</summary>
+        public long Int64 => Type == WireFormat.WireType.Varint
+            ? ReadValue(Encoded, input => input.ReadInt64())
+            : throw new InvalidDataException($"field {Number} is not a varint");
+
+        static long ReadValue(ReadOnlyMemory<byte> encoded, Func<CodedInputStream, long> read)
+        {
+            var input = new CodedInputStream(encoded.ToArray());
+            input.ReadTag();
+            return read(input);
+        }
     }
 
     public List<Field> Fields { get; } = [];
@@ -53,17 +65,17 @@ sealed class WireMessage
 
     public WireMessage Add(int number, string text) => Add(LengthDelimited(number, ByteString.CopyFromUtf8(text)));
 
-    public WireMessage Add(int number, long value)
-    {
-        var buffer = new byte[CodedOutputStream.ComputeTagSize(number) + CodedOutputStream.ComputeInt64Size(value)];
-        var output = new CodedOutputStream(buffer);
-        output.WriteTag(number, WireFormat.WireType.Varint);
-        output.WriteInt64(value);
-        output.Flush();
-        return Add(new Field(number, WireFormat.WireType.Varint, buffer, null));
-    }
+    /// <summary>An int64, int32 or enum field (varint).</summary>
+    public WireMessage Add(int number, long value) =>
+        Add(Encode(number, WireFormat.WireType.Varint, CodedOutputStream.ComputeInt64Size(value), o => o.WriteInt64(value)));
 
-    public WireMessage Add(int number, WireMessage nested) => Add(LengthDelimited(number, ByteString.CopyFrom(nested.ToByteArray())));
+    /// <summary>A float field (fixed32).</summary>
+    public WireMessage AddFloat(int number, float value) =>
+        Add(Encode(number, WireFormat.WireType.Fixed32, sizeof(float), o => o.WriteFloat(value)));
+
+    public WireMessage AddBytes(int number, ReadOnlySpan<byte> bytes) => Add(LengthDelimited(number, ByteString.CopyFrom(bytes)));
+
+    public WireMessage Add(int number, WireMessage nested) => Add(LengthDelimited(number, nested));
 
     public WireMessage Add(Field field)
     {
@@ -79,16 +91,20 @@ sealed class WireMessage
     }
 
     /// <summary>Replaces a nested message in place with its edited version.</summary>
-    public void Replace(Field old, WireMessage edited) =>
-        Fields[Fields.IndexOf(old)] = LengthDelimited(old.Number, ByteString.CopyFrom(edited.ToByteArray()));
+    public void Replace(Field old, WireMessage edited) => Fields[Fields.IndexOf(old)] = LengthDelimited(old.Number, edited);
 
-    public static Field LengthDelimited(int number, ByteString payload)
+    public static Field LengthDelimited(int number, WireMessage nested) => LengthDelimited(number, ByteString.CopyFrom(nested.ToByteArray()));
+
+    public static Field LengthDelimited(int number, ByteString payload) =>
+        Encode(number, WireFormat.WireType.LengthDelimited, CodedOutputStream.ComputeBytesSize(payload), o => o.WriteBytes(payload), payload);
+
+    static Field Encode(int number, WireFormat.WireType type, int size, Action<CodedOutputStream> write, ByteString? payload = null)
     {
-        var buffer = new byte[CodedOutputStream.ComputeTagSize(number) + CodedOutputStream.ComputeBytesSize(payload)];
+        var buffer = new byte[CodedOutputStream.ComputeTagSize(number) + size];
         var output = new CodedOutputStream(buffer);
-        output.WriteTag(number, WireFormat.WireType.LengthDelimited);
-        output.WriteBytes(payload);
+        output.WriteTag(number, type);
+        write(output);
         output.Flush();
-        return new Field(number, WireFormat.WireType.LengthDelimited, buffer, payload);
+        return new Field(number, type, buffer, payload);
     }
 }

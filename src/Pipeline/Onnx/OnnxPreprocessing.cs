@@ -1,0 +1,28 @@
+using System.Globalization;
+
+namespace Pipeline.Onnx;
+
+/// <summary>
+/// What a caller does to its data before an exported model sees it, written into the file's metadata_props so that
+/// another tool can feed the model without this code.
+/// </summary>
+/// <param name="Layout">The input's layout, e.g. <c>NCHW</c>.</param>
+/// <param name="Scale">Input value = raw value × <paramref name="Scale"/> (pixel bytes → 0..1 is 1/255).</param>
+/// <param name="Description">The same in words, with anything the numbers do not say.</param>
+public sealed record OnnxPreprocessing(string Layout, double Scale, string Description)
+{
+    /// <summary>Gray pixel bytes / 255, as the CNNs are trained on them.</summary>
+    public static OnnxPreprocessing GrayPixels { get; } =
+        new("NCHW", 1.0 / 255, "gray pixel bytes / 255 as float32 (0 = black, 1 = white), one channel, rows top to bottom");
+
+    /// <summary>Feature vectors as they are (a classifier head's input); <paramref name="source"/> says what made them.</summary>
+    public static OnnxPreprocessing Features(string source) => new("NC", 1, $"feature vectors as they are: {source}");
+
+    /// <summary>The metadata_props entries.</summary>
+    public IEnumerable<KeyValuePair<string, string>> Metadata() =>
+    [
+        new("input_layout", Layout),
+        new("input_scale", Scale.ToString("R", CultureInfo.InvariantCulture)),
+        new("preprocessing", Description),
+    ];
+}
