@@ -11,6 +11,8 @@ public sealed record PipelineSettings
     public bool Force { get; init; }
     public bool Exclusive { get; init; }
     public bool Help { get; init; }
+    public bool NoCache { get; init; }
+    public string? Experiment { get; init; }
     public string Verbosity { get; init; } = "normal";
     /// <summary>The parameters file as given (relative to the working directory); null = params.json beside build.sh.</summary>
     public string? Parameters { get; init; }
@@ -46,6 +48,8 @@ public static class CommandLine
         new("lock-wait", "SECONDS", "How long to wait for another run that holds the artifacts lock (default 600)."),
         new("split", "SPLIT", "With --target=Show: the split to look at (train, validation or test; default train)."),
         new("index", "N", "With --target=Show: the image's index within the split (default 0)."),
+        new("no-cache", null, "Run without the run cache: neither restore earlier runs from it nor keep this one."),
+        new("experiment", "NAME", "Name this run's experiment (see --target=Experiments); named experiments are never evicted from the cache."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -103,6 +107,8 @@ public static class CommandLine
             Force = Flag("force"),
             Exclusive = Flag("exclusive"),
             Help = Flag("help"),
+            NoCache = Flag("no-cache"),
+            Experiment = One("experiment"),
             Verbosity = verbosity,
             Parameters = One("params"),
             Artifacts = One("artifacts"),

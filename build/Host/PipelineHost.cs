@@ -76,7 +76,10 @@ public static class PipelineHost
         int exitCode = 0;
         try
         {
-            var store = new ArtifactStore(artifacts);
+            var store = new ArtifactStore(artifacts)
+            {
+                Cache = settings.NoCache ? null : new RunCache(Path.Combine(artifacts, ".cache"), m => logger.Warning("{Message:l}", m)),
+            };
             if (!settings.DryRun)
             {
                 artifactsLock = ArtifactsLock.Acquire(artifacts, TimeSpan.FromSeconds(settings.LockWaitSeconds), m => logger.Warning("{Message:l}", m));

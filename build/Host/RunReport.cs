@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Build.Host;
 
-public enum TaskOutcome { Executed, UpToDate, NotNeeded, WouldRun, Failed }
+public enum TaskOutcome { Executed, Restored, UpToDate, NotNeeded, WouldRun, Failed }
 
 /// <summary>What happened to each task of the run, for the summary table at the end.</summary>
 public sealed class RunReport
@@ -30,13 +30,14 @@ public sealed class RunReport
         entries.Add(new Entry(task, outcome, reason ?? ReasonFor(task) ?? "", duration));
 
     public bool WillRun(string task) =>
-        entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed);
+        entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored);
 
     public string ToTable()
     {
         var rows = entries.Select(e => (e.Task, Outcome: e.Outcome switch
         {
             TaskOutcome.Executed => "executed",
+            TaskOutcome.Restored => "restored (cache)",
             TaskOutcome.UpToDate => "skipped (up to date)",
             TaskOutcome.NotNeeded => "skipped (not needed)",
             TaskOutcome.WouldRun => "would run",

@@ -30,6 +30,8 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
             var status = pending.Count > 0 ? StageStatus.Stale($"upstream {string.Join(", ", pending)} would run first")
                 : context.Forced(TaskName) ? StageStatus.Stale("--force")
                 : context.Store.Check(definition);
+            if (!status.UpToDate && pending.Count == 0 && !context.Forced(TaskName) && context.Store.Cache?.Find(context.Store.Fingerprint(definition).Hash) is not null)
+                status = StageStatus.Stale($"{status.Reason}; would restore from cache");
             context.Report.Add(TaskName, status.UpToDate ? TaskOutcome.UpToDate : TaskOutcome.WouldRun, TimeSpan.Zero, status.Reason);
             if (status.UpToDate)
                 context.Logger.Information("{Task}: up to date", TaskName);
@@ -46,6 +48,13 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
 
     public sealed override async Task RunAsync(PipelineContext context)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (!context.Forced(TaskName) && context.Store.Restore(Stage.Define(context.Stages)) is { } restored)
+        {
+            context.Report.Add(TaskName, TaskOutcome.Restored, clock.Elapsed, context.Report.ReasonFor(TaskName));
+            context.Logger.Information("{Task}: restored from the run cache ({Outputs} files) in {Seconds:0.00} s", TaskName, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
+            return;
+        }
         var record = await context.Store.RunAsync(Stage.Define(context.Stages), (workspace, _) => Stage.ProduceAsync(context.Stages, workspace),
             context.Cancellation, fresh: context.Forced(TaskName));
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);

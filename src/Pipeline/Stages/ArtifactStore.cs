@@ -22,6 +22,31 @@ public sealed class ArtifactStore(string root)
 
     public StageRecord? ReadRecord(string stage) => StageRecord.TryRead(StageDirectory(stage));
 
+    /// <summary>Where completed runs are kept and restored from; null runs without a run cache (<c>--no-cache</c>).</summary>
+    public RunCache? Cache { get; init; }
+
+    /// <summary>
+    /// Puts the cached run with the stage's current fingerprint in place, every file checked against its hash, instead
+    /// of recomputing it. Null when the cache does not hold a good one.
+    /// </summary>
+    public StageRecord? Restore(StageDefinition stage)
+    {
+        if (Cache?.Find(Fingerprint(stage).Hash) is not { } run) return null;
+        string staging = Path.Combine(StagingRoot, $"{stage.Name}.restoring");
+        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        if (!Cache.Materialize(run, staging)) return null;
+        var record = new StageRecord
+        {
+            Stage = run.Stage, Fingerprint = run.Fingerprint, Parameters = run.Parameters, Code = run.Code, Inputs = run.Inputs,
+            Outputs = [.. run.Outputs.Select(o => o with { Modified = File.GetLastWriteTimeUtc(Path.Combine(staging, o.Path)).Ticks })],
+            OutputHash = run.OutputHash, StartedAt = run.StartedAt, DurationSeconds = run.DurationSeconds, Tools = run.Tools,
+            Metrics = run.Metrics, ResumeKey = run.ResumeKey,
+        };
+        CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
+        Swap(staging, StageDirectory(stage.Name));
+        return record;
+    }
+
     /// <summary>The stage's fingerprint and the canonical form of what went into it.</summary>
     public (string Hash, JsonNode? Parameters, SortedDictionary<string, string> Inputs) Fingerprint(StageDefinition stage)
     {
@@ -129,12 +154,23 @@ public sealed class ArtifactStore(string root)
             // interrupted runs left, until a run of this stage is recorded.
             Directory.Move(staging, $"{staging}.leftover-{DateTime.UtcNow:yyyyMMddHHmmssfffffff}");
         }
+        string? resumeKey = stage.ResumeParameters is null ? null : Hash(stage.Name, stage.ResumeParameters, stage.Code, inputs);
+        if (!fresh && resumeKey is not null && Cache is not null)
+        {
+            // Cached runs under the same resume key (e.g. fewer epochs of the same training) are offered like leftovers.
+            foreach (var run in Cache.Resumable(stage.Name, resumeKey).Take(2))
+            {
+                string seed = $"{staging}.leftover-cached-{run.Fingerprint[..12]}";
+                if (!Directory.Exists(seed) && Cache.Materialize(run, seed))
+                    CanonicalJson.WriteFile(Path.Combine(seed, StageRecord.FileName), run);
+            }
+        }
         var leftovers = Leftovers(stage.Name);
         Directory.CreateDirectory(staging);
         string final = StageDirectory(stage.Name);
         var workspace = new StageWorkspace(staging, !fresh && Directory.Exists(final) ? final : null, fresh ? [] : leftovers)
         {
-            ResumeKey = stage.ResumeParameters is null ? null : Hash(stage.Name, stage.ResumeParameters, stage.Code, inputs),
+            ResumeKey = resumeKey,
             PreviousRecord = fresh ? null : ReadRecord(stage.Name),
         };
 
@@ -156,12 +192,14 @@ public sealed class ArtifactStore(string root)
             DurationSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
             Tools = tools,
             Metrics = workspace.Metrics,
+            ResumeKey = resumeKey,
         };
         CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
         CommitStep("recorded");
         Swap(staging, final);
         CommitStep("swapped");
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
+        Cache?.Keep(record, final);
         return record;
     }
 

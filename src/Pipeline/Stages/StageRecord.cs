@@ -23,6 +23,8 @@ public sealed class StageRecord
     public required double DurationSeconds { get; init; }
     public required SortedDictionary<string, string> Tools { get; init; }
     public required SortedDictionary<string, JsonNode?> Metrics { get; init; }
+    /// <summary>For resumable stages: the fingerprint without the resumable parameters (see <see cref="StageWorkspace.ResumeKey"/>).</summary>
+    public string? ResumeKey { get; init; }
 
     public static StageRecord? TryRead(string stageDirectory)
     {

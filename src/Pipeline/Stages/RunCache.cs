@@ -1,0 +1,145 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace Pipeline.Stages;
+
+/// <summary>
+/// Every completed stage run, kept content-addressed (DVC's run cache): each output file once by its SHA-256 under
+/// <c>objects/</c>, each run's record under <c>runs/&lt;fingerprint&gt;.json</c>. A stage that is not up to date but
+/// whose fingerprint the cache holds is restored instead of recomputed, every file checked against its hash first.
+/// Files are hard-linked where the file system allows, copied otherwise. The cache never fails a run: a problem is
+/// reported through <c>warn</c> and the stage runs as if the cache were empty.
+/// </summary>
+public sealed partial class RunCache(string root, Action<string> warn)
+{
+    public string Root { get; } = Path.GetFullPath(root);
+
+    string Runs => Path.Combine(Root, "runs");
+
+    string Object(string sha256) => Path.Combine(Root, "objects", sha256[..2], sha256);
+
+    string RunFile(string fingerprint) => Path.Combine(Runs, fingerprint + ".json");
+
+    /// <summary>Keeps a just-recorded run. Files already in the cache are not copied again.</summary>
+    public void Keep(StageRecord record, string folder)
+    {
+        try
+        {
+            foreach (var output in record.Outputs)
+            {
+                string target = Object(output.Sha256);
+                if (File.Exists(target)) continue;
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                string temp = $"{target}.{Environment.ProcessId}.tmp";
+                Place(Path.Combine(folder, output.Path), temp);
+                File.Move(temp, target, overwrite: true);
+            }
+            Directory.CreateDirectory(Runs);
+            CanonicalJson.WriteFile(RunFile(record.Fingerprint), record);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warn($"run cache {Root}: cannot keep {record.Stage}'s run ({e.Message}); going on without caching it");
+        }
+    }
+
+    /// <summary>The cached run with this fingerprint, if any.</summary>
+    public StageRecord? Find(string fingerprint)
+    {
+        string path = RunFile(fingerprint);
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path), CanonicalJson.Options); }
+        catch (Exception e) when (e is JsonException or IOException) { Drop(fingerprint, $"unreadable record ({e.Message})"); return null; }
+    }
+
+    /// <summary>Cached runs of a stage made under the same resume key, newest first: earlier work a resumable stage may continue.</summary>
+    public IEnumerable<StageRecord> Resumable(string stage, string resumeKey) =>
+        !Directory.Exists(Runs) ? [] : Directory.EnumerateFiles(Runs, "*.json")
+            .Select(f => Find(Path.GetFileNameWithoutExtension(f)))
+            .OfType<StageRecord>()
+            .Where(r => r.Stage == stage && r.ResumeKey == resumeKey)
+            .OrderByDescending(r => r.StartedAt);
+
+    /// <summary>
+    /// Puts a cached run's files into <paramref name="folder"/> (which must not exist), each checked against its hash,
+    /// with its record. False, with the entry dropped and a warning, when a file is missing or does not match.
+    /// </summary>
+    public bool Materialize(StageRecord run, string folder)
+    {
+        try
+        {
+            foreach (var output in run.Outputs)
+            {
+                string source = Object(output.Sha256);
+                if (!File.Exists(source) || ContentHash.OfFile(source) != output.Sha256)
+                {
+                    Drop(run.Fingerprint, $"{output.Path} ({output.Sha256[..12]}) is missing or fails its hash");
+                    if (File.Exists(source)) File.Delete(source); // so that the next run keeps a good copy
+                    Directory.Delete(folder, recursive: true);
+                    return false;
+                }
+                string target = Path.Combine(folder, output.Path);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                Place(source, target);
+            }
+            Directory.CreateDirectory(folder);
+            File.SetLastWriteTimeUtc(RunFile(run.Fingerprint), DateTime.UtcNow); // last used, for eviction
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warn($"run cache {Root}: cannot restore {run.Stage} ({e.Message}); it runs instead");
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            return false;
+        }
+    }
+
+    void Drop(string fingerprint, string why)
+    {
+        warn($"run cache: dropping entry {fingerprint[..12]}: {why}");
+        try { File.Delete(RunFile(fingerprint)); } catch (IOException) { }
+    }
+
+    /// <summary>
+    /// Evicts the least recently used runs until the cache holds at most <paramref name="maxBytes"/>, never a run in
+    /// <paramref name="keep"/> (the runs of named experiments), then deletes objects no remaining run refers to.
+    /// </summary>
+    public (int Runs, long Bytes) Collect(long maxBytes, IReadOnlySet<string> keep)
+    {
+        if (!Directory.Exists(Runs)) return (0, 0);
+        var runs = Directory.EnumerateFiles(Runs, "*.json").Select(f => (File: f, Used: File.GetLastWriteTimeUtc(f),
+            Record: Find(Path.GetFileNameWithoutExtension(f)))).Where(r => r.Record is not null).OrderBy(r => r.Used).ToList();
+        long Size(IEnumerable<StageRecord> records) => records.SelectMany(r => r.Outputs).DistinctBy(o => o.Sha256).Sum(o => o.Size);
+        var alive = runs.Select(r => r.Record!).ToList();
+        int evicted = 0;
+        foreach (var run in runs)
+        {
+            if (Size(alive) <= maxBytes) break;
+            if (keep.Contains(run.Record!.Fingerprint)) continue;
+            File.Delete(run.File);
+            alive.Remove(run.Record);
+            evicted++;
+        }
+        var referenced = alive.SelectMany(r => r.Outputs).Select(o => o.Sha256).ToHashSet();
+        long freed = 0;
+        string objects = Path.Combine(Root, "objects");
+        if (Directory.Exists(objects))
+            foreach (var file in Directory.EnumerateFiles(objects, "*", SearchOption.AllDirectories).Where(f => !referenced.Contains(Path.GetFileName(f))))
+            {
+                freed += new FileInfo(file).Length;
+                File.Delete(file);
+            }
+        return (evicted, freed);
+    }
+
+    /// <summary>A hard link where the file system allows one (same volume), else a copy.</summary>
+    static void Place(string source, string target)
+    {
+        if (File.Exists(target)) File.Delete(target);
+        if (OperatingSystem.IsWindows() || Link(source, target) != 0)
+            File.Copy(source, target);
+    }
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Link(string existing, string created);
+}
