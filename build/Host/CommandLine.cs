@@ -13,6 +13,12 @@ public sealed record PipelineSettings
     public bool Help { get; init; }
     public bool NoCache { get; init; }
     public string? Experiment { get; init; }
+    public IReadOnlyList<string> Sweeps { get; init; } = [];
+    public string Format { get; init; } = "table";
+    public string? SortBy { get; init; }
+    public bool AllParams { get; init; }
+    public string? A { get; init; }
+    public string? B { get; init; }
     public string Verbosity { get; init; } = "normal";
     /// <summary>The parameters file as given (relative to the working directory); null = params.json beside build.sh.</summary>
     public string? Parameters { get; init; }
@@ -50,6 +56,12 @@ public static class CommandLine
         new("index", "N", "With --target=Show: the image's index within the split (default 0)."),
         new("no-cache", null, "Run without the run cache: neither restore earlier runs from it nor keep this one."),
         new("experiment", "NAME", "Name this run's experiment (see --target=Experiments); named experiments are never evicted from the cache."),
+        new("sweep", "SECTION.KEY=V1,V2", "Run the pipeline once per point of the grid (repeatable: the grid is the product), each an experiment.", Repeatable: true),
+        new("format", "FORMAT", "With --target=Experiments: table, md, csv or json (default table)."),
+        new("sort-by", "METRIC", "With --target=Experiments or a sweep: sort by this metric, best first (accuracy, loss, macro_f1, transfer_accuracy, train_seconds)."),
+        new("all-params", null, "With --target=Experiments: show every parameter, not only those that differ between the rows."),
+        new("a", "ID|NAME", "With --target=Compare: the first experiment."),
+        new("b", "ID|NAME", "With --target=Compare: the second experiment."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -109,6 +121,12 @@ public static class CommandLine
             Help = Flag("help"),
             NoCache = Flag("no-cache"),
             Experiment = One("experiment"),
+            Sweeps = values.Where(v => v.Key == "sweep").Select(v => v.Value).ToList(),
+            Format = One("format") ?? "table",
+            SortBy = One("sort-by"),
+            AllParams = Flag("all-params"),
+            A = One("a"),
+            B = One("b"),
             Verbosity = verbosity,
             Parameters = One("params"),
             Artifacts = One("artifacts"),

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Pipeline;
 using Pipeline.Acquisition;
+using Pipeline.Experiments;
 using Pipeline.Parameters;
 using Pipeline.Stages;
 
@@ -8,8 +9,9 @@ namespace Build.Host;
 
 /// <summary>
 /// A Frosting-style host on Cake.Core's engine: reads the command line and parameters, takes the artifacts lock,
-/// runs the target with its dependencies, and ends every run with a summary table. Exit codes: 0 success, 1 a task
-/// failed, 2 a usage or parameter error.
+/// runs the target with its dependencies, and ends every run with a summary table; a full run is recorded as an
+/// experiment, and <c>--sweep</c> runs one per grid point. Exit codes: 0 success, 1 a task failed, 2 a usage or
+/// parameter error.
 /// </summary>
 public static class PipelineHost
 {
@@ -48,11 +50,13 @@ public static class PipelineHost
 
         // Paths the user gives are relative to the working directory; the defaults live beside build.sh.
         string artifacts = settings.Artifacts is { } given ? Path.GetFullPath(given) : Path.Combine(root, "artifacts");
-        PipelineParameters parameters;
+        string parametersFile = settings.Parameters is { } file ? Path.GetFullPath(file) : Path.Combine(root, "params.json");
+        List<(IReadOnlyList<string> Point, PipelineParameters Parameters)> runs;
         try
         {
-            parameters = ParameterSet.Load(settings.Parameters is { } file ? Path.GetFullPath(file) : Path.Combine(root, "params.json"), settings.Sets)
-                .BindAll<PipelineParameters>();
+            // Every grid point is bound before anything runs: a bad sweep value stops the sweep at once.
+            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point,
+                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]).BindAll<PipelineParameters>()))];
             CheckArtifactsFolder(artifacts, settings.DryRun);
         }
         catch (PipelineException e)
@@ -61,19 +65,51 @@ public static class PipelineHost
             return 2;
         }
 
+        if (runs.Count == 1)
+            return (await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts)).ExitCode;
+
+        var ids = new List<string>();
+        int failures = 0;
+        foreach (var (point, parameters) in runs)
+        {
+            Console.WriteLine($"\n== sweep point {ids.Count + failures + 1}/{runs.Count}: {string.Join(" ", point)}");
+            var (exitCode, experiment) = await RunOnceAsync(settings, parameters, catalog, target, root, artifacts);
+            if (experiment is not null) ids.Add(experiment);
+            if (exitCode != 0)
+            {
+                failures++;
+                Console.WriteLine($"sweep point {string.Join(" ", point)} FAILED; the others go on");
+            }
+        }
+        var log = new ExperimentLog(ExperimentsFolder(artifacts));
+        var swept = log.All().Where(e => ids.Contains(e.Id)).ToList();
+        if (swept.Count > 0)
+            Console.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + ExperimentTable.Render(swept, sortBy: settings.SortBy ?? "accuracy"));
+        Console.WriteLine($"\n{runs.Count - failures} of {runs.Count} sweep points succeeded");
+        return failures == 0 ? 0 : 1;
+    }
+
+    public static string ExperimentsFolder(string artifacts) => Path.Combine(artifacts, ".cache", "experiments");
+
+    /// <summary>One run of the target. A successful full run (the Default target) is recorded as an experiment.</summary>
+    static async Task<(int ExitCode, string? Experiment)> RunOnceAsync(PipelineSettings settings, PipelineParameters parameters,
+        TaskCatalog catalog, TaskInfo target, string root, string artifacts)
+    {
         using var logger = HostLogging.Create(settings, artifacts, target.Name);
         using var cancellation = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+        ConsoleCancelEventHandler cancel = (_, e) =>
         {
             e.Cancel = true;
             logger.Warning("cancelling: the running stage stops and records nothing");
             cancellation.Cancel();
         };
+        Console.CancelKeyPress += cancel;
 
         ArtifactsLock? artifactsLock = null;
         var clock = Stopwatch.StartNew();
         PipelineContext? context = null;
         int exitCode = 0;
+        string? experiment = null;
         try
         {
             var store = new ArtifactStore(artifacts)
@@ -89,11 +125,17 @@ public static class PipelineHost
                 settings.Mirrors.Select(m => Downloader.ResolveMirror(m)).ToList(), logger, cancellation.Token);
             context = new PipelineContext(CakeWiring.CreateCakeContext(settings, logger), settings, parameters, stages, catalog, target, logger);
             await CakeWiring.RunAsync(context, catalog, target);
+            if (!settings.DryRun && target.Name == "Default")
+            {
+                var recorded = new ExperimentLog(ExperimentsFolder(artifacts)).Record(ExperimentRun.Of(context, catalog.Closure(target), settings.Experiment));
+                experiment = recorded.Id;
+                logger.Information("experiment {Id}{Name}", recorded.Id, recorded.Name is null ? "" : $" ({recorded.Name})");
+            }
         }
         catch (Exception e)
         {
-            exitCode = 1;
             var error = CakeWiring.Unwrap(e);
+            exitCode = error is UsageException or ExperimentException ? 2 : 1;
             if (error is PipelineException or OperationCanceledException)
                 logger.Error("{Message:l}", error.Message);
             else
@@ -102,13 +144,14 @@ public static class PipelineHost
         finally
         {
             artifactsLock?.Dispose();
+            Console.CancelKeyPress -= cancel;
         }
 
         if (context is { Report.Entries.Count: > 0 })
-            Console.WriteLine("\n" + context.Report.ToTable());
+            Console.WriteLine("\n" + context.Report.ToTable(clock.Elapsed));
         string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : "FAILED";
         Console.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
-        return exitCode;
+        return (exitCode, experiment);
     }
 
     /// <summary>An artifacts folder the run cannot use is a usage error, said at once, not a stack trace or a lock wait.</summary>

@@ -32,7 +32,8 @@ public sealed class RunReport
     public bool WillRun(string task) =>
         entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored);
 
-    public string ToTable()
+    /// <summary>The table; with <paramref name="wall"/>, a last line with the wall time beside the sum of the tasks' times.</summary>
+    public string ToTable(TimeSpan? wall = null)
     {
         var rows = entries.Select(e => (e.Task, Outcome: e.Outcome switch
         {
@@ -49,6 +50,8 @@ public sealed class RunReport
         text.AppendLine($"{new string('-', task)}  {new string('-', outcome)}  {new string('-', 9)}  ------");
         foreach (var r in rows)
             text.AppendLine($"{r.Task.PadRight(task)}  {r.Outcome.PadRight(outcome)}  {r.Duration,9}  {r.Reason}");
+        if (wall is { } w)
+            text.AppendLine($"\nwall time {w.TotalSeconds:0.00} s; the tasks' times add up to {entries.Sum(e => e.Duration.TotalSeconds):0.00} s");
         return text.ToString().TrimEnd();
     }
 }

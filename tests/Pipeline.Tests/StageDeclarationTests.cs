@@ -60,6 +60,7 @@ public class StageDeclarationTests : IDisposable
         ["transfer.seed"] = ("2", ["transfer"]),
         ["evaluate.min_accuracy"] = ("0.9", []),
         ["evaluate.gallery_images"] = ("10", ["evaluate"]),
+        ["cache.max_size_mb"] = ("10", []),
     };
 
     /// <summary>What a stage's fingerprint is made of for a run (inputs by name: their contents are the engine's).</summary>

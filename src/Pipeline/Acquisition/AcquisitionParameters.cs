@@ -17,6 +17,7 @@ public sealed record DownloadParameters(
         if (ReadTimeoutSeconds <= 0) yield return $"read_timeout_seconds must be > 0, got {ReadTimeoutSeconds}";
     }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public DownloadOptions Options => new()
     {
         Retries = Retries,

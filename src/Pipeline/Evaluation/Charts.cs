@@ -23,8 +23,20 @@ public static class Charts
     {
         double[] x = epochs.Select(e => (double)e).ToArray();
         // Legends sit where the curves are not: loss falls, accuracy rises.
-        var lossPlot = LinePlot("Loss (cross-entropy)", "epoch", x, [("training", loss), ("validation", valLoss)], Alignment.UpperRight);
-        var accuracyPlot = LinePlot("Accuracy", "epoch", x, [("training", accuracy), ("validation", valAccuracy)], Alignment.LowerRight);
+        var lossPlot = LinePlot("Loss (cross-entropy)", "epoch", [("training", x, loss), ("validation", x, valLoss)], Alignment.UpperRight);
+        var accuracyPlot = LinePlot("Accuracy", "epoch", [("training", x, accuracy), ("validation", x, valAccuracy)], Alignment.LowerRight);
+        return SideBySide(lossPlot, accuracyPlot, 560, 400);
+    }
+
+    /// <summary>One run's validation curves, for <see cref="CompareCurves"/>.</summary>
+    public sealed record Run(string Name, IReadOnlyList<int> Epochs, IReadOnlyList<double> ValLoss, IReadOnlyList<double> ValAccuracy);
+
+    /// <summary>Two or more runs' validation loss and accuracy per epoch, overlaid.</summary>
+    public static byte[] CompareCurves(IReadOnlyList<Run> runs)
+    {
+        double[] X(Run r) => r.Epochs.Select(e => (double)e).ToArray();
+        var lossPlot = LinePlot("Validation loss", "epoch", [.. runs.Select(r => (r.Name, X(r), r.ValLoss))], Alignment.UpperRight);
+        var accuracyPlot = LinePlot("Validation accuracy", "epoch", [.. runs.Select(r => (r.Name, X(r), r.ValAccuracy))], Alignment.LowerRight);
         return SideBySide(lossPlot, accuracyPlot, 560, 400);
     }
 
@@ -72,12 +84,13 @@ public static class Charts
         return negated;
     }
 
-    static Plot LinePlot(string title, string xLabel, double[] x, (string Name, IReadOnlyList<double> Values)[] series, Alignment legend)
+    static Plot LinePlot(string title, string xLabel, (string Name, double[] X, IReadOnlyList<double> Values)[] series, Alignment legend)
     {
         var plot = NewPlot(title);
-        foreach (var (name, values) in series)
+        double[] x = [.. series.SelectMany(s => s.X).Distinct().Order()];
+        foreach (var (name, xs, values) in series)
         {
-            var line = plot.Add.Scatter(x, values.ToArray());
+            var line = plot.Add.Scatter(xs, values.ToArray());
             line.LegendText = name;
             line.MarkerSize = 6;
             line.LineWidth = 2;

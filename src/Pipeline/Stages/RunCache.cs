@@ -3,6 +3,15 @@ using System.Text.Json;
 
 namespace Pipeline.Stages;
 
+/// <summary>The <c>cache</c> section: how large the run cache may grow before <c>--target=CacheGc</c> evicts runs.</summary>
+public sealed record CacheParameters(double MaxSizeMb = 20_000) : Parameters.IValidatedParameters
+{
+    public IEnumerable<string> Validate()
+    {
+        if (!(MaxSizeMb >= 0)) yield return $"max_size_mb must be ≥ 0, got {MaxSizeMb}";
+    }
+}
+
 /// <summary>
 /// Every completed stage run, kept content-addressed (DVC's run cache): each output file once by its SHA-256 under
 /// <c>objects/</c>, each run's record under <c>runs/&lt;fingerprint&gt;.json</c>. A stage that is not up to date but
@@ -50,6 +59,14 @@ public sealed partial class RunCache(string root, Action<string> warn)
         if (!File.Exists(path)) return null;
         try { return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path), CanonicalJson.Options); }
         catch (Exception e) when (e is JsonException or IOException) { Drop(fingerprint, $"unreadable record ({e.Message})"); return null; }
+    }
+
+    /// <summary>The path of one output of a cached run, checked against its hash; null when the cache does not hold it whole.</summary>
+    public string? ReadOutput(string fingerprint, string path)
+    {
+        if (Find(fingerprint)?.Outputs.FirstOrDefault(o => o.Path == path) is not { } output) return null;
+        string file = Object(output.Sha256);
+        return File.Exists(file) && ContentHash.OfFile(file) == output.Sha256 ? file : null;
     }
 
     /// <summary>Cached runs of a stage made under the same resume key, newest first: earlier work a resumable stage may continue.</summary>

@@ -1,0 +1,30 @@
+using System.Text.Json.Nodes;
+using Pipeline.Evaluation;
+using Pipeline.Experiments;
+using Pipeline.Stages;
+using Pipeline.Training;
+
+namespace Build.Host;
+
+/// <summary>What a full run records as its experiment: every parameter, the headline metrics, each stage's fingerprint.</summary>
+public static class ExperimentRun
+{
+    public static Experiment Of(PipelineContext context, IEnumerable<TaskInfo> tasks, string? name)
+    {
+        var stages = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var stage in tasks.Select(t => t.Stage).OfType<Stage>().Where(s => context.WhyNotNeeded(s) is null))
+            stages[stage.Name] = context.Store.ReadRecord(stage.Name)?.Fingerprint ?? "";
+        var parameters = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal);
+        foreach (var (section, value) in context.Parameters.Sections())
+            foreach (var (key, node) in (JsonObject)CanonicalJson.ToNode(value)!)
+                parameters[$"{section}.{key}"] = node?.DeepClone();
+
+        var metrics = new SortedDictionary<string, double?>(StringComparer.Ordinal);
+        if (context.Store.ReadRecord(EvaluateStage.Instance.Name) is { } evaluated)
+            foreach (var metric in new[] { "accuracy", "loss", "macro_f1", "transfer_accuracy" })
+                metrics[metric] = evaluated.Metrics.GetValueOrDefault(metric)?.GetValue<double>();
+        if (context.Store.ReadRecord(TrainStage.Instance.Name) is { } trained)
+            metrics["train_seconds"] = Math.Round(TrainingStage.Timings(trained).Sum(t => t.Seconds), 1);
+        return new Experiment(Experiment.IdOf(stages), name, DateTimeOffset.UtcNow, parameters, metrics, stages);
+    }
+}
