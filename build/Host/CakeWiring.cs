@@ -38,38 +38,26 @@ public static class CakeWiring
 
     public static async Task RunAsync(PipelineContext context, TaskCatalog catalog, TaskInfo target)
     {
+        if (context.Settings.Jobs > 1)
+        {
+            await ParallelRunner.RunAsync(context, catalog, target);
+            return;
+        }
         var engine = new CakeEngine(new CakeDataService(), context.Log);
         foreach (var info in catalog.Tasks)
         {
-            var task = Activator.CreateInstance(info.Type) as AsyncFrostingTask<PipelineContext>
-                ?? throw new InvalidOperationException($"{info.Type.Name} is not an AsyncFrostingTask<PipelineContext>");
+            var task = Create(info);
             var builder = engine.RegisterTask(info.Name).Description(info.Description);
             foreach (var dependency in info.DependsOn)
                 builder.IsDependentOn(dependency);
-            // ShouldRun is checked inside the action, not as Cake criteria: Cake fails a run whose target is skipped
-            // by its criteria, and an up-to-date target is a success.
-            builder.Does(async c =>
-            {
-                var pipeline = (PipelineContext)c;
-                if (task.ShouldRun(pipeline))
-                    await task.RunAsync(pipeline);
-                else
-                    pipeline.Report.Skipped(info.Name);
-                if (!pipeline.Settings.DryRun)
-                    await task.FinishAsync(pipeline);
-            });
+            builder.Does(c => ExecuteAsync(task, (PipelineContext)c, info.Name));
         }
 
         var groups = new CiLogGroups(context.BuildSystem());
         engine.RegisterTaskSetupAction(groups.Setup);
         engine.RegisterTaskTeardownAction(teardown =>
         {
-            var report = context.Report;
-            string name = teardown.Task.Name;
-            if (!teardown.Successful)
-                report.Add(name, TaskOutcome.Failed, teardown.Duration, FirstLine(Unwrap(teardown.ThrownException!).Message));
-            else if (!report.Entries.Any(e => e.Task == name) && name != "Default")
-                report.Add(name, report.WasSkipped(name) ? TaskOutcome.UpToDate : TaskOutcome.Executed, teardown.Duration);
+            Finished(context, teardown.Task.Name, teardown.Duration, teardown.Successful ? null : teardown.ThrownException);
             groups.Teardown(teardown);
         });
 
@@ -77,6 +65,34 @@ public static class CakeWiring
         if (context.Settings.Exclusive)
             execution.UseExclusiveTarget();
         await engine.RunTargetAsync(context, new DefaultExecutionStrategy(context.Log, new ReportPrinter(context.Logger)), execution);
+    }
+
+    public static AsyncFrostingTask<PipelineContext> Create(TaskInfo info) =>
+        Activator.CreateInstance(info.Type) as AsyncFrostingTask<PipelineContext>
+            ?? throw new InvalidOperationException($"{info.Type.Name} is not an AsyncFrostingTask<PipelineContext>");
+
+    /// <summary>
+    /// One task's action. ShouldRun is checked here, not as Cake criteria: Cake fails a run whose target is skipped by
+    /// its criteria, and an up-to-date target is a success.
+    /// </summary>
+    public static async Task ExecuteAsync(AsyncFrostingTask<PipelineContext> task, PipelineContext context, string name)
+    {
+        if (task.ShouldRun(context))
+            await task.RunAsync(context);
+        else
+            context.Report.Skipped(name);
+        if (!context.Settings.DryRun)
+            await task.FinishAsync(context);
+    }
+
+    /// <summary>A task's outcome into the run report, unless the task reported one itself.</summary>
+    public static void Finished(PipelineContext context, string name, TimeSpan duration, Exception? error)
+    {
+        var report = context.Report;
+        if (error is not null)
+            report.Add(name, TaskOutcome.Failed, duration, FirstLine(Unwrap(error).Message));
+        else if (!report.Entries.Any(e => e.Task == name) && name != "Default")
+            report.Add(name, report.WasSkipped(name) ? TaskOutcome.UpToDate : TaskOutcome.Executed, duration);
     }
 
     /// <summary>The exception a task threw, out of Cake's and reflection's wrappers.</summary>

@@ -19,6 +19,7 @@ public sealed record PipelineSettings
     public bool AllParams { get; init; }
     public string? A { get; init; }
     public string? B { get; init; }
+    public int Jobs { get; init; } = 1;
     public string Verbosity { get; init; } = "normal";
     /// <summary>The parameters file as given (relative to the working directory); null = params.json beside build.sh.</summary>
     public string? Parameters { get; init; }
@@ -62,6 +63,7 @@ public static class CommandLine
         new("all-params", null, "With --target=Experiments: show every parameter, not only those that differ between the rows."),
         new("a", "ID|NAME", "With --target=Compare: the first experiment."),
         new("b", "ID|NAME", "With --target=Compare: the second experiment."),
+        new("jobs", "N", "Run up to N stages at once whose upstream stages are complete (default 1); outputs are the same."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -107,6 +109,10 @@ public static class CommandLine
         if (One("lock-wait") is { } wait && (!double.TryParse(wait, System.Globalization.CultureInfo.InvariantCulture, out lockWait) || lockWait < 0))
             throw new UsageException($"--lock-wait={wait}: expected a number of seconds ≥ 0");
 
+        int jobs = 1;
+        if (One("jobs") is { } jobsText && (!int.TryParse(jobsText, out jobs) || jobs is < 1 or > 64))
+            throw new UsageException($"--jobs={jobsText}: expected a whole number from 1 to 64");
+
         int index = 0;
         if (One("index") is { } indexText && (!int.TryParse(indexText, out index) || index < 0))
             throw new UsageException($"--index={indexText}: expected a whole number ≥ 0");
@@ -125,6 +131,7 @@ public static class CommandLine
             Format = One("format") ?? "table",
             SortBy = One("sort-by"),
             AllParams = Flag("all-params"),
+            Jobs = jobs,
             A = One("a"),
             B = One("b"),
             Verbosity = verbosity,

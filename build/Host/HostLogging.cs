@@ -4,7 +4,10 @@ using Serilog.Formatting.Compact;
 
 namespace Build.Host;
 
-/// <summary>The run's log: the console at the chosen verbosity, and (except in dry runs) a JSON file under artifacts/logs.</summary>
+/// <summary>
+/// The run's log: the console at the chosen verbosity, and (except in dry runs) a JSON file under artifacts/logs. Under
+/// --jobs each line of a stage starts with its name (<see cref="ForStage"/>).
+/// </summary>
 public static class HostLogging
 {
     public static Serilog.Core.Logger Create(PipelineSettings settings, string artifacts, string target)
@@ -19,7 +22,7 @@ public static class HostLogging
         };
         var configuration = new LoggerConfiguration()
             .MinimumLevel.Verbose()
-            .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
+            .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Stage}{Message:lj}{NewLine}{Exception}");
         if (!settings.DryRun)
         {
             string logs = Path.Combine(artifacts, "logs");
@@ -30,4 +33,6 @@ public static class HostLogging
         }
         return configuration.CreateLogger();
     }
+
+    public static Serilog.ILogger ForStage(Serilog.ILogger log, string task) => log.ForContext("Stage", $"[{task}] ");
 }

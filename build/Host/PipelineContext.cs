@@ -26,6 +26,9 @@ public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings
 
     public RunReport Report { get; } = new();
 
+    /// <summary>What a stage task sees; under --jobs its log lines carry the task's name.</summary>
+    public StageContext StagesFor(string task) => Settings.Jobs > 1 ? Stages.WithLog(HostLogging.ForStage(Logger, task)) : Stages;
+
     /// <summary>Whether --force applies to this task (with --exclusive only the target runs at all).</summary>
     public bool Forced(string task) => Settings.Force;
 

@@ -56,7 +56,7 @@ public static class PipelineHost
         {
             // Every grid point is bound before anything runs: a bad sweep value stops the sweep at once.
             runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point,
-                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]).BindAll<PipelineParameters>()))];
+                ForJobs(ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]).BindAll<PipelineParameters>(), settings.Jobs)))];
             CheckArtifactsFolder(artifacts, settings.DryRun);
         }
         catch (PipelineException e)
@@ -88,6 +88,14 @@ public static class PipelineHost
         Console.WriteLine($"\n{runs.Count - failures} of {runs.Count} sweep points succeeded");
         return failures == 0 ? 0 : 1;
     }
+
+    /// <summary>
+    /// Under --jobs, ONNX Runtime left to choose (featurize.threads 0) gets its share of the cores, as libtorch keeps
+    /// train.threads (which shapes results): the stages that then run side by side do not fight over the cores.
+    /// </summary>
+    static PipelineParameters ForJobs(PipelineParameters parameters, int jobs) => jobs > 1 && parameters.Featurize.Threads == 0
+        ? parameters with { Featurize = parameters.Featurize with { Threads = Math.Max(1, Environment.ProcessorCount / jobs) } }
+        : parameters;
 
     public static string ExperimentsFolder(string artifacts) => Path.Combine(artifacts, ".cache", "experiments");
 

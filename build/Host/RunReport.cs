@@ -12,25 +12,31 @@ public sealed class RunReport
     readonly List<Entry> entries = [];
     readonly Dictionary<string, string> reasons = new(StringComparer.OrdinalIgnoreCase);
 
-    public IReadOnlyList<Entry> Entries => entries;
+    /// <summary>The entries so far (tasks may finish at the same time under --jobs: every member locks).</summary>
+    public IReadOnlyList<Entry> Entries { get { lock (entries) return [.. entries]; } }
 
     /// <summary>Why a task is about to run (or was skipped), said before it runs.</summary>
-    public void Decided(string task, string reason) => reasons[task] = reason;
+    public void Decided(string task, string reason) { lock (entries) reasons[task] = reason; }
 
-    public string? ReasonFor(string task) => reasons.GetValueOrDefault(task);
+    public string? ReasonFor(string task) { lock (entries) return reasons.GetValueOrDefault(task); }
 
     readonly HashSet<string> skipped = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The task decided it had nothing to do (its outputs are up to date).</summary>
-    public void Skipped(string task) => skipped.Add(task);
+    public void Skipped(string task) { lock (entries) skipped.Add(task); }
 
-    public bool WasSkipped(string task) => skipped.Contains(task);
+    public bool WasSkipped(string task) { lock (entries) return skipped.Contains(task); }
 
-    public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null) =>
-        entries.Add(new Entry(task, outcome, reason ?? ReasonFor(task) ?? "", duration));
+    public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null)
+    {
+        lock (entries) entries.Add(new Entry(task, outcome, reason ?? reasons.GetValueOrDefault(task) ?? "", duration));
+    }
 
-    public bool WillRun(string task) =>
-        entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored);
+    public bool WillRun(string task)
+    {
+        lock (entries)
+            return entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored);
+    }
 
     /// <summary>The table; with <paramref name="wall"/>, a last line with the wall time beside the sum of the tasks' times.</summary>
     public string ToTable(TimeSpan? wall = null)

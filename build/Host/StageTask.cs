@@ -55,7 +55,8 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
             context.Logger.Information("{Task}: restored from the run cache ({Outputs} files) in {Seconds:0.00} s", TaskName, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
             return;
         }
-        var record = await context.Store.RunAsync(Stage.Define(context.Stages), (workspace, _) => Stage.ProduceAsync(context.Stages, workspace),
+        var stages = context.StagesFor(TaskName);
+        var record = await context.Store.RunAsync(Stage.Define(stages), (workspace, _) => Stage.ProduceAsync(stages, workspace),
             context.Cancellation, fresh: context.Forced(TaskName));
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
     }
@@ -63,7 +64,7 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
     public sealed override Task FinishAsync(PipelineContext context)
     {
         if (context.WhyNotNeeded(Stage) is null)
-            Stage.Finish(context.Stages);
+            Stage.Finish(context.StagesFor(TaskName));
         return Task.CompletedTask;
     }
 }

@@ -41,7 +41,7 @@ public sealed class TaskCatalog
             foreach (var dependency in task.DependsOn) Visit(infos.Single(i => i.Name == dependency));
             ordered.Add(task);
         }
-        foreach (var info in infos.OrderBy(i => i.Name == "Default")) Visit(info);
+        foreach (var info in infos.OrderBy(i => i.Stage is null).ThenBy(i => i.Name == "Default")) Visit(info);
         return new TaskCatalog(ordered);
     }
 

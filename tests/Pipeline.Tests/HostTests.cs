@@ -71,6 +71,27 @@ public class HostTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_jobs_give_the_same_bytes_as_one()
+    {
+        // A small whole pipeline: Export and Augment run side by side, then Train (compact, one epoch) and Evaluate.
+        string[] small = [$"--mirror={TestHost.MnistMirror}", "--set=export.limit=50", "--set=augment.samples=300", "--set=transfer.enabled=false",
+            "--set=train.model=compact", "--set=train.epochs=1", "--set=train.threads=1", "--no-cache"];
+        var one = await Host([$"--artifacts={temp["one"]}", "--jobs=1", .. small]);
+        var two = await Host([$"--artifacts={temp["two"]}", "--jobs=2", .. small]);
+        Assert.Equal(0, one.ExitCode);
+        Assert.Equal(0, two.ExitCode);
+        Assert.Contains("[Export] ", two.Output);
+        Assert.Contains("the tasks' times add up to", two.Output);
+        foreach (var stage in new[] { "download", "verify", "export", "augment", "train", "evaluate" })
+        {
+            var (a, b) = (Outputs(Path.Combine(temp["one"], stage)), Outputs(Path.Combine(temp["two"], stage)));
+            // The report quotes the recorded training durations; every result beside it must match.
+            if (stage == "evaluate") Assert.True(a.Remove("report.md") && b.Remove("report.md"));
+            Assert.Equal(a, b);
+        }
+    }
+
+    [Fact]
     public async Task Two_hosts_on_one_folder_take_turns_and_on_two_folders_both_run()
     {
         var same = await Task.WhenAll(Verify(), Verify());
@@ -98,7 +119,7 @@ public class HostTests : IDisposable
         var run = await Host("--tree");
         Assert.Equal(0, run.ExitCode);
         var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
+        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "CacheGc", "Compare", "Experiments", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
         Assert.EndsWith("← Verify, Augment", lines[3]);
     }
 

@@ -39,7 +39,7 @@ public sealed partial class RunCache(string root, Action<string> warn)
                 string target = Object(output.Sha256);
                 if (File.Exists(target)) continue;
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                string temp = $"{target}.{Environment.ProcessId}.tmp";
+                string temp = $"{target}.{Guid.NewGuid():N}.tmp";
                 Place(Path.Combine(folder, output.Path), temp);
                 File.Move(temp, target, overwrite: true);
             }

@@ -35,6 +35,12 @@ public abstract class Stage
     /// <summary>Values beyond parameters that shape the outputs, e.g. the pinned files of a dataset definition.</summary>
     public virtual object? Pins(StageContext context) => null;
 
+    /// <summary>
+    /// A process-wide resource the stage needs to itself (e.g. libtorch's global random generator): stages naming the
+    /// same one never run at the same time under <c>--jobs</c>.
+    /// </summary>
+    public virtual string? ExclusiveResource => null;
+
     /// <summary>Why this run does not need the stage (a switched-off branch of the graph), or null.</summary>
     public virtual string? NotNeeded(StageContext context) => null;
 
@@ -87,12 +93,12 @@ public sealed class StageContext(ArtifactStore store, IReadOnlyDictionary<string
     /// <summary>The <c>--mirror</c>s, tried first by every stage that fetches files.</summary>
     public IReadOnlyList<string> Mirrors { get; } = mirrors;
 
-    public Serilog.ILogger Log { get; } = log;
+    public Serilog.ILogger Log { get; private init; } = log;
+
+    /// <summary>The same context logging through <paramref name="log"/> (e.g. with the stage's name on each line).</summary>
+    public StageContext WithLog(Serilog.ILogger log) => new(Store, sections, Root, Mirrors, log, Cancellation) { Log = log };
 
     public CancellationToken Cancellation { get; } = cancellation;
-
-    /// <summary>The name of the run's target stage, if the target is a stage: a stage that is the target is always needed.</summary>
-    public string? Target { get; init; }
 
     /// <summary>A parameter section, typed (every section of the parameters file is bound before any stage runs).</summary>
     public T Section<T>() where T : class =>
