@@ -11,6 +11,7 @@ namespace Pipeline.Acquisition;
 /// </summary>
 public sealed record PinnedFile(long? Size, string? Sha256, PayloadPin? Payload = null)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool HasWrapperPin => Sha256 is not null;
 
     /// <summary>Null when the file is a pinned one; else what did not match.</summary>
