@@ -20,7 +20,23 @@ public sealed class ArtifactStore(string root)
 
     public string StageDirectory(string stage) => Path.Combine(Root, stage);
 
-    public StageRecord? ReadRecord(string stage) => StageRecord.TryRead(StageDirectory(stage));
+    /// <summary>
+    /// The stage's record, read once per version of the file: a run asks for the same records many times (fingerprints,
+    /// checks, the experiment), and Export's lists 70,000 outputs.
+    /// </summary>
+    public StageRecord? ReadRecord(string stage)
+    {
+        var file = new FileInfo(Path.Combine(StageDirectory(stage), StageRecord.FileName));
+        if (!file.Exists) return null;
+        var version = (file.Length, file.LastWriteTimeUtc.Ticks);
+        lock (records)
+            if (records.TryGetValue(stage, out var known) && known.Version == version) return known.Record;
+        var record = StageRecord.TryRead(StageDirectory(stage));
+        lock (records) records[stage] = (version, record);
+        return record;
+    }
+
+    readonly Dictionary<string, ((long, long) Version, StageRecord? Record)> records = new(StringComparer.Ordinal);
 
     /// <summary>Where completed runs are kept and restored from; null runs without a run cache (<c>--no-cache</c>).</summary>
     public RunCache? Cache { get; init; }
@@ -113,17 +129,21 @@ public sealed class ArtifactStore(string root)
     {
         string dir = StageDirectory(record.Stage);
         var problems = new System.Collections.Concurrent.ConcurrentBag<(string Path, string Problem)>();
-        var doubtful = new List<(FileInfo File, OutputFile Output)>();
-        foreach (var output in record.Outputs)
+        var doubtful = new System.Collections.Concurrent.ConcurrentBag<(FileInfo File, OutputFile Output)>();
+        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(0, record.Outputs.Count, 4096), range =>
         {
-            var file = new FileInfo(Path.Combine(dir, output.Path));
-            if (!file.Exists)
-                problems.Add((output.Path, $"output {output.Path} is missing"));
-            else if (file.Length != output.Size)
-                problems.Add((output.Path, $"output {output.Path} has {file.Length:N0} bytes, recorded {output.Size:N0}"));
-            else if (file.LastWriteTimeUtc.Ticks != output.Modified)
-                doubtful.Add((file, output));
-        }
+            for (int i = range.Item1; i < range.Item2; i++)
+            {
+                var output = record.Outputs[i];
+                var file = new FileInfo(Path.Combine(dir, output.Path));
+                if (!file.Exists)
+                    problems.Add((output.Path, $"output {output.Path} is missing"));
+                else if (file.Length != output.Size)
+                    problems.Add((output.Path, $"output {output.Path} has {file.Length:N0} bytes, recorded {output.Size:N0}"));
+                else if (file.LastWriteTimeUtc.Ticks != output.Modified)
+                    doubtful.Add((file, output));
+            }
+        });
         Parallel.ForEach(doubtful, d =>
         {
             if (ContentHash.OfFile(d.File.FullName) != d.Output.Sha256)
