@@ -71,6 +71,24 @@ public class HostTests : IDisposable
     }
 
     [Fact]
+    public async Task Ctrl_C_during_export_stops_at_once_and_records_nothing()
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Build.dll"), $"--artifacts={Artifacts}", $"--mirror={TestHost.MnistMirror}", "--target=Export" })
+            start.ArgumentList.Add(arg);
+        using var host = Process.Start(start)!;
+        while (await host.StandardOutput.ReadLineAsync() is { } line && !line.Contains("export train")) { }
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-INT", host.Id.ToString()])) await kill.WaitForExitAsync();
+        string rest = await host.StandardOutput.ReadToEndAsync();
+        await host.WaitForExitAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"stopped after {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.Equal(1, host.ExitCode);
+        Assert.Contains("cancelling", rest);
+        Assert.Null(StageRecord.TryRead(Path.Combine(Artifacts, "export")));
+    }
+
+    [Fact]
     public async Task Two_jobs_give_the_same_bytes_as_one()
     {
         // A small whole pipeline: Export and Augment run side by side, then Train (compact, one epoch) and Evaluate.
