@@ -4,9 +4,9 @@ namespace Build.Host;
 
 /// <summary>
 /// <c>--jobs=N</c>: runs the target's tasks as soon as the tasks they depend on have completed, up to N at once, in
-/// the same actions and report as Cake's sequential engine. Stages that need the same process-wide resource
-/// (<see cref="Pipeline.Stages.Stage.ExclusiveResource"/>) take turns. After a failure no new task starts; the run
-/// fails with the first error once the running ones end.
+/// the same actions and report as Cake's sequential engine. A stage that <see cref="Pipeline.Stages.Stage.RunsAlone"/>
+/// starts only when nothing else runs, and nothing starts beside it. After a failure no new task starts; the run fails
+/// with the first error once the running ones end.
 /// </summary>
 public static class ParallelRunner
 {
@@ -16,7 +16,6 @@ public static class ParallelRunner
         var names = tasks.Select(t => t.Name).ToHashSet();
         var done = new HashSet<string>();
         var running = new Dictionary<Task, TaskInfo>();
-        var busy = new HashSet<string>();
         var pending = catalog.Tasks.Where(tasks.Contains).ToList(); // dependency order, so ties start in pipeline order
         Exception? failure = null;
         while (pending.Count > 0 || running.Count > 0)
@@ -24,17 +23,17 @@ public static class ParallelRunner
             foreach (var info in pending.ToList())
             {
                 if (failure is not null || running.Count >= context.Settings.Jobs) break;
-                string? resource = info.Stage?.ExclusiveResource;
-                if (!info.DependsOn.Where(names.Contains).All(done.Contains) || resource is not null && busy.Contains(resource)) continue;
+                bool alone = info.Stage?.RunsAlone == true;
+                if (!info.DependsOn.Where(names.Contains).All(done.Contains)) continue;
+                if (running.Values.Any(r => r.Stage?.RunsAlone == true)) break;
+                if (alone && running.Count > 0) continue;
                 pending.Remove(info);
-                if (resource is not null) busy.Add(resource);
                 running[Task.Run(() => RunOneAsync(context, info))] = info;
             }
             if (running.Count == 0) break;
             var finished = await Task.WhenAny(running.Keys);
             var task = running[finished];
             running.Remove(finished);
-            if (task.Stage?.ExclusiveResource is { } held) busy.Remove(held);
             if (finished.Exception is { } error) failure ??= error.InnerException ?? error;
             else done.Add(task.Name);
         }

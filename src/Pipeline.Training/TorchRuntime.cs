@@ -7,8 +7,6 @@ namespace Pipeline.Training;
 /// <summary>Starts libtorch the way every training process needs it, and names the versions in use.</summary>
 public static class TorchRuntime
 {
-    /// <summary>libtorch's random generator and thread count are process-wide: one training stage at a time.</summary>
-    public const string Name = "libtorch";
 
     /// <summary>Versions and switches to record with every result that used TorchSharp.</summary>
     public static SortedDictionary<string, string> Versions => new(StringComparer.Ordinal)

@@ -36,10 +36,11 @@ public abstract class Stage
     public virtual object? Pins(StageContext context) => null;
 
     /// <summary>
-    /// A process-wide resource the stage needs to itself (e.g. libtorch's global random generator): stages naming the
-    /// same one never run at the same time under <c>--jobs</c>.
+    /// Under <c>--jobs</c>, whether the stage runs with no other stage beside it: libtorch's random generator, thread
+    /// pool and MKL switch are process-wide, and a training stage beside other stages was both slower and, once, failed
+    /// inside libtorch.
     /// </summary>
-    public virtual string? ExclusiveResource => null;
+    public virtual bool RunsAlone => false;
 
     /// <summary>Why this run does not need the stage (a switched-off branch of the graph), or null.</summary>
     public virtual string? NotNeeded(StageContext context) => null;
