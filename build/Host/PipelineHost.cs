@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Pipeline;
 using Pipeline.Acquisition;
 using Pipeline.Parameters;
+using Pipeline.Prediction;
 using Pipeline.Stages;
 
 namespace Build.Host;
@@ -51,8 +53,12 @@ public static class PipelineHost
         PipelineParameters parameters;
         try
         {
-            parameters = ParameterSet.Load(settings.Parameters is { } file ? Path.GetFullPath(file) : Path.Combine(root, "params.json"), settings.Sets)
-                .BindAll<PipelineParameters>();
+            var set = ParameterSet.Load(settings.Parameters is { } file ? Path.GetFullPath(file) : Path.Combine(root, "params.json"), settings.Sets);
+            parameters = WithPredictOptions(set, settings, catalog.Closure(target)).BindAll<PipelineParameters>();
+            // What the run asks of its stages (the files --images names) is checked before anything is written.
+            var request = new StageContext(new ArtifactStore(artifacts), parameters.Sections(), root, [], Serilog.Core.Logger.None, CancellationToken.None);
+            foreach (var stage in catalog.Closure(target).Select(t => t.Stage).OfType<Stage>())
+                stage.CheckRequest(request);
             CheckArtifactsFolder(artifacts, settings.DryRun);
         }
         catch (PipelineException e)
@@ -106,6 +112,25 @@ public static class PipelineHost
         string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : "FAILED";
         Console.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
         return exitCode;
+    }
+
+    /// <summary>
+    /// --images, --top and --model are the predict section's keys, so the stage reads them as it reads any parameter
+    /// and they are in its fingerprint. The paths become absolute: they are relative to the working directory.
+    /// </summary>
+    static ParameterSet WithPredictOptions(ParameterSet set, PipelineSettings settings, IReadOnlyList<TaskInfo> closure)
+    {
+        if (settings is { Images.Count: 0, Top: null, Model: null })
+            return set;
+        if (!closure.Any(t => t.Stage is PredictStage))
+            throw new UsageException("--images, --top and --model are options of --target=Predict");
+        if (settings.Images.Count > 0)
+            set.Set("predict", "images", new JsonArray([.. settings.Images.Select(i => JsonValue.Create(Path.GetFullPath(i)))]));
+        if (settings.Top is { } top)
+            set.Set("predict", "top", top);
+        if (settings.Model is { } model)
+            set.Set("predict", "model", Path.GetFullPath(model));
+        return set;
     }
 
     /// <summary>An artifacts folder the run cannot use is a usage error, said at once, not a stack trace or a lock wait.</summary>

@@ -4,13 +4,15 @@ using Pipeline.Augmentation;
 using Pipeline.Evaluation;
 using Pipeline.Features;
 using Pipeline.Imaging;
+using Pipeline.Prediction;
 using Pipeline.Training;
 
 namespace Build.Host;
 
 /// <summary>Every section of the parameters file, typed. A stage's declaration names the keys that shape its outputs.</summary>
 public sealed record PipelineParameters(DownloadParameters Download, VerifyParameters Verify, ExportParameters Export,
-    AugmentParameters Augment, FeaturizeParameters Featurize, TrainParameters Train, TransferParameters Transfer, EvaluateParameters Evaluate)
+    AugmentParameters Augment, FeaturizeParameters Featurize, TrainParameters Train, TransferParameters Transfer, EvaluateParameters Evaluate,
+    PredictParameters Predict)
 {
     /// <summary>The sections by their name in the parameters file, as the stages read them.</summary>
     public IReadOnlyDictionary<string, object> Sections() =>

@@ -98,7 +98,7 @@ public class HostTests : IDisposable
         var run = await Host("--tree");
         Assert.Equal(0, run.ExitCode);
         var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
+        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "Predict", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
         Assert.EndsWith("← Verify, Augment", lines[3]);
     }
 
