@@ -70,21 +70,24 @@ public static class ImageLoader
     }
 
     /// <summary>
-    /// Fits planes of <paramref name="width"/> × <paramref name="height"/> to <paramref name="rows"/> × <paramref name="columns"/>:
-    /// scaled with the aspect ratio kept so that the shorter side (relative to the target) fits, then the centre kept
-    /// (torchvision's Resize + CenterCrop; an odd extra pixel is cut on the right or bottom). Scaling is PIL's bilinear
-    /// filter: a triangle widened by the reduction factor, so a large photo is averaged, not sampled. An image already
-    /// at the target size is returned as it is, so MNIST-sized gray images reach the model exactly as the IDX bytes.
+    /// Fits planes of <paramref name="width"/> × <paramref name="height"/> to <paramref name="rows"/> × <paramref name="columns"/>
+    /// as torchvision's <c>Resize(n)</c> + <c>CenterCrop(n)</c> do on a PIL image: scaled with the aspect ratio kept so
+    /// that the shorter side (relative to the target) fits exactly and the other is truncated, then the centre kept
+    /// (the offset rounded half to even, as Python rounds). Scaling is PIL's bilinear resampling bit for bit: a
+    /// triangle widened by the reduction factor, so a large photo is averaged, not sampled; weights in PIL's 22-bit
+    /// fixed point, rows first, bytes between the passes. An image already at the target size is returned as it is:
+    /// MNIST-sized gray images reach the model as their bytes.
     /// </summary>
     public static byte[] Fit(byte[] planes, int channels, int width, int height, int rows, int columns)
     {
         if (width == columns && height == rows) return planes;
-        double scale = Math.Max((double)columns / width, (double)rows / height);
-        int scaledWidth = Math.Max(columns, (int)Math.Round(width * scale)), scaledHeight = Math.Max(rows, (int)Math.Round(height * scale));
-        var xTaps = Taps(width, scaledWidth, (scaledWidth - columns) / 2, columns);
-        var yTaps = Taps(height, scaledHeight, (scaledHeight - rows) / 2, rows);
+        bool widthFits = (long)columns * height >= (long)rows * width;
+        int scaledWidth = widthFits ? columns : Math.Max(columns, (int)((double)rows * width / height));
+        int scaledHeight = widthFits ? Math.Max(rows, (int)((double)columns * height / width)) : rows;
+        var xTaps = Taps(width, scaledWidth, (int)Math.Round((scaledWidth - columns) / 2.0), columns);
+        var yTaps = Taps(height, scaledHeight, (int)Math.Round((scaledHeight - rows) / 2.0), rows);
         var fitted = new byte[channels * rows * columns];
-        var across = new double[height * columns]; // each source row, already scaled and cropped horizontally
+        var across = new byte[height * columns]; // each source row, already scaled and cropped horizontally
         for (int c = 0; c < channels; c++)
         {
             var plane = planes.AsSpan(c * width * height, width * height);
@@ -92,43 +95,47 @@ public static class ImageLoader
                 for (int x = 0; x < columns; x++)
                 {
                     var (first, weights) = xTaps[x];
-                    double sum = 0;
+                    int sum = Half;
                     for (int k = 0; k < weights.Length; k++) sum += plane[y * width + first + k] * weights[k];
-                    across[y * columns + x] = sum;
+                    across[y * columns + x] = Clip(sum);
                 }
             for (int y = 0; y < rows; y++)
             {
                 var (first, weights) = yTaps[y];
                 for (int x = 0; x < columns; x++)
                 {
-                    double sum = 0;
+                    int sum = Half;
                     for (int k = 0; k < weights.Length; k++) sum += across[(first + k) * columns + x] * weights[k];
-                    fitted[(c * rows + y) * columns + x] = (byte)Math.Clamp(Math.Round(sum, MidpointRounding.AwayFromZero), 0, 255);
+                    fitted[(c * rows + y) * columns + x] = Clip(sum);
                 }
             }
         }
         return fitted;
     }
 
+    // PIL's fixed point for 8-bit images: weights × 2²², sums started at one half.
+    const int PrecisionBits = 22, Half = 1 << (PrecisionBits - 1);
+
+    static byte Clip(int sum) => sum <= 0 ? (byte)0 : sum >= 255 << PrecisionBits ? (byte)255 : (byte)(sum >> PrecisionBits);
+
     /// <summary>
     /// For outputs <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1 of a
     /// <paramref name="source"/> → <paramref name="scaled"/> resize: the first source pixel each reads and the weights
-    /// (PIL's resample: pixel centres aligned, triangle of radius max(1, source / scaled), weights summing to 1).
+    /// (PIL's precompute_coeffs: pixel centres aligned, triangle of radius max(1, source / scaled), weights summing to 1).
     /// </summary>
-    static (int First, double[] Weights)[] Taps(int source, int scaled, int start, int count)
+    static (int First, int[] Weights)[] Taps(int source, int scaled, int start, int count)
     {
         double ratio = (double)source / scaled, support = Math.Max(ratio, 1);
-        var taps = new (int, double[])[count];
+        var taps = new (int, int[])[count];
         for (int i = 0; i < count; i++)
         {
             double centre = (start + i + 0.5) * ratio;
-            int first = Math.Max(0, (int)Math.Floor(centre - support + 0.5)), end = Math.Min(source, (int)Math.Floor(centre + support + 0.5));
+            int first = Math.Max(0, (int)(centre - support + 0.5)), end = Math.Min(source, (int)(centre + support + 0.5));
             var weights = new double[end - first];
             for (int j = first; j < end; j++)
                 weights[j - first] = Math.Max(0, 1 - Math.Abs((j + 0.5 - centre) / support));
             double total = weights.Sum();
-            for (int k = 0; k < weights.Length; k++) weights[k] /= total;
-            taps[i] = (first, weights);
+            taps[i] = (first, [.. weights.Select(w => (int)(w / total * (1 << PrecisionBits) + 0.5))]);
         }
         return taps;
     }
