@@ -233,10 +233,13 @@ public class ImageLoaderTests : IDisposable
 
         Directory.CreateDirectory(temp["empty"]);
         File.WriteAllText(temp[Path.Combine("empty", "a.txt")], "");
-        Assert.Equal("empty: no image files in this folder or below it (.png, .jpg, .jpeg, .bmp, .gif, .webp)",
+        // Messages name paths as a user would type them: relative to the working directory when inside it.
+        Assert.Equal($"{temp["empty"]}: no image files in this folder or below it (.png, .jpg, .jpeg, .bmp, .gif, .webp)",
             Assert.Throws<ImageException>(() => ImageFiles.Find(["empty"], temp.Path)).Message);
-        Assert.Equal("nowhere/x.png: no such file or folder", Assert.Throws<ImageException>(() => ImageFiles.Find(["nowhere/x.png"], temp.Path)).Message);
-        Assert.StartsWith("images/*.jpg: matches no image file", Assert.Throws<ImageException>(() => ImageFiles.Find(["images/*.jpg"], temp.Path)).Message);
+        Assert.Equal($"{temp["nowhere/x.png"]}: no such file or folder", Assert.Throws<ImageException>(() => ImageFiles.Find(["nowhere/x.png"], temp.Path)).Message);
+        Assert.StartsWith($"{temp["images/*.jpg"]}: matches no image file", Assert.Throws<ImageException>(() => ImageFiles.Find(["images/*.jpg"], temp.Path)).Message);
+        Assert.Equal("nowhere/x.png: no such file or folder",
+            Assert.Throws<ImageException>(() => ImageFiles.Find(["nowhere/x.png"], Directory.GetCurrentDirectory())).Message);
     }
 }
 
@@ -391,7 +394,7 @@ public class PredictTests(ITestOutputHelper output) : IDisposable
         Assert.StartsWith($"{temp["empty"]}: no image files in this folder",
             Assert.Throws<ImageException>(() => PredictStage.Instance.CheckRequest(Context(store, Images(temp["empty"])))).Message);
         MnistTest.WritePngs(temp["own"], 3);
-        Assert.Equal("predict.model: nowhere.onnx: no such file",
+        Assert.Equal($"predict.model: {Path.Combine(TestHost.Root, "nowhere.onnx")}: no such file",
             Assert.Throws<PredictException>(() => PredictStage.Instance.CheckRequest(Context(store, Images(temp["own"]), "predict.model=nowhere.onnx"))).Message);
 
         await RecordModel(store, "train");

@@ -41,7 +41,7 @@ public sealed class PredictStage : Stage<PredictStage>
     public override object? Pins(StageContext context) => new
     {
         Images = new SortedDictionary<string, string>(Images(context).ToDictionary(i => Shown(context, i), ContentHash.OfFile), StringComparer.Ordinal),
-        Model = ModelFile(context) is { } model ? ContentHash.OfFile(Existing(context, model)) : null,
+        Model = ModelFile(context) is { } model ? ContentHash.OfFile(Existing(model)) : null,
     };
 
     public override void CheckRequest(StageContext context)
@@ -49,7 +49,7 @@ public sealed class PredictStage : Stage<PredictStage>
         if (Images(context).Count == 0)
             throw new PredictException("no images to classify: give --images=PATH (a file, a folder or a glob; repeatable), or set predict.images");
         if (ModelFile(context) is { } model)
-            Existing(context, model);
+            Existing(model);
     }
 
     static IReadOnlyList<string> Images(StageContext context) => ImageFiles.Find(context.Section<PredictParameters>().Images, context.Root);
@@ -57,21 +57,17 @@ public sealed class PredictStage : Stage<PredictStage>
     static string? ModelFile(StageContext context) =>
         context.Section<PredictParameters>().Model is { Length: > 0 } model ? Path.GetFullPath(model, context.Root) : null;
 
-    static string Existing(StageContext context, string model) => File.Exists(model) ? model
-        : throw new PredictException($"predict.model: {context.Section<PredictParameters>().Model}: no such file");
+    static string Existing(string model) => File.Exists(model) ? model
+        : throw new PredictException($"predict.model: {ImageFiles.Named(model)}: no such file");
 
     /// <summary>A path as the outputs show it: relative to the repository when inside it.</summary>
-    static string Shown(StageContext context, string path)
-    {
-        string relative = Path.GetRelativePath(context.Root, path);
-        return relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar) || Path.IsPathRooted(relative) ? path : relative;
-    }
+    static string Shown(StageContext context, string path) => ImageFiles.Relative(path, context.Root);
 
     /// <summary>The models to ask, each with the label the outputs give it.</summary>
     static IEnumerable<(string Label, string Path)> Models(StageContext context)
     {
         if (ModelFile(context) is { } model)
-            return [(Path.GetFileName(model), Existing(context, model))];
+            return [(Path.GetFileName(model), Existing(model))];
         var models = new List<(string, string)> { ("cnn", Path.Combine(context.OutputOf(TrainStage.Instance), TrainingStage.OnnxFile)) };
         if (context.Section<TransferParameters>().Enabled)
             models.Add(("transfer", Path.Combine(context.OutputOf(TransferStage.Instance), TrainingStage.OnnxFile)));

@@ -25,7 +25,7 @@ public static class ImageFiles
             {
                 files = [.. Glob(path).SelectMany(m => Directory.Exists(m) ? InFolder(m) : ImageLoader.IsImageFile(m) ? [m] : []).Distinct().Order(StringComparer.Ordinal)];
                 if (files.Count == 0)
-                    throw new ImageException($"{given}: matches no image file ({Endings})");
+                    throw new ImageException($"{Named(path)}: matches no image file ({Endings})");
             }
             else if (File.Exists(path))
                 files = [path];
@@ -33,13 +33,23 @@ public static class ImageFiles
             {
                 files = [.. InFolder(path).Order(StringComparer.Ordinal)];
                 if (files.Count == 0)
-                    throw new ImageException($"{given}: no image files in this folder or below it ({Endings})");
+                    throw new ImageException($"{Named(path)}: no image files in this folder or below it ({Endings})");
             }
             else
-                throw new ImageException($"{given}: no such file or folder");
+                throw new ImageException($"{Named(path)}: no such file or folder");
             found.AddRange(files.Where(seen.Add));
         }
         return found;
+    }
+
+    /// <summary>A path as messages name it: relative to the working directory when inside it, as a user would type it.</summary>
+    public static string Named(string path) => Relative(path, Directory.GetCurrentDirectory());
+
+    /// <summary><paramref name="path"/> relative to <paramref name="folder"/> when inside it, else as it is.</summary>
+    public static string Relative(string path, string folder)
+    {
+        string relative = Path.GetRelativePath(folder, path);
+        return relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar) || Path.IsPathRooted(relative) ? path : relative;
     }
 
     static string Endings => string.Join(", ", ImageLoader.Extensions);
