@@ -18,11 +18,12 @@ public static class ImageLoader
     /// <summary>The file as <paramref name="channels"/> planes (1 gray, 3 RGB) of <paramref name="rows"/> × <paramref name="columns"/> bytes.</summary>
     public static byte[] Load(string path, int channels, int rows, int columns)
     {
+        string name = ImageFiles.Named(path);
         byte[] file;
         try { file = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageException($"{path}: cannot read it ({e.Message})"); }
-        var (rgba, width, height) = Decode(file, path);
-        return Fit(Planes(rgba, channels, path), channels, width, height, rows, columns);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageException($"{name}: cannot read it ({e.Message})"); }
+        var (rgba, width, height) = Decode(file, name);
+        return Fit(Planes(rgba, channels, name), channels, width, height, rows, columns);
     }
 
     /// <summary>RGBA bytes, unpremultiplied, as stored: no colour management (PIL does none either).</summary>
