@@ -30,6 +30,11 @@ public sealed record PipelineSettings
     public double LockWaitSeconds { get; init; } = 600;
     public string Split { get; init; } = "train";
     public int Index { get; init; }
+    /// <summary>With --target=Predict: the images as given (relative to the working directory); predict.images.</summary>
+    public IReadOnlyList<string> Images { get; init; } = [];
+    public int? Top { get; init; }
+    /// <summary>With --target=Predict: an ONNX file to classify with (relative to the working directory); predict.model.</summary>
+    public string? Model { get; init; }
 }
 
 /// <summary>
@@ -64,6 +69,9 @@ public static class CommandLine
         new("a", "ID|NAME", "With --target=Compare: the first experiment."),
         new("b", "ID|NAME", "With --target=Compare: the second experiment."),
         new("jobs", "N", "Run up to N stages at once whose upstream stages are complete (default 1); outputs are the same."),
+        new("images", "PATH", "With --target=Predict: an image file, a folder (searched recursively for image files) or a glob to classify (repeatable); sets predict.images.", Repeatable: true),
+        new("top", "K", "With --target=Predict: how many of the most probable classes to report per image (default 3); sets predict.top."),
+        new("model", "FILE", "With --target=Predict: classify with this ONNX file alone (e.g. artifacts/train/model.onnx); Train is then not needed; sets predict.model."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -117,6 +125,13 @@ public static class CommandLine
         if (One("index") is { } indexText && (!int.TryParse(indexText, out index) || index < 0))
             throw new UsageException($"--index={indexText}: expected a whole number ≥ 0");
 
+        int? top = null;
+        if (One("top") is { } topText)
+            top = int.TryParse(topText, out int k) && k >= 1 ? k : throw new UsageException($"--top={topText}: expected a whole number ≥ 1");
+        var images = values.Where(v => v.Key == "images").Select(v => v.Value).ToList();
+        if (images.Any(string.IsNullOrWhiteSpace) || One("model") is "")
+            throw new UsageException($"--{(One("model") is "" ? "model" : "images")} needs a path");
+
         return new PipelineSettings
         {
             Target = One("target"),
@@ -142,6 +157,9 @@ public static class CommandLine
             LockWaitSeconds = lockWait,
             Split = One("split") ?? "train",
             Index = index,
+            Images = images,
+            Top = top,
+            Model = One("model"),
         };
     }
 
@@ -169,7 +187,7 @@ public static class CommandLine
 
             Runs the image-classification pipeline as Cake tasks. Each stage writes under artifacts/<stage>/ and is
             skipped when its inputs, parameters and code did not change. Relative paths given to --params,
-            --artifacts and --mirror are relative to the working directory.
+            --artifacts, --mirror, --images and --model are relative to the working directory.
 
             Options:
 

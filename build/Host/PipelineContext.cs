@@ -43,7 +43,9 @@ public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings
         var readers = catalog.Closure(target).Select(t => t.Stage).OfType<Stage>().Where(s => s.Upstream.Contains(stage)).ToList();
         var reading = readers.Where(r => WhyNotNeeded(r) is null && r.Reads(Stages).Contains(stage)).ToList();
         if (readers.Count == 0 || reading.Count > 0) return null;
+        // The first cause once, not nested at every step back up the graph.
+        const string unread = "no stage of this run reads its outputs";
         var because = readers.Select(r => WhyNotNeeded(r)).OfType<string>().FirstOrDefault();
-        return "no stage of this run reads its outputs" + (because is null ? "" : $" ({because})");
+        return because is null ? unread : because.StartsWith(unread, StringComparison.Ordinal) ? because : $"{unread} ({because})";
     }
 }

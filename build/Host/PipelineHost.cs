@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Pipeline;
 using Pipeline.Acquisition;
 using Pipeline.Experiments;
 using Pipeline.Parameters;
+using Pipeline.Prediction;
 using Pipeline.Stages;
 
 namespace Build.Host;
@@ -55,8 +57,15 @@ public static class PipelineHost
         try
         {
             // Every grid point is bound before anything runs: a bad sweep value stops the sweep at once.
-            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point,
-                ForJobs(ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]).BindAll<PipelineParameters>(), settings.Jobs)))];
+            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, ForJobs(WithPredictOptions(
+                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)).BindAll<PipelineParameters>(), settings.Jobs)))];
+            // What the run asks of its stages (the files --images names) is checked before anything is written.
+            foreach (var (_, parameters) in runs)
+            {
+                var request = new StageContext(new ArtifactStore(artifacts), parameters.Sections(), root, [], Serilog.Core.Logger.None, CancellationToken.None);
+                foreach (var stage in catalog.Closure(target).Select(t => t.Stage).OfType<Stage>())
+                    stage.CheckRequest(request);
+            }
             CheckArtifactsFolder(artifacts, settings.DryRun);
         }
         catch (PipelineException e)
@@ -160,6 +169,25 @@ public static class PipelineHost
         string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : "FAILED";
         Console.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
         return (exitCode, experiment);
+    }
+
+    /// <summary>
+    /// --images, --top and --model are the predict section's keys, so the stage reads them as it reads any parameter
+    /// and they are in its fingerprint. The paths become absolute: they are relative to the working directory.
+    /// </summary>
+    static ParameterSet WithPredictOptions(ParameterSet set, PipelineSettings settings, IReadOnlyList<TaskInfo> closure)
+    {
+        if (settings is { Images.Count: 0, Top: null, Model: null })
+            return set;
+        if (!closure.Any(t => t.Stage is PredictStage))
+            throw new UsageException("--images, --top and --model are options of --target=Predict");
+        if (settings.Images.Count > 0)
+            set.Set("predict", "images", new JsonArray([.. settings.Images.Select(i => JsonValue.Create(Path.GetFullPath(i)))]));
+        if (settings.Top is { } top)
+            set.Set("predict", "top", top);
+        if (settings.Model is { } model)
+            set.Set("predict", "model", Path.GetFullPath(model));
+        return set;
     }
 
     /// <summary>An artifacts folder the run cannot use is a usage error, said at once, not a stack trace or a lock wait.</summary>

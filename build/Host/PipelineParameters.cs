@@ -5,6 +5,7 @@ using Pipeline.Evaluation;
 using Pipeline.Features;
 using Pipeline.Imaging;
 using Pipeline.Stages;
+using Pipeline.Prediction;
 using Pipeline.Training;
 
 namespace Build.Host;
@@ -12,7 +13,7 @@ namespace Build.Host;
 /// <summary>Every section of the parameters file, typed. A stage's declaration names the keys that shape its outputs.</summary>
 public sealed record PipelineParameters(DownloadParameters Download, VerifyParameters Verify, ExportParameters Export,
     AugmentParameters Augment, FeaturizeParameters Featurize, TrainParameters Train, TransferParameters Transfer, EvaluateParameters Evaluate,
-    CacheParameters Cache)
+    CacheParameters Cache, PredictParameters Predict)
 {
     /// <summary>The sections by their name in the parameters file, as the stages read them.</summary>
     public IReadOnlyDictionary<string, object> Sections() =>

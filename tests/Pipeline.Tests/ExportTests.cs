@@ -53,8 +53,10 @@ public class ExportTests : IDisposable
             int index = int.Parse(f[2]);
             Assert.Equal($"{f[1]}/{f[4]}/{index:D5}.png", f[0]);
             Assert.Equal(split.Labels[index].ToString(), f[3]);
-            var (pixels, width, height) = GrayPng.Decode(File.ReadAllBytes(temp[Path.Combine("export", f[0])]), f[0]);
+            string png = temp[Path.Combine("export", f[0])];
+            var (_, width, height) = ImageLoader.Decode(File.ReadAllBytes(png), png);
             Assert.Equal((28, 28), (width, height));
+            var pixels = ImageLoader.Load(png, 1, 28, 28);
             Assert.Equal(split.Image(index).ToArray(), pixels);
             Assert.Equal(ContentHash.OfBytes(pixels), f[5]);
             Assert.Equal(Exporter.OneHot(split.Labels[index], 10), f[6]);
@@ -75,7 +77,7 @@ public class ExportTests : IDisposable
 
         var result = Export(dataset, verified, new ExportParameters { Limit = 20, Splits = ["train"] }, temp["second"], temp["first"]);
         Assert.Equal((11, 9), (result.Written, result.Reused)); // 10 new + the tampered one
-        var (pixels, _, _) = GrayPng.Decode(File.ReadAllBytes(temp[Path.Combine("second", "train", "3", "00003.png")]), "00003.png");
+        var pixels = ImageLoader.Load(temp[Path.Combine("second", "train", "3", "00003.png")], 1, 28, 28);
         Assert.Equal(dataset.LoadSplit(verified, "train").Image(3).ToArray(), pixels);
     }
 
@@ -127,7 +129,7 @@ public class ExportTests : IDisposable
         for (int i = 0; i < 300; i++)
         {
             string path = temp[Path.Combine("export", "test", test.Labels[i].ToString(), $"{i:D5}.png")];
-            Assert.Equal(test.Image(i).ToArray(), GrayPng.Decode(File.ReadAllBytes(path), path).Pixels);
+            Assert.Equal(test.Image(i).ToArray(), ImageLoader.Load(path, 1, 28, 28));
         }
     }
 }

@@ -137,7 +137,7 @@ public class HostTests : IDisposable
         var run = await Host("--tree");
         Assert.Equal(0, run.ExitCode);
         var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "CacheGc", "Compare", "Experiments", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
+        Assert.Equal(["Download", "Verify", "Augment", "Train", "Featurize", "Transfer", "Evaluate", "Export", "Predict", "CacheGc", "Compare", "Experiments", "Show", "Default"], lines.Select(l => l.Split(' ')[0]));
         Assert.EndsWith("← Verify, Augment", lines[3]);
     }
 

@@ -249,7 +249,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Debian's python3-onnx; /usr/bin/python3 on purpose (the python3 on PATH may be another install without it).</summary>
-    const string Python = "/usr/bin/python3";
+    internal const string Python = "/usr/bin/python3";
 
     [Fact]
     public void Every_catalog_model_passes_the_onnx_checker_with_full_check()
@@ -287,7 +287,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(files.Count, stdout.Split('\n').Count(l => l.StartsWith("ok ")));
     }
 
-    static (int Exit, string Stdout, string Stderr) RunPython(string script, IEnumerable<string> arguments)
+    internal static (int Exit, string Stdout, string Stderr) RunPython(string script, IEnumerable<string> arguments)
     {
         if (!File.Exists(Python))
             throw new FileNotFoundException($"{Python} is missing: install Debian's python3 and python3-onnx (apt-get install -y python3-onnx)", Python);

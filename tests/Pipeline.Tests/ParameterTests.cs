@@ -49,10 +49,20 @@ public class ParameterTests
         Assert.Equal(message, Assert.Throws<ParameterException>(() => Parse(assignment)).Message);
 
     [Fact]
+    public void A_hosts_option_sets_its_key_even_in_a_section_the_file_leaves_out()
+    {
+        var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {} }"""), "params.json", []);
+        var bound = set.Set("predict", "top", 5).Set("predict", "images", new JsonArray("a.png")).BindAll<PipelineParameters>();
+        Assert.Equal(5, bound.Predict.Top);
+        Assert.Equal(["a.png"], bound.Predict.Images);
+        Assert.Equal("", bound.Predict.Model);
+    }
+
+    [Fact]
     public void An_unknown_section_is_rejected()
     {
         var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {}, "verify": {}, "verfy": {} }"""), "params.json", []);
-        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify, export, augment, featurize, train, transfer, evaluate)",
+        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify, export, augment, featurize, train, transfer, evaluate, predict)",
             Assert.Throws<ParameterException>(() => set.BindAll<PipelineParameters>()).Message);
     }
 

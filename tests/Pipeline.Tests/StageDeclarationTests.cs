@@ -51,7 +51,7 @@ public class StageDeclarationTests : IDisposable
         ["train.seed"] = ("2", ["train"]),
         ["train.threads"] = ("1", ["train", "transfer", "evaluate"]),
         ["train.mkl_intel_path"] = ("false", ["train", "transfer", "evaluate"]),
-        ["transfer.enabled"] = ("false", ["transfer", "evaluate"]),
+        ["transfer.enabled"] = ("false", ["transfer", "evaluate", "predict"]),
         ["transfer.head"] = ("mlp", ["transfer"]),
         ["transfer.epochs"] = ("3", ["transfer"]),
         ["transfer.batch_size"] = ("64", ["transfer"]),
@@ -61,6 +61,9 @@ public class StageDeclarationTests : IDisposable
         ["evaluate.min_accuracy"] = ("0.9", []),
         ["evaluate.gallery_images"] = ("10", ["evaluate"]),
         ["cache.max_size_mb"] = ("10", []),
+        ["predict.images"] = ("[\"docs\"]", ["predict"]),
+        ["predict.top"] = ("5", ["predict"]),
+        ["predict.model"] = ("ONNX_FILE", ["predict"]),
     };
 
     /// <summary>What a stage's fingerprint is made of for a run (inputs by name: their contents are the engine's).</summary>
@@ -72,6 +75,11 @@ public class StageDeclarationTests : IDisposable
 
     string Assignment(string key, string value)
     {
+        if (value == "ONNX_FILE")
+        {
+            File.WriteAllText(temp["model.onnx"], "bytes are pinned, not read");
+            return $"{key}={temp["model.onnx"]}";
+        }
         if (value != "OTHER_DEFINITION") return $"{key}={value}";
         var definition = JsonNode.Parse(File.ReadAllText(Path.Combine(TestHost.Root, "datasets", "mnist.json")))!;
         definition["name"] = "mnist-copy";
@@ -103,6 +111,9 @@ public class StageDeclarationTests : IDisposable
     [InlineData("src/Pipeline/Acquisition/Idx.cs", "verify")]
     [InlineData("src/Pipeline/Acquisition/VerifiedDataset.cs", "verify augment train featurize transfer export")]
     [InlineData("src/Pipeline/Imaging/GrayPng.cs", "augment export")]
+    [InlineData("src/Pipeline/Imaging/ImageLoader.cs", "predict")]
+    [InlineData("src/Pipeline/Imaging/ContactSheet.cs", "augment evaluate export predict")]
+    [InlineData("src/Pipeline/Imaging/TextArt.cs", "")]
     [InlineData("src/Pipeline.Features/ImagePreprocessor.cs", "featurize")]
     [InlineData("src/Pipeline.Training/Models/ModelCatalog.cs", "train transfer evaluate")]
     [InlineData("src/Pipeline/Evaluation/Charts.cs", "evaluate")]
@@ -116,11 +127,11 @@ public class StageDeclarationTests : IDisposable
 
     /// <summary>
     /// Code that shapes no output: the engine, parameter binding and records (a parameter's value is in the fingerprint
-    /// itself), experiments (they read records), logging and process set-up.
+    /// itself), experiments (they read records), logging and process set-up, the text art Show prints.
     /// </summary>
     static readonly string[] NotStageCode =
         ["src/Pipeline/Stages/", "src/Pipeline/Parameters/", "src/Pipeline/Runtime/", "src/Pipeline/Progress.cs", "src/Pipeline/PipelineException.cs",
-         "src/Pipeline/Acquisition/AcquisitionParameters.cs", "src/Pipeline/Experiments/"];
+         "src/Pipeline/Acquisition/AcquisitionParameters.cs", "src/Pipeline/Experiments/", "src/Pipeline/Imaging/TextArt.cs"];
 
     [Fact]
     public void Every_library_file_is_the_code_of_some_stage_or_known_to_shape_no_output()
@@ -138,7 +149,7 @@ public class StageDeclarationTests : IDisposable
         var context = TestStages.Context(new ArtifactStore(temp["artifacts"]), TestStages.Parameters());
         foreach (var stage in Stages)
             Assert.All(stage.Reads(context), read => Assert.Contains(read, stage.Upstream));
-        Assert.Equal(["download", "verify", "augment", "train", "featurize", "transfer", "evaluate", "export"], Stages.Select(s => s.Name));
+        Assert.Equal(["download", "verify", "augment", "train", "featurize", "transfer", "evaluate", "export", "predict"], Stages.Select(s => s.Name));
     }
 
     [Fact]

@@ -75,4 +75,11 @@ public static class Predictions
         }
         return predicted;
     }
+
+    /// <summary>The <paramref name="k"/> most probable classes of one row, most probable first; ties go to the lower class, as in <see cref="ArgMax"/>.</summary>
+    public static int[] TopK(ReadOnlySpan<float> row, int k)
+    {
+        var values = row.ToArray();
+        return [.. Enumerable.Range(0, values.Length).OrderByDescending(c => values[c]).Take(k)]; // a stable sort
+    }
 }

@@ -11,7 +11,8 @@ public sealed class ExportStage : Stage<ExportStage>
     public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance];
     public override IReadOnlyList<string> Shapes => ["export.splits", "export.limit", "export.one_hot", "export.sheet_images"];
     public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Imaging/*.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+        ["src/Pipeline/Imaging/ExportStage.cs", "src/Pipeline/Imaging/Exporter.cs", "src/Pipeline/Imaging/GrayPng.cs",
+         "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {

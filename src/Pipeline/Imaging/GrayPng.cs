@@ -1,9 +1,8 @@
-using System.Runtime.InteropServices;
 using SkiaSharp;
 
 namespace Pipeline.Imaging;
 
-/// <summary>8-bit grayscale PNG, lossless both ways: decoding an encoded image gives back exactly its bytes.</summary>
+/// <summary>8-bit grayscale PNG, lossless: <see cref="ImageLoader"/> reads an encoded image back as exactly its bytes.</summary>
 public static class GrayPng
 {
     public static byte[] Encode(ReadOnlySpan<byte> pixels, int width, int height)
@@ -21,25 +20,5 @@ public static class GrayPng
                 return encoded.ToArray();
             }
         }
-    }
-
-    public static (byte[] Pixels, int Width, int Height) Decode(byte[] png, string name)
-    {
-        using var data = SKData.CreateCopy(png);
-        using var codec = SKCodec.Create(data) ?? throw new InvalidDataException($"{name}: not a readable image");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Gray8, SKAlphaType.Opaque);
-        var pixels = new byte[info.Width * info.Height];
-        var handle = GCHandle.Alloc(pixels, GCHandleType.Pinned);
-        try
-        {
-            var result = codec.GetPixels(info, handle.AddrOfPinnedObject());
-            if (result != SKCodecResult.Success)
-                throw new InvalidDataException($"{name}: cannot decode ({result})");
-        }
-        finally
-        {
-            handle.Free();
-        }
-        return (pixels, info.Width, info.Height);
     }
 }

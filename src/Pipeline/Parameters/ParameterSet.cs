@@ -73,6 +73,17 @@ public sealed class ParameterSet
         section[path[^1]] = value;
     }
 
+    /// <summary>
+    /// Sets <c>section.key</c> from an option of the host's own (e.g. <c>--images</c>), after the <c>--set</c>s; a
+    /// section the file leaves out is added, since it holds the defaults anyway.
+    /// </summary>
+    public ParameterSet Set(string section, string key, JsonNode? value)
+    {
+        root[section] ??= new JsonObject();
+        if (root[section] is JsonObject values) values[key] = value; // otherwise binding says what is wrong with the section
+        return this;
+    }
+
     public IEnumerable<string> Sections => root.Select(p => p.Key);
 
     /// <summary>

@@ -42,6 +42,12 @@ public abstract class Stage
     /// </summary>
     public virtual bool RunsAlone => false;
 
+    /// <summary>
+    /// Checks what this run asks of the stage before any stage runs, e.g. that the files named on the command line
+    /// exist; the host reports an exception from here as a usage mistake and runs nothing.
+    /// </summary>
+    public virtual void CheckRequest(StageContext context) { }
+
     /// <summary>Why this run does not need the stage (a switched-off branch of the graph), or null.</summary>
     public virtual string? NotNeeded(StageContext context) => null;
 

@@ -1,0 +1,21 @@
+using Pipeline.Parameters;
+
+namespace Pipeline.Prediction;
+
+/// <summary>The <c>predict</c> section; the host fills it from <c>--images</c>, <c>--top</c> and <c>--model</c>.</summary>
+public sealed record PredictParameters : IValidatedParameters
+{
+    /// <summary>Image files, folders or globs (<see cref="Imaging.ImageFiles"/>); relative ones are relative to the
+    /// repository (the host makes those of <c>--images</c> absolute, from the working directory).</summary>
+    public string[] Images { get; init; } = [];
+    /// <summary>How many of the most probable classes each image reports.</summary>
+    public int Top { get; init; } = 3;
+    /// <summary>An ONNX file to classify with instead of the pipeline's models; "" = Train's (and Transfer's).</summary>
+    public string Model { get; init; } = "";
+
+    public IEnumerable<string> Validate()
+    {
+        if (Top < 1) yield return $"top must be at least 1, got {Top}";
+        if (Images.Any(string.IsNullOrWhiteSpace)) yield return "images: an entry is empty";
+    }
+}

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Pipeline.Evaluation;
+using Pipeline.Features;
+using Pipeline.Imaging;
+using Pipeline.Stages;
+using Pipeline.Training;
+
+namespace Pipeline.Prediction;
+
+/// <summary>
+/// Predict: the user's own images (predict.images) through the trained models' ONNX files (Train's, and Transfer's
+/// when transfer.enabled), or through one given file alone (predict.model): the top classes of each image in the log,
+/// <c>predictions.csv</c> and a contact sheet.
+/// </summary>
+public sealed class PredictStage : Stage<PredictStage>
+{
+    public const string CsvFile = "predictions.csv", SheetFile = "predictions.png";
+
+    /// <summary>How many images the contact sheet shows (the first ones).</summary>
+    public const int SheetImages = 100;
+
+    public override string Name => "predict";
+    public override string Description =>
+        "Classify your own images (--images) with the trained CNN and the transfer model, or one ONNX file (--model): top classes per image, predictions.csv, predictions.png.";
+    public override IReadOnlyList<Stage> Upstream => [TrainStage.Instance, TransferStage.Instance];
+
+    // A model file of its own needs no model of the pipeline: then Train is not needed at all.
+    public override IEnumerable<Stage> Reads(StageContext context) =>
+        ModelFile(context) is not null ? [] : context.Section<TransferParameters>().Enabled ? Upstream : [TrainStage.Instance];
+
+    public override IReadOnlyList<string> Shapes => ["predict.images", "predict.top", "predict.model"];
+    public override IReadOnlyList<string> Code =>
+        ["src/Pipeline.Training/Prediction/*.cs", "src/Pipeline/Imaging/ImageLoader.cs", "src/Pipeline/Imaging/ImageFiles.cs",
+         "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Evaluation/ClassificationMetrics.cs",
+         "src/Pipeline/Onnx/ClassifierOnnx.cs"];
+
+    // The bytes of the images and of the model file, not only their names: an edited image reruns the stage, and
+    // --dryrun names it (path → SHA-256).
+    public override object? Pins(StageContext context) => new
+    {
+        Images = new SortedDictionary<string, string>(Images(context).ToDictionary(i => Shown(context, i), ContentHash.OfFile), StringComparer.Ordinal),
+        Model = ModelFile(context) is { } model ? ContentHash.OfFile(Existing(model)) : null,
+    };
+
+    public override void CheckRequest(StageContext context)
+    {
+        if (Images(context).Count == 0)
+            throw new PredictException("no images to classify: give --images=PATH (a file, a folder or a glob; repeatable), or set predict.images");
+        if (ModelFile(context) is { } model)
+            Existing(model);
+    }
+
+    static IReadOnlyList<string> Images(StageContext context) => ImageFiles.Find(context.Section<PredictParameters>().Images, context.Root);
+
+    static string? ModelFile(StageContext context) =>
+        context.Section<PredictParameters>().Model is { Length: > 0 } model ? Path.GetFullPath(model, context.Root) : null;
+
+    static string Existing(string model) => File.Exists(model) ? model
+        : throw new PredictException($"predict.model: {ImageFiles.Named(model)}: no such file");
+
+    /// <summary>A path as the outputs show it: relative to the repository when inside it.</summary>
+    static string Shown(StageContext context, string path) => ImageFiles.Relative(path, context.Root);
+
+    /// <summary>The models to ask, each with the label the outputs give it.</summary>
+    static IEnumerable<(string Label, string Path)> Models(StageContext context)
+    {
+        if (ModelFile(context) is { } model)
+            return [(Path.GetFileName(model), Existing(model))];
+        var models = new List<(string, string)> { ("cnn", Path.Combine(context.OutputOf(TrainStage.Instance), TrainingStage.OnnxFile)) };
+        if (context.Section<TransferParameters>().Enabled)
+            models.Add(("transfer", Path.Combine(context.OutputOf(TransferStage.Instance), TrainingStage.OnnxFile)));
+        return models;
+    }
+
+    /// <summary>One model's answers: the probabilities of every image, and the pixels it was given.</summary>
+    sealed record Answers(string Label, IReadOnlyList<string> Classes, float[] Probabilities, IReadOnlyList<byte[]> Pixels, int Channels, int Rows, int Columns)
+    {
+        public ReadOnlySpan<float> Row(int image) => Probabilities.AsSpan(image * Classes.Count, Classes.Count);
+
+        public IEnumerable<(string Class, float Probability)> Top(int image, int k) =>
+            Predictions.TopK(Row(image), k).Select(c => (Classes[c], Probabilities[image * Classes.Count + c]));
+    }
+
+    public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    {
+        CheckRequest(context);
+        var images = Images(context);
+        int top = context.Section<PredictParameters>().Top;
+        var clock = Stopwatch.StartNew();
+        var pixels = new Dictionary<(int, int, int), IReadOnlyList<byte[]>>(); // models of the same input share the decoding
+        var answers = new List<Answers>();
+        foreach (var (label, path) in Models(context))
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            using var classifier = OnnxClassifier.Load(path);
+            var shape = (classifier.Channels, classifier.Rows, classifier.Columns);
+            if (!pixels.TryGetValue(shape, out var loaded))
+                pixels[shape] = loaded = [.. images.Select(i => ImageLoader.Load(i, classifier.Channels, classifier.Rows, classifier.Columns))];
+            answers.Add(new Answers(label, classifier.Classes, classifier.Probabilities(loaded), loaded, classifier.Channels, classifier.Rows, classifier.Columns));
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+
+        var csv = new StringBuilder(answers.Count > 1 ? "path,model,predicted,probability,top_k\n" : "path,predicted,probability,top_k\n");
+        for (int i = 0; i < images.Count; i++)
+        {
+            string shown = Shown(context, images[i]);
+            foreach (var a in answers)
+            {
+                var best = a.Top(i, top).ToList();
+                string topK = string.Join(';', best.Select(b => $"{b.Class}:{Number(b.Probability)}"));
+                csv.Append(CsvField(shown)).Append(',').Append(answers.Count > 1 ? a.Label + "," : "")
+                    .Append(CsvField(best[0].Class)).Append(',').Append(Number(best[0].Probability)).Append(',').Append(CsvField(topK)).Append('\n');
+            }
+            context.Log.Information("{Path:l}  {Predictions:l}", shown,
+                string.Join("  |  ", answers.Select(a => $"{a.Label}: " + string.Join(", ", a.Top(i, top).Select(b => $"{b.Class} {Percent(b.Probability)}")))));
+        }
+        File.WriteAllText(workspace.PathOf(CsvFile), csv.ToString());
+        File.WriteAllBytes(workspace.PathOf(SheetFile), Sheet(answers, images.Count));
+
+        context.Log.Information("predict: {Count:N0} images, {Models} in {Seconds:0.00} s; {Csv}", images.Count,
+            string.Join(" and ", answers.Select(a => a.Label)), seconds, Path.Combine(context.OutputOf(this), CsvFile));
+        workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;
+        workspace.Metrics["images"] = images.Count;
+        workspace.Metrics["seconds"] = Math.Round(seconds, 3);
+        workspace.Metrics["images_per_second"] = Math.Round(images.Count * answers.Count / Math.Max(seconds, 1e-6));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The first images as the first model saw them, each with every model's top class and its probability.</summary>
+    static byte[] Sheet(IReadOnlyList<Answers> answers, int count)
+    {
+        var first = answers[0];
+        int plane = first.Rows * first.Columns;
+        var tiles = Enumerable.Range(0, Math.Min(count, SheetImages)).Select(i =>
+        {
+            var image = first.Pixels[i];
+            // An RGB model's input is shown in gray, by the one luminance rule.
+            byte[] gray = first.Channels == 1 ? image
+                : [.. Enumerable.Range(0, plane).Select(p => ImageLoader.Luminance(image[p], image[plane + p], image[2 * plane + p]))];
+            string caption = string.Join(" · ", answers.Select(a => a.Top(i, 1).First()).Select(b => $"{b.Class} {b.Probability * 100:0}%"));
+            return new Tile(gray, first.Columns, first.Rows, caption);
+        }).ToList();
+        return ContactSheet.Render(tiles, columns: Math.Min(10, tiles.Count), scale: 4);
+    }
+
+    static string Number(float probability) => probability.ToString("0.000000", CultureInfo.InvariantCulture);
+
+    static string Percent(float probability) => (probability * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
+
+    static string CsvField(string text) =>
+        text.AsSpan().IndexOfAny(",\"\n\r") < 0 ? text : "\"" + text.Replace("\"", "\"\"") + "\"";
+}
+
+/// <summary>What Predict cannot do as asked; the message names the file or the parameter.</summary>
+public sealed class PredictException(string message) : PipelineException(message);

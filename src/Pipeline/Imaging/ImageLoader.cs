@@ -1,0 +1,146 @@
+using SkiaSharp;
+
+namespace Pipeline.Imaging;
+
+/// <summary>
+/// Image files as a model takes them, the one place that turns a file into a model's pixels: decoded with Skia (PNG,
+/// JPEG, BMP, GIF's first frame, WebP), converted to the model's channels (gray by <see cref="Luminance"/>; alpha is
+/// ignored, as PIL's <c>convert("L")</c> does) and fitted to its size (<see cref="Fit"/>). Pixels stay bytes, one plane
+/// per channel, rows top to bottom; the caller scales them as training does (/ 255).
+/// </summary>
+public static class ImageLoader
+{
+    /// <summary>The file name endings a folder search takes as images.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
+
+    public static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
+    /// <summary>The file as <paramref name="channels"/> planes (1 gray, 3 RGB) of <paramref name="rows"/> × <paramref name="columns"/> bytes.</summary>
+    public static byte[] Load(string path, int channels, int rows, int columns)
+    {
+        string name = ImageFiles.Named(path);
+        byte[] file;
+        try { file = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageException($"{name}: cannot read it ({e.Message})"); }
+        var (rgba, width, height) = Decode(file, name);
+        return Fit(Planes(rgba, channels, name), channels, width, height, rows, columns);
+    }
+
+    /// <summary>RGBA bytes, unpremultiplied, as stored: no colour management (PIL does none either).</summary>
+    public static (byte[] Rgba, int Width, int Height) Decode(byte[] file, string name)
+    {
+        using var data = SKData.CreateCopy(file);
+        using var codec = SKCodec.Create(data)
+            ?? throw new ImageException($"{name}: not an image that can be decoded (PNG, JPEG, BMP, GIF or WebP)");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[info.BytesSize64];
+        unsafe
+        {
+            fixed (byte* pixels = rgba)
+            {
+                // A truncated file decodes partly (IncompleteInput): that is a broken file too.
+                var result = codec.GetPixels(info, (nint)pixels);
+                if (result != SKCodecResult.Success)
+                    throw new ImageException($"{name}: cannot decode it ({result})");
+            }
+        }
+        return (rgba, info.Width, info.Height);
+    }
+
+    /// <summary>
+    /// Gray from RGB: ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B) in PIL's fixed point, so an image converted here
+    /// and with PIL's <c>convert("L")</c> gives the same bytes; gray stays exactly gray.
+    /// </summary>
+    public static byte Luminance(byte r, byte g, byte b) => (byte)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+
+    static byte[] Planes(byte[] rgba, int channels, string name)
+    {
+        if (channels is not (1 or 3))
+            throw new ImageException($"{name}: a model with {channels} input channels is not supported (1 gray, 3 RGB)");
+        int count = rgba.Length / 4;
+        var planes = new byte[channels * count];
+        for (int i = 0; i < count; i++)
+        {
+            byte r = rgba[4 * i], g = rgba[4 * i + 1], b = rgba[4 * i + 2];
+            if (channels == 1)
+                planes[i] = Luminance(r, g, b);
+            else
+                (planes[i], planes[count + i], planes[2 * count + i]) = (r, g, b);
+        }
+        return planes;
+    }
+
+    /// <summary>
+    /// Fits planes of <paramref name="width"/> × <paramref name="height"/> to <paramref name="rows"/> × <paramref name="columns"/>
+    /// as torchvision's <c>Resize(n)</c> + <c>CenterCrop(n)</c> do on a PIL image: scaled with the aspect ratio kept so
+    /// that the shorter side (relative to the target) fits exactly and the other is truncated, then the centre kept
+    /// (the offset rounded half to even, as Python rounds). Scaling is PIL's bilinear resampling bit for bit: a
+    /// triangle widened by the reduction factor, so a large photo is averaged, not sampled; weights in PIL's 22-bit
+    /// fixed point, rows first, bytes between the passes. An image already at the target size is returned as it is:
+    /// MNIST-sized gray images reach the model as their bytes.
+    /// </summary>
+    public static byte[] Fit(byte[] planes, int channels, int width, int height, int rows, int columns)
+    {
+        if (width == columns && height == rows) return planes;
+        bool widthFits = (long)columns * height >= (long)rows * width;
+        int scaledWidth = widthFits ? columns : Math.Max(columns, (int)((double)rows * width / height));
+        int scaledHeight = widthFits ? Math.Max(rows, (int)((double)columns * height / width)) : rows;
+        var xTaps = Taps(width, scaledWidth, (int)Math.Round((scaledWidth - columns) / 2.0), columns);
+        var yTaps = Taps(height, scaledHeight, (int)Math.Round((scaledHeight - rows) / 2.0), rows);
+        var fitted = new byte[channels * rows * columns];
+        var across = new byte[height * columns]; // each source row, already scaled and cropped horizontally
+        for (int c = 0; c < channels; c++)
+        {
+            var plane = planes.AsSpan(c * width * height, width * height);
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < columns; x++)
+                {
+                    var (first, weights) = xTaps[x];
+                    int sum = Half;
+                    for (int k = 0; k < weights.Length; k++) sum += plane[y * width + first + k] * weights[k];
+                    across[y * columns + x] = Clip(sum);
+                }
+            for (int y = 0; y < rows; y++)
+            {
+                var (first, weights) = yTaps[y];
+                for (int x = 0; x < columns; x++)
+                {
+                    int sum = Half;
+                    for (int k = 0; k < weights.Length; k++) sum += across[(first + k) * columns + x] * weights[k];
+                    fitted[(c * rows + y) * columns + x] = Clip(sum);
+                }
+            }
+        }
+        return fitted;
+    }
+
+    // PIL's fixed point for 8-bit images: weights × 2²², sums started at one half.
+    const int PrecisionBits = 22, Half = 1 << (PrecisionBits - 1);
+
+    static byte Clip(int sum) => sum <= 0 ? (byte)0 : sum >= 255 << PrecisionBits ? (byte)255 : (byte)(sum >> PrecisionBits);
+
+    /// <summary>
+    /// For outputs <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1 of a
+    /// <paramref name="source"/> → <paramref name="scaled"/> resize: the first source pixel each reads and the weights
+    /// (PIL's precompute_coeffs: pixel centres aligned, triangle of radius max(1, source / scaled), weights summing to 1).
+    /// </summary>
+    static (int First, int[] Weights)[] Taps(int source, int scaled, int start, int count)
+    {
+        double ratio = (double)source / scaled, support = Math.Max(ratio, 1);
+        var taps = new (int, int[])[count];
+        for (int i = 0; i < count; i++)
+        {
+            double centre = (start + i + 0.5) * ratio;
+            int first = Math.Max(0, (int)(centre - support + 0.5)), end = Math.Min(source, (int)(centre + support + 0.5));
+            var weights = new double[end - first];
+            for (int j = first; j < end; j++)
+                weights[j - first] = Math.Max(0, 1 - Math.Abs((j + 0.5 - centre) / support));
+            double total = weights.Sum();
+            taps[i] = (first, [.. weights.Select(w => (int)(w / total * (1 << PrecisionBits) + 0.5))]);
+        }
+        return taps;
+    }
+}
+
+/// <summary>An image file that cannot be used; the message names it.</summary>
+public sealed class ImageException(string message) : PipelineException(message);
