@@ -17,13 +17,6 @@ public static class TorchRuntime
         ["mkl_cpu_path"] = MklCpuDispatch.State,
     };
 
-    /// <summary>Applies the malloc tuning and sets the seed; call before the first tensor is made.</summary>
-    public static void Initialize(long seed)
-    {
-        MallocTuning.Apply();
-        random.manual_seed(seed);
-    }
-
     /// <summary>
     /// Prepares a training process: malloc tuning, then (before libtorch first calls MKL) the optional MKL CPU-path
     /// switch, then the thread count (0 = one per core).
