@@ -29,8 +29,8 @@ public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings
     /// <summary>What a stage task sees; under --jobs its log lines carry the task's name.</summary>
     public StageContext StagesFor(string task) => Settings.Jobs > 1 ? Stages.WithLog(HostLogging.ForStage(Logger, task)) : Stages;
 
-    /// <summary>Whether --force applies to this task (with --exclusive only the target runs at all).</summary>
-    public bool Forced(string task) => Settings.Force;
+    /// <summary>--force: every stage of this run recomputes (with --exclusive only the target runs at all).</summary>
+    public bool Forced => Settings.Force;
 
     /// <summary>
     /// Why this run does not need a stage, or null. The target is always needed; another stage is not when it switches

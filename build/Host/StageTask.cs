@@ -28,9 +28,9 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
         {
             var pending = definition.Upstream.Where(context.Report.WillRun).ToList();
             var status = pending.Count > 0 ? StageStatus.Stale($"upstream {string.Join(", ", pending)} would run first")
-                : context.Forced(TaskName) ? StageStatus.Stale("--force")
+                : context.Forced ? StageStatus.Stale("--force")
                 : context.Store.Check(definition);
-            if (!status.UpToDate && pending.Count == 0 && !context.Forced(TaskName) && context.Store.Cache?.Find(context.Store.Fingerprint(definition).Hash) is not null)
+            if (!status.UpToDate && pending.Count == 0 && !context.Forced && context.Store.Cache?.Find(context.Store.Fingerprint(definition).Hash) is not null)
                 status = StageStatus.Stale($"{status.Reason}; would restore from cache");
             context.Report.Add(TaskName, status.UpToDate ? TaskOutcome.UpToDate : TaskOutcome.WouldRun, TimeSpan.Zero, status.Reason);
             if (status.UpToDate)
@@ -39,7 +39,7 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
                 context.Logger.Information("{Task}: would run ({Reason})", TaskName, status.Reason);
             return false;
         }
-        var decision = context.Forced(TaskName) ? StageStatus.Stale("--force") : context.Store.Check(definition);
+        var decision = context.Forced ? StageStatus.Stale("--force") : context.Store.Check(definition);
         context.Report.Decided(TaskName, decision.Reason);
         if (!decision.UpToDate)
             context.Logger.Information("{Task} runs: {Reason}", TaskName, decision.Reason);
@@ -49,7 +49,7 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
     public sealed override async Task RunAsync(PipelineContext context)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (!context.Forced(TaskName) && context.Store.Restore(Stage.Define(context.Stages)) is { } restored)
+        if (!context.Forced && context.Store.Restore(Stage.Define(context.Stages)) is { } restored)
         {
             context.Report.Add(TaskName, TaskOutcome.Restored, clock.Elapsed, context.Report.ReasonFor(TaskName));
             context.Logger.Information("{Task}: restored from the run cache ({Outputs} files) in {Seconds:0.00} s", TaskName, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
@@ -57,7 +57,7 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
         }
         var stages = context.StagesFor(TaskName);
         var record = await context.Store.RunAsync(Stage.Define(stages), (workspace, _) => Stage.ProduceAsync(stages, workspace),
-            context.Cancellation, fresh: context.Forced(TaskName));
+            context.Cancellation, fresh: context.Forced);
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
     }
 

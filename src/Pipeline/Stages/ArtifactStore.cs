@@ -51,12 +51,9 @@ public sealed class ArtifactStore(string root)
         string staging = Path.Combine(StagingRoot, $"{stage.Name}.restoring");
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         if (!Cache.Materialize(run, staging)) return null;
-        var record = new StageRecord
+        var record = run with
         {
-            Stage = run.Stage, Fingerprint = run.Fingerprint, Parameters = run.Parameters, Code = run.Code, Inputs = run.Inputs,
             Outputs = [.. run.Outputs.Select(o => o with { Modified = File.GetLastWriteTimeUtc(Path.Combine(staging, o.Path)).Ticks })],
-            OutputHash = run.OutputHash, StartedAt = run.StartedAt, DurationSeconds = run.DurationSeconds, Tools = run.Tools,
-            Metrics = run.Metrics, ResumeKey = run.ResumeKey,
         };
         CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
         Swap(staging, StageDirectory(stage.Name));
@@ -106,7 +103,7 @@ public sealed class ArtifactStore(string root)
             reasons.Add("fingerprint changed");
         if (reasons.Count > 0)
             return StageStatus.Stale([.. reasons]);
-        reasons.AddRange(CheckOutputs(record));
+        reasons.AddRange(CheckOutputs(record, StageDirectory(stage.Name)));
         return reasons.Count > 0 ? StageStatus.Stale([.. reasons]) : StageStatus.Current();
     }
 
@@ -125,9 +122,8 @@ public sealed class ArtifactStore(string root)
     /// Every recorded output present with its size and modification time; where the time differs, the content hash
     /// decides, and a file whose content still matches gets its recorded time back so the next check is cheap again.
     /// </summary>
-    IEnumerable<string> CheckOutputs(StageRecord record)
+    static IEnumerable<string> CheckOutputs(StageRecord record, string dir)
     {
-        string dir = StageDirectory(record.Stage);
         var problems = new System.Collections.Concurrent.ConcurrentBag<(string Path, string Problem)>();
         var doubtful = new System.Collections.Concurrent.ConcurrentBag<(FileInfo File, OutputFile Output)>();
         Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(0, record.Outputs.Count, 4096), range =>
@@ -252,8 +248,7 @@ public sealed class ArtifactStore(string root)
         {
             string final = StageDirectory(Path.GetFileName(staged));
             if (Directory.Exists(final) || StageRecord.TryRead(staged) is not { } record) continue;
-            var check = new ArtifactStore(StagingRoot).CheckOutputs(record).ToList();
-            if (check.Count > 0) continue;
+            if (CheckOutputs(record, staged).Any()) continue;
             Directory.Move(staged, final);
             log?.Invoke($"{record.Stage}: finished an interrupted commit (the complete outputs of {record.StartedAt:u} are in place)");
         }

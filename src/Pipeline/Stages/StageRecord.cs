@@ -8,7 +8,7 @@ namespace Pipeline.Stages;
 /// <c>artifacts/&lt;stage&gt;/stage.json</c>: written last, after every output, so its presence means the stage
 /// completed. It carries everything needed to decide "up to date" and to reproduce the result.
 /// </summary>
-public sealed class StageRecord
+public sealed record StageRecord
 {
     public const string FileName = "stage.json";
 
