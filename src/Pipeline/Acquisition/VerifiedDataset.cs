@@ -3,11 +3,14 @@ using Pipeline.Stages;
 
 namespace Pipeline.Acquisition;
 
-/// <summary>One split's images (row-major, <c>Count × Rows × Columns</c> bytes) and labels (class indices).</summary>
-public sealed record ImageSplit(string Name, byte[] Images, byte[] Labels, int Rows, int Columns)
+/// <summary>
+/// One split's images (<c>Count × Channels × Rows × Columns</c> bytes: each image channel-planar, as torch lays out
+/// C×H×W; one channel is gray, three are R, G, B) and labels (class indices).
+/// </summary>
+public sealed record ImageSplit(string Name, byte[] Images, byte[] Labels, int Rows, int Columns, int Channels = 1)
 {
     public int Count => Labels.Length;
-    public int ImageSize => Rows * Columns;
+    public int ImageSize => Channels * Rows * Columns;
     public ReadOnlySpan<byte> Image(int index) => Images.AsSpan(index * ImageSize, ImageSize);
 
     public int[] ClassCounts(int classes)
@@ -19,12 +22,14 @@ public sealed record ImageSplit(string Name, byte[] Images, byte[] Labels, int R
 }
 
 /// <summary>
-/// The Verify stage's output, as later stages read it: <c>dataset.json</c> (name, classes, shape, splits) and per
+/// The Verify stage's output, as later stages read it: <c>dataset.json</c> (name, classes, shape C×H×W, splits) and per
 /// split two raw files, <c>&lt;split&gt;-images.u8</c> and <c>&lt;split&gt;-labels.u8</c>, each loaded in one read.
 /// </summary>
 public sealed record VerifiedDataset(string Name, IReadOnlyList<string> Classes, int Rows, int Columns,
-    SortedDictionary<string, int> Splits)
+    SortedDictionary<string, int> Splits, int Channels = 1)
 {
+    public int ImageSize => Channels * Rows * Columns;
+
     public const string FileName = "dataset.json";
     public static readonly string[] SplitOrder = ["train", "validation", "test"];
 
@@ -43,9 +48,9 @@ public sealed record VerifiedDataset(string Name, IReadOnlyList<string> Classes,
             throw new DatasetException($"dataset '{Name}' has no split '{split}' (splits: {string.Join(", ", Splits.Keys)})");
         byte[] images = File.ReadAllBytes(Path.Combine(directory, ImagesFile(split)));
         byte[] labels = File.ReadAllBytes(Path.Combine(directory, LabelsFile(split)));
-        if (labels.Length != count || images.Length != (long)count * Rows * Columns)
-            throw new DatasetException($"{directory}: split '{split}' files do not hold {count:N0} images of {Rows}×{Columns}");
-        return new ImageSplit(split, images, labels, Rows, Columns);
+        if (labels.Length != count || images.Length != (long)count * ImageSize)
+            throw new DatasetException($"{directory}: split '{split}' files do not hold {count:N0} images of {Channels}×{Rows}×{Columns}");
+        return new ImageSplit(split, images, labels, Rows, Columns, Channels);
     }
 
     public static string ImagesFile(string split) => $"{split}-images.u8";
