@@ -2,8 +2,31 @@ using SkiaSharp;
 
 namespace Pipeline.Imaging;
 
-/// <summary>One tile of a contact sheet: a grayscale image and the text under it.</summary>
-public sealed record Tile(byte[] Pixels, int Width, int Height, string Caption);
+/// <summary>
+/// One tile of a contact sheet: an image (<see cref="Channels"/> 1 = gray, 3 = RGB, channel-planar C×H×W as the
+/// pipeline's arrays hold it) and the text under it.
+/// </summary>
+public sealed record Tile(byte[] Pixels, int Width, int Height, string Caption, int Channels = 1)
+{
+    /// <summary>The tile as a Skia image: gray as it is, colour interleaved into RGBA.</summary>
+    public SKImage ToImage()
+    {
+        if (Channels == 1)
+            return SKImage.FromPixelCopy(new SKImageInfo(Width, Height, SKColorType.Gray8, SKAlphaType.Opaque), Pixels);
+        if (Channels != 3)
+            throw new ArgumentException($"a tile has 1 or 3 channels, not {Channels}");
+        int plane = Width * Height;
+        var rgba = new byte[plane * 4];
+        for (int i = 0; i < plane; i++)
+        {
+            rgba[4 * i] = Pixels[i];
+            rgba[4 * i + 1] = Pixels[plane + i];
+            rgba[4 * i + 2] = Pixels[2 * plane + i];
+            rgba[4 * i + 3] = 255;
+        }
+        return SKImage.FromPixelCopy(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Opaque), rgba);
+    }
+}
 
 /// <summary>
 /// A grid of images scaled up with nearest-neighbour (pixels stay crisp), each with its caption underneath, as PNG.
@@ -34,7 +57,7 @@ public static class ContactSheet
         {
             var tile = tiles[i];
             int x = Gap + i % columns * (w * scale + Gap), y = Gap + i / columns * (h * scale + CaptionHeight + Gap);
-            using var image = SKImage.FromPixelCopy(new SKImageInfo(tile.Width, tile.Height, SKColorType.Gray8, SKAlphaType.Opaque), tile.Pixels);
+            using var image = tile.ToImage();
             canvas.DrawImage(image, SKRect.Create(x, y, w * scale, h * scale), sampling);
             string caption = Fit(tile.Caption, font, w * scale);
             float textWidth = font.MeasureText(caption);
