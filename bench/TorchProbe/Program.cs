@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Pipeline.Training;
+using Pipeline.Training.Models;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn.functional;
+
+// bench/TorchProbe gemm [SIZE]       attainable single-precision GFLOP/s of libtorch's mm (median of 7)
+// bench/TorchProbe profile [BATCH]   the reference model's training step split into phases, ms per batch
+string mode = args.Length > 0 ? args[0] : "gemm";
+TorchRuntime.Initialize(0, mklIntelPath: Environment.GetEnvironmentVariable("PROBE_MKL_INTEL") != "0", Path.Combine(Path.GetTempPath(), "pipeline-probe"));
+
+if (mode == "gemm")
+{
+    int n = args.Length > 1 ? int.Parse(args[1]) : 4096;
+    random.manual_seed(1);
+    using var a = randn(n, n);
+    using var b = randn(n, n);
+    var seconds = new List<double>();
+    for (int i = 0; i < 9; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        using (var c = a.mm(b)) c.sum().item<float>();
+        if (i >= 2) seconds.Add(watch.Elapsed.TotalSeconds);
+    }
+    seconds.Sort();
+    double gflops = 2.0 * n * n * n / seconds[seconds.Count / 2] / 1e9;
+    Console.WriteLine(JsonSerializer.Serialize(new { probe = "gemm", size = n, threads = get_num_threads(), gflops_per_second = Math.Round(gflops, 1), versions = TorchRuntime.Versions }));
+}
+else if (mode == "profile")
+{
+    int batch = args.Length > 1 ? int.Parse(args[1]) : 512;
+    random.manual_seed(1);
+    var model = ModelCatalog.Create("reference", 10, [1, 28, 28]);
+    var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
+    using var images = rand(60000, 1, 28, 28);
+    using var labels = randint(0, 10, [60000]);
+    var phases = new SortedDictionary<string, double>();
+    void Time(string phase, Action action)
+    {
+        var watch = Stopwatch.StartNew();
+        action();
+        phases[phase] = phases.GetValueOrDefault(phase) + watch.Elapsed.TotalMilliseconds;
+    }
+    int batches = 0;
+    var total = Stopwatch.StartNew();
+    for (int start = 0; start + batch <= 60000; start += batch)
+    {
+        using var scope = NewDisposeScope();
+        Tensor x = null!, y = null!, logits = null!, loss = null!;
+        Time("0 gather batch", () => { var idx = arange(start, start + batch); x = images.index_select(0, idx); y = labels.index_select(0, idx); });
+        Time("1 forward", () => { logits = model.call(x); loss = cross_entropy(logits, y); });
+        Time("2 zero_grad", () => optimizer.zero_grad());
+        Time("3 backward", () => loss.backward());
+        Time("4 optimizer step", () => optimizer.step());
+        Time("5 item/argmax", () => { loss.item<float>(); logits.argmax(1).eq(y).sum().item<long>(); });
+        batches++;
+    }
+    double seconds = total.Elapsed.TotalSeconds;
+    Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", batch, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
+}

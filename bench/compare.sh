@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Side by side on this host: each peer and the project's stage run alternately (peer, project, peer, project, …)
+# after a warm-up, and the table gives each side's median and the median of the pairwise ratios, so that a noisy
+# neighbour slows both sides of a pair alike. Also the limit: libtorch's single-precision GEMM on large matrices with
+# every thread (bench/TorchProbe), against which Train's GFLOP/s (17.8 MFLOP per training image, reference model) is
+# shown as a fraction.
+#
+#   bench/compare.sh                      3 pairs of each figure
+#   PAIRS=5 TRAIN_EPOCHS=4 bench/compare.sh
+#   bench/compare.sh train                only some figures (train, export, augment, featurize)
+#
+# Peers: ../shared/bench/seed_pytorch.py (PyTorch, with the glibc tunables its README documents),
+# ../shared/bench/seed_export.py (matplotlib imsave), Augmentor 0.2.12 (import Augmentor, or AUGMENTOR_SRC=a checkout
+# of mdbloice/Augmentor at 0.2.12; without it PIL's rotate in a loop stands in, and the table says so).
+# Debian's python3-torch, python3-matplotlib, python3-pil and python3-tqdm are installed when missing (root).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+pairs=${PAIRS:-3}
+epochs=${TRAIN_EPOCHS:-3}          # steady state: every epoch after the first
+export_n=${EXPORT_N:-5000}         # images per split for the project (3 splits), images for the peer
+augment_n=${AUGMENT_N:-10000}
+mnist=${MNIST:-../shared/datasets/mnist}
+models=${MODELS:-../shared/models}
+peers=${PEERS:-../shared/bench}
+figures=${*:-train export augment featurize}
+py=/usr/bin/python3
+work=artifacts/.bench-compare
+results=$work/results.jsonl
+
+for f in "$mnist/train-images-idx3-ubyte.gz" "$models/mobilenetv2-12-int8.onnx" "$peers/seed_pytorch.py" "$peers/seed_export.py"; do
+  [[ -f $f ]] || { echo "compare: $f not found (set MNIST, MODELS or PEERS)" >&2; exit 2; }
+done
+
+if ! $py -c "import torch, matplotlib, PIL, tqdm" 2>/dev/null; then
+  echo "== installing the peers: python3-torch python3-matplotlib python3-pil python3-tqdm"
+  # The archive folder is moved because some images delete /var/cache/apt/archives/*.deb after every dpkg call,
+  # which breaks installs large enough to take several.
+  mkdir -p /var/tmp/apt-archives/partial
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dir::Cache::Archives=/var/tmp/apt-archives/ \
+    python3-torch python3-matplotlib python3-pil python3-tqdm libopenblas0-pthread >/dev/null
+fi
+augmentor_path=${AUGMENTOR_SRC:-}
+if PYTHONPATH=$augmentor_path $py -c "import Augmentor; assert Augmentor.__version__ == '0.2.12'" 2>/dev/null; then
+  augment_peer="Augmentor 0.2.12"
+else
+  augment_peer="PIL rotate loop (Augmentor 0.2.12 not found: set AUGMENTOR_SRC)"
+fi
+
+echo "== building the host and the probe"
+./build.sh --tree >/dev/null
+dotnet build bench/TorchProbe -c Release -v q -nologo >/dev/null
+probe=$(find bench/TorchProbe/bin/Release -name TorchProbe -type f -perm -u+x | head -1)
+
+rm -rf "$work"; mkdir -p "$work"
+build() { ./build.sh --artifacts="$work/artifacts" --mirror="$mnist" --mirror="$models" --verbosity=quiet "$@" >"$work/last.log" 2>&1 \
+  || { cat "$work/last.log" >&2; echo "compare: ./build.sh $* failed" >&2; exit 1; }; }
+metric() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics'][sys.argv[2]])" "$work/artifacts/$1/stage.json" "$2"; }
+record() { echo "{\"figure\": \"$1\", \"side\": \"$2\", \"pair\": $3, \"value\": $4}" >>"$results"; }
+echo "== preparing: Download, Verify and Export once (Augmentor's source images are Export's PNG files)"
+build --target=Export --set export.limit="$export_n"
+mkdir -p "$work/augmentor-source"
+find "$work/artifacts/export/train" -name '*.png' | sort | head -n "$export_n" | while read -r f; do ln -s "$PWD/$f" "$work/augmentor-source/"; done
+
+project_train() {
+  build --target=Train --exclusive --force --set augment.join_training=false --set train.epochs="$epochs"
+  $py -c "import json,sys,statistics as s; e=json.load(open(sys.argv[1]))['metrics']['epochs'][1:]; print(round(s.median(x['images_per_second'] for x in e)))" \
+    "$work/artifacts/train/stage.json"
+}
+peer_train() {
+  GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 $py "$peers/seed_pytorch.py" "$mnist" "$epochs" \
+    | $py -c "import json,sys,statistics as s; r=json.loads(sys.stdin.read()); print(round(60000/s.median(r['epoch_s'][1:])))"
+}
+project_export() { build --target=Export --exclusive --force --set export.limit="$export_n"; metric export files_per_second; }
+peer_export() { $py "$peers/seed_export.py" "$mnist" "$export_n" "$work/peer-export" | $py -c "import json,sys; print(json.loads(sys.stdin.read())['export_png_per_s'])"; }
+project_augment() { build --target=Augment --exclusive --force --set augment.png=true --set augment.samples="$augment_n"; metric augment images_per_second; }
+peer_augment() {
+  rm -rf "$work/augmentor-source/output"
+  PYTHONPATH=$augmentor_path $py - "$work/augmentor-source" "$augment_n" 2>/dev/null <<'PY'
+import os, random, sys, time
+folder, n = sys.argv[1], int(sys.argv[2])
+try:
+    import Augmentor
+    p = Augmentor.Pipeline(folder)
+    p.rotate(probability=0.9, max_left_rotation=25, max_right_rotation=25)
+    t = time.perf_counter(); p.sample(n, multi_threaded=True); s = time.perf_counter() - t
+except ImportError:
+    # Augmentor's rotate: expand, crop the largest inner rectangle, resize back; written as PNG.
+    from PIL import Image
+    import math
+    files = sorted(os.listdir(folder)); out = os.path.join(folder, "output"); os.makedirs(out, exist_ok=True)
+    t = time.perf_counter()
+    for i in range(n):
+        im = Image.open(os.path.join(folder, random.choice(files)))
+        if random.random() < 0.9:
+            w, h = im.size; a = random.randint(-25, 25); r = math.radians(abs(a))
+            im2 = im.rotate(a, expand=True, resample=Image.BICUBIC)
+            cw = w * math.cos(r) - h * math.sin(r) if w > h else w
+            im = im2.crop(((im2.size[0] - cw) / 2, (im2.size[1] - cw) / 2, (im2.size[0] + cw) / 2, (im2.size[1] + cw) / 2)).resize((w, h), resample=Image.BICUBIC)
+        im.save(os.path.join(out, f"{i}.png"))
+    s = time.perf_counter() - t
+print(round(n / s))
+PY
+}
+project_featurize() { build --target=Featurize --exclusive --force; $py -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(round(m['images']/m['seconds']))" "$work/artifacts/featurize/stage.json"; }
+gemm() { "$probe" gemm | $py -c "import json,sys; print(json.loads(sys.stdin.read())['gflops_per_second'])"; }
+
+for figure in $figures; do
+  declare -F "project_$figure" >/dev/null || { echo "compare: unknown figure '$figure' (train, export, augment, featurize)" >&2; exit 2; }
+  echo "== $figure: warm-up, then $pairs pairs"
+  project_"$figure" >/dev/null
+  declare -F "peer_$figure" >/dev/null && peer_"$figure" >/dev/null
+  for pair in $(seq 1 "$pairs"); do
+    if declare -F "peer_$figure" >/dev/null; then
+      v=$(peer_"$figure"); record "$figure" peer "$pair" "$v"; echo "   pair $pair: peer $v"
+    fi
+    v=$(project_"$figure"); record "$figure" project "$pair" "$v"; echo "   pair $pair: project $v"
+    if [[ $figure == train ]]; then v=$(gemm); record gemm probe "$pair" "$v"; echo "   pair $pair: GEMM probe $v GFLOP/s"; fi
+  done
+done
+
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+$py - "$results" "$cpu" "$(nproc)" "$augment_peer" "$epochs" "$export_n" "$augment_n" <<'PY'
+import json, statistics as s, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+cpu, cores, augment_peer, epochs, export_n, augment_n = sys.argv[2:]
+def values(figure, side): return [r["value"] for r in sorted(rows, key=lambda r: r["pair"]) if r["figure"] == figure and r["side"] == side]
+peers = {"train": f"PyTorch (seed_pytorch.py, glibc tunables), epochs 2–{epochs}",
+         "export": f"matplotlib imsave (seed_export.py), {export_n} images", "augment": f"{augment_peer}, {augment_n} images as PNG",
+         "featurize": "(no peer)"}
+units = {"train": "images/s", "export": "files/s", "augment": "images/s", "featurize": "images/s"}
+print(f"\nHost: {cpu}, {cores} cores. Medians over {max(r['pair'] for r in rows)} alternating pairs.\n")
+print("| figure | project (median) | peer (median) | ratio (median of pairs) | peer |")
+print("|---|---|---|---|---|")
+for figure in ["train", "export", "augment", "featurize"]:
+    mine, theirs = values(figure, "project"), values(figure, "peer")
+    if not mine: continue
+    ratio = f"{s.median(a / b for a, b in zip(mine, theirs)):.2f}×" if theirs else ""
+    peer = f"{s.median(theirs):,.0f}" if theirs else ""
+    print(f"| {figure} ({units[figure]}) | {s.median(mine):,.0f} | {peer} | {ratio} | {peers[figure]} |")
+probe = values("gemm", "probe")
+if probe and values("train", "project"):
+    train = s.median(values("train", "project")) * 17.8e6 / 1e9
+    print(f"\nLimit: GEMM probe {s.median(probe):.0f} GFLOP/s (median; libtorch mm 4096², all threads); "
+          f"Train {train:.0f} GFLOP/s = {train / s.median(probe):.0%} of it (17.8 MFLOP per training image, reference model).")
+PY
