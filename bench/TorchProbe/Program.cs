@@ -7,6 +7,7 @@ using static TorchSharp.torch.nn.functional;
 
 // bench/TorchProbe gemm [SIZE]       attainable single-precision GFLOP/s of libtorch's mm (median of 7)
 // bench/TorchProbe profile [BATCH]   the reference model's training step split into phases, ms per batch
+//                                    (PROBE_ADAM=torchsharp: TorchSharp's Adam instead of the fused step)
 string mode = args.Length > 0 ? args[0] : "gemm";
 TorchRuntime.Initialize(0, mklIntelPath: Environment.GetEnvironmentVariable("PROBE_MKL_INTEL") != "0", Path.Combine(Path.GetTempPath(), "pipeline-probe"));
 
@@ -32,7 +33,8 @@ else if (mode == "profile")
     int batch = args.Length > 1 ? int.Parse(args[1]) : 512;
     random.manual_seed(1);
     var model = ModelCatalog.Create("reference", 10, [1, 28, 28]);
-    var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
+    using var optimizer = Environment.GetEnvironmentVariable("PROBE_ADAM") == "torchsharp"
+        ? optim.Adam(model.parameters(), lr: 1e-3) : new FusedAdam(model.parameters(), 1e-3);
     using var images = rand(60000, 1, 28, 28);
     using var labels = randint(0, 10, [60000]);
     var phases = new SortedDictionary<string, double>();
@@ -57,5 +59,5 @@ else if (mode == "profile")
         batches++;
     }
     double seconds = total.Elapsed.TotalSeconds;
-    Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", batch, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
+    Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", batch, adam = optimizer.GetType().Name, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
 }

@@ -28,7 +28,7 @@ public sealed class Trainer : IDisposable
         this.parameters = parameters;
         random.manual_seed(parameters.Seed);
         Model = ModelCatalog.Create(parameters.Model, classes, inputShape);
-        optimizer = optim.Adam(Model.parameters(), lr: parameters.LearningRate);
+        optimizer = new FusedAdam(Model.parameters(), parameters.LearningRate);
     }
 
     public EpochRecord TrainEpoch(int epoch, LabelledTensors train, LabelledTensors validation, Action<int>? onBatch = null,
