@@ -139,7 +139,7 @@ public sealed class StageContext(ArtifactStore store, IReadOnlyDictionary<string
 /// file moved) and <see cref="CompleteAsync"/> then writes what is drawn from the whole (summaries, sheets). A local
 /// run is the one-range case of the same code, so merged shards are a local run's bytes.
 /// </summary>
-public abstract class ShardableStage<TSelf> : Stage<TSelf> where TSelf : ShardableStage<TSelf>, new()
+public abstract class ShardableStage<TSelf> : Stage<TSelf>, IShardable where TSelf : ShardableStage<TSelf>, new()
 {
     /// <summary>How many items this run covers; shards split [0, count) into contiguous ranges.</summary>
     public abstract int Items(StageContext context);
@@ -160,6 +160,15 @@ public abstract class ShardableStage<TSelf> : Stage<TSelf> where TSelf : Shardab
     }
 }
 
+/// <summary>What the executors need of a <see cref="ShardableStage{TSelf}"/> without knowing its type.</summary>
+public interface IShardable
+{
+    int Items(StageContext context);
+    IReadOnlyList<string> Concatenated(StageContext context);
+    Task ProduceRangeAsync(StageContext context, StageWorkspace part, ItemRange range);
+    Task CompleteAsync(StageContext context, StageWorkspace workspace);
+}
+
 /// <summary>Items [Start, End) of a shardable stage, in its index order.</summary>
 public readonly record struct ItemRange(int Start, int End)
 {
@@ -173,5 +182,5 @@ public readonly record struct ItemRange(int Start, int End)
     public (int From, int To) Within(int offset, int count) =>
         (Math.Clamp(Start - offset, 0, count), Math.Clamp(End - offset, 0, count));
 
-    public override string ToString() => $"items {Start:N0}–{End - 1:N0}";
+    public override string ToString() => Count == 0 ? "no items" : $"items {Start:N0}–{End - 1:N0}";
 }

@@ -30,9 +30,12 @@ public sealed class StageWorkspace(string directory, string? previous, IReadOnly
     public SortedDictionary<string, JsonNode?> Metrics { get; } = new(StringComparer.Ordinal);
 
     /// <summary>A numeric metric's value (0 when absent or not a number).</summary>
-    public double Metric(string name) =>
-        Metrics.GetValueOrDefault(name) is JsonValue value && double.TryParse(value.ToJsonString(), System.Globalization.NumberStyles.Float,
-            System.Globalization.CultureInfo.InvariantCulture, out double number) ? number : 0;
+    public double Metric(string name) => Number(Metrics.GetValueOrDefault(name)) ?? 0;
+
+    /// <summary>A JSON number's value, or null.</summary>
+    public static double? Number(JsonNode? node) =>
+        node is JsonValue value && double.TryParse(value.ToJsonString(), System.Globalization.NumberStyles.Float,
+            System.Globalization.CultureInfo.InvariantCulture, out double number) ? number : null;
 
     /// <summary>Versions of tools the stage used, beyond .NET and the OS (e.g. TorchSharp, libtorch).</summary>
     public SortedDictionary<string, string> Tools { get; } = new(StringComparer.Ordinal);
