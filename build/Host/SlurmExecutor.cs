@@ -37,7 +37,7 @@ public static class SlurmExecutor
                 var lines = failed.Select(i =>
                 {
                     var how = ended.FirstOrDefault(t => t.Index == i);
-                    string state = how is null ? "ended without finishing" : $"ended {how.State}, exit code {how.ExitCode}";
+                    string state = how?.Ending ?? "ended without finishing";
                     return $"shard {i}/{shards.Count} ({shards.Range(i)}) failed: Slurm task {job}_{i} {state}; its log: {SlurmCluster.LogFile(shards.Logs, job, i)}";
                 }).ToList();
                 throw new StageException(lines.Count == 1 ? $"{definition.Name}: {lines[0]}; the other shards are kept for the next run"

@@ -49,6 +49,10 @@ public sealed partial record SlurmParameters : Parameters.IValidatedParameters
 public sealed record SlurmTask(int Index, string State, string ExitCode)
 {
     public bool Completed => State == "COMPLETED";
+
+    /// <summary>"ended FAILED, exit code 1" or, for a task killed by a signal ("0:9"), "ended CANCELLED (signal 9)".</summary>
+    public string Ending => ExitCode.Split(':') is [var code, var signal] && signal != "0"
+        ? $"ended {State} (signal {signal})" : $"ended {State}, exit code {ExitCode.Split(':')[0]}";
 }
 
 /// <summary>
