@@ -76,6 +76,9 @@ public static class PipelineHost
 
         if (settings.Shard is not null)
             return await SlurmExecutor.RunShardAsync(settings, ForSlurmTask(runs[0].Parameters), target, root, artifacts);
+        if (settings.Executor == "slurm" && runs.Count > 1)
+            return await SlurmExecutor.SweepAsync(settings, runs, catalog, target, artifacts,
+                async (one, parameters, task) => (await RunOnceAsync(one, parameters, catalog, task, root, artifacts)).ExitCode);
         if (runs.Count == 1)
             return (await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts)).ExitCode;
 

@@ -27,7 +27,8 @@ public static class SlurmExecutor
         {
             var cluster = new SlurmCluster(context.Parameters.Slurm);
             var clock = Stopwatch.StartNew();
-            string script = WriteScript(shards.Root, $"--shard=${{SLURM_ARRAY_TASK_ID}}/{shards.Count}", ShardArguments(context, task));
+            var args = Arguments(context.Settings, task, context.Store.Root, context.Settings.Sets);
+            string script = WriteScript(shards.Root, [.. Enumerable.Range(0, shards.Count).Select(i => (IReadOnlyList<string>)[.. args, $"--shard={i}/{shards.Count}"])]);
             string job = cluster.Submit(script, missing, $"pipeline-{definition.Name}", shards.Logs, Environment.CurrentDirectory);
             log.Information("{StageName}: Slurm job {Job}, tasks {Tasks}; logs in {Logs}", definition.Name, job, SlurmCluster.ArraySpec(missing), shards.Logs);
             var ended = await cluster.WaitAsync(job, missing.Count, m => log.Information("{StageName}: {Progress:l}", definition.Name, m), context.Cancellation);
@@ -55,26 +56,25 @@ public static class SlurmExecutor
     public static void Recorded(PipelineContext context, StageDefinition definition) =>
         new ShardSet(context.Store, definition, 0, 1).Delete();
 
-    /// <summary>What a task runs besides its --shard: this host, the target, and the run's parameters, artifacts and mirrors.</summary>
-    static List<string> ShardArguments(PipelineContext context, string task)
+    /// <summary>What a task runs: the target, an artifacts folder, and the run's parameters file, overrides and mirrors.</summary>
+    static List<string> Arguments(PipelineSettings settings, string task, string artifacts, IEnumerable<string> sets)
     {
-        var settings = context.Settings;
-        var args = new List<string> { $"--target={task}", $"--artifacts={context.Store.Root}", $"--verbosity={settings.Verbosity}" };
+        var args = new List<string> { $"--target={task}", $"--artifacts={artifacts}", $"--verbosity={settings.Verbosity}" };
         if (settings.Parameters is { } parameters) args.Add($"--params={Path.GetFullPath(parameters)}");
-        args.AddRange(settings.Sets.Select(s => $"--set={s}"));
+        args.AddRange(sets.Select(s => $"--set={s}"));
         args.AddRange(settings.Mirrors.Select(m => $"--mirror={Downloader.ResolveMirror(m)}"));
         return args;
     }
 
-    /// <summary>The job script: this host (the same build the run started) with the given arguments.</summary>
-    static string WriteScript(string folder, string shardArgument, IEnumerable<string> args)
+    /// <summary>The job script: task i runs this host (the same build the run started) with the i-th arguments.</summary>
+    static string WriteScript(string folder, IReadOnlyList<IReadOnlyList<string>> tasks)
     {
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, "task.sh");
-        var text = new StringBuilder("#!/bin/sh\n# A Slurm task of the pipeline: this host on one shard (--shard from the array task id).\nexec");
-        foreach (var arg in Host().Concat(args))
-            text.Append(' ').Append(Quote(arg));
-        text.Append(' ').Append('"').Append(shardArgument).Append("\"\n");
+        var text = new StringBuilder("#!/bin/sh\n# A Slurm array task of the pipeline: this host with the arguments of its task id.\ncase \"$SLURM_ARRAY_TASK_ID\" in\n");
+        for (int i = 0; i < tasks.Count; i++)
+            text.Append($"  {i}) exec {string.Join(' ', Host().Concat(tasks[i]).Select(Quote))} ;;\n");
+        text.Append("esac\necho \"no task $SLURM_ARRAY_TASK_ID in $0\" >&2\nexit 2\n");
         File.WriteAllText(path, text.ToString());
         return path;
     }
@@ -117,5 +117,64 @@ public static class SlurmExecutor
             logger.Error("{Task} shard {Index}/{Count} failed: {Message:l}", target.Name, index, count, error.Message);
             return error is UsageException ? 2 : 1;
         }
+    }
+
+    /// <summary>
+    /// <c>--sweep</c> with <c>--executor=slurm</c>: one array job, task i running grid point i as a local run of its own
+    /// in <c>artifacts/sweep/&lt;i&gt;/</c>, whose <c>.cache</c> is this folder's run cache. So the points take no lock
+    /// from each other; the stages no swept key shapes run here first, once, and every point restores them from the
+    /// cache; each full run is recorded in the shared experiment log, as locally.
+    /// </summary>
+    public static async Task<int> SweepAsync(PipelineSettings settings, IReadOnlyList<(IReadOnlyList<string> Point, PipelineParameters Parameters)> runs,
+        TaskCatalog catalog, TaskInfo target, string artifacts, Func<PipelineSettings, PipelineParameters, TaskInfo, Task<int>> runLocally)
+    {
+        var swept = runs.SelectMany(r => r.Point).Select(p => p[..p.IndexOf('=')]).ToHashSet(StringComparer.Ordinal);
+        var closure = catalog.Closure(target).Where(t => t.Stage is not null).ToList();
+        bool Shaped(Stage stage) => stage.Shapes.Any(swept.Contains) || stage.Upstream.Any(Shaped);
+        var shared = closure.Where(t => !Shaped(t.Stage!)).ToList();
+        var leaves = shared.Where(t => !shared.Any(o => o.DependsOn.Contains(t.Name))).ToList();
+        var single = settings with { Sweeps = [] };
+        foreach (var leaf in leaves)
+        {
+            Console.WriteLine($"\n== the stages every sweep point shares, up to {leaf.Name}");
+            if (await runLocally(single, runs[0].Parameters, leaf) != 0) return 1;
+        }
+
+        string cache = Path.Combine(artifacts, ".cache"), sweep = Path.Combine(artifacts, "sweep");
+        Directory.CreateDirectory(cache);
+        var tasks = new List<IReadOnlyList<string>>();
+        for (int i = 0; i < runs.Count; i++)
+        {
+            string folder = Path.Combine(sweep, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Directory.CreateDirectory(folder);
+            string link = Path.Combine(folder, ".cache");
+            if (!Directory.Exists(link)) Directory.CreateSymbolicLink(link, cache);
+            var args = Arguments(settings, target.Name, folder, [.. settings.Sets, .. runs[i].Point]);
+            if (settings.Experiment is { } name) args.Add($"--experiment={name}");
+            if (settings.NoCache) args.Add("--no-cache");
+            tasks.Add(args);
+        }
+
+        using var logger = HostLogging.Create(settings, artifacts, target.Name);
+        // The points share this folder's run cache: no CacheGc may evict from it meanwhile.
+        using var held = ArtifactsLock.Acquire(artifacts, TimeSpan.FromSeconds(settings.LockWaitSeconds), m => logger.Warning("{Message:l}", m));
+        var started = DateTimeOffset.UtcNow;
+        var cluster = new SlurmCluster(runs[0].Parameters.Slurm);
+        string logs = Path.Combine(sweep, "logs");
+        var indices = Enumerable.Range(0, runs.Count).ToList();
+        string job = cluster.Submit(WriteScript(sweep, tasks), indices, "pipeline-sweep", logs, Environment.CurrentDirectory);
+        logger.Information("sweep: {Points} points as Slurm job {Job}; each point's outputs in {Sweep}/<i>, logs in {Logs}", runs.Count, job, sweep, logs);
+        using var cancellation = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancellation.Cancel(); };
+        var ended = await cluster.WaitAsync(job, runs.Count, m => logger.Information("sweep: {Progress:l}", m), cancellation.Token);
+        var failed = ended.Where(t => !t.Completed).Select(t => t.Index).Union(indices.Where(i => ended.All(t => t.Index != i))).Order().ToList();
+        foreach (int i in failed)
+            logger.Error("sweep point {Index}/{Count} ({Point}) FAILED: Slurm task {Job}_{Index} {Ending}; its log: {Log}", i + 1, runs.Count,
+                string.Join(" ", runs[i].Point), job, i, ended.FirstOrDefault(t => t.Index == i)?.Ending ?? "did not run", SlurmCluster.LogFile(logs, job, i));
+        var experiments = new Pipeline.Experiments.ExperimentLog(PipelineHost.ExperimentsFolder(artifacts)).All().Where(e => e.Created >= started).ToList();
+        if (experiments.Count > 0)
+            Console.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? "accuracy"));
+        Console.WriteLine($"\n{runs.Count - failed.Count} of {runs.Count} sweep points succeeded");
+        return failed.Count == 0 ? 0 : 1;
     }
 }

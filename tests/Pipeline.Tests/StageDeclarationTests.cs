@@ -65,7 +65,7 @@ public class StageDeclarationTests : IDisposable
         ["predict.top"] = ("5", ["predict"]),
         ["predict.model"] = ("ONNX_FILE", ["predict"]),
         ["slurm.partition"] = ("gpu", []),
-        ["slurm.time_limit"] = ("30", []),
+        ["slurm.time_limit"] = ("1:00:00", []),
         ["slurm.cpus_per_task"] = ("2", []),
         ["slurm.max_running"] = ("4", []),
         ["slurm.extra_args"] = ("[\"--mem=4G\"]", []),
