@@ -114,12 +114,13 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         .Where(f => Path.GetFileName(f) != StageRecord.FileName)
         .ToDictionary(f => Path.GetRelativePath(folder, f), ContentHash.OfFile), StringComparer.Ordinal);
 
-    async Task<SortedDictionary<string, string>> Local(string task, string stage, params string[] sets)
+    /// <summary>The outputs of a local run of the task (in a folder of their own, named by <paramref name="name"/>).</summary>
+    async Task<SortedDictionary<string, string>> Local(string task, string name, params string[] sets)
     {
-        string artifacts = temp[$"local-{stage}"];
+        string artifacts = temp[$"local-{name}"];
         var run = await Host(artifacts, null, [$"--target={task}", .. sets]);
         Assert.True(run.ExitCode == 0, run.Output);
-        return Outputs(Path.Combine(artifacts, stage));
+        return Outputs(Path.Combine(artifacts, task.ToLowerInvariant()));
     }
 
     [SlurmFact]
@@ -169,6 +170,23 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         Assert.Contains("3 finished earlier, 1 go to Slurm", rerun.Output);
         Assert.Matches(@"Slurm job \d+, tasks 2;", rerun.Output);
         Assert.Equal(local, Outputs(Path.Combine(artifacts, "featurize")));
+    }
+
+    [SlurmFact]
+    public async Task A_sweep_on_Slurm_runs_each_point_as_a_task_that_restores_the_shared_stages_from_the_cache()
+    {
+        string artifacts = temp["sweep"];
+        var run = await Host(artifacts, null, "--target=Augment", "--executor=slurm", "--sweep=augment.seed=1,2", "--set=augment.samples=300");
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.Contains("2 of 2 sweep points succeeded", run.Output);
+        Assert.Contains("Verify    executed", run.Output); // once, before the points
+        foreach (var (seed, point) in new[] { (1, 0), (2, 1) })
+        {
+            string log = Directory.GetFiles(Path.Combine(artifacts, "sweep", "logs"), $"slurm-*_{point}.out").Single();
+            Assert.Matches(@"Verify +restored \(cache\)", File.ReadAllText(log));
+            var local = await Local("Augment", $"augment-{seed}", "--set=augment.samples=300", $"--set=augment.seed={seed}");
+            Assert.Equal(local, Outputs(Path.Combine(artifacts, "sweep", $"{point}", "augment")));
+        }
     }
 
     [Theory]
