@@ -35,6 +35,11 @@ public sealed record PipelineSettings
     public int? Top { get; init; }
     /// <summary>With --target=Predict: an ONNX file to classify with (relative to the working directory); predict.model.</summary>
     public string? Model { get; init; }
+    /// <summary>Where the per-image stages run: local, or slurm (as <see cref="Shards"/> array tasks; sweep points as tasks).</summary>
+    public string Executor { get; init; } = "local";
+    public int Shards { get; init; } = 1;
+    /// <summary>--shard=I/N: this process is shard I of N of the target (what a Slurm task runs).</summary>
+    public (int Index, int Count)? Shard { get; init; }
 }
 
 /// <summary>
@@ -72,6 +77,9 @@ public static class CommandLine
         new("images", "PATH", "With --target=Predict: an image file, a folder (searched recursively for image files) or a glob to classify (repeatable); sets predict.images.", Repeatable: true),
         new("top", "K", "With --target=Predict: how many of the most probable classes to report per image (default 3); sets predict.top."),
         new("model", "FILE", "With --target=Predict: classify with this ONNX file alone (e.g. artifacts/train/model.onnx); Train is then not needed; sets predict.model."),
+        new("executor", "EXECUTOR", "Where Export, Augment and Featurize run: local (default) or slurm (--shards array tasks; with --sweep, one task per grid point)."),
+        new("shards", "N", "With --executor=slurm: split each per-image stage into N contiguous index ranges, one Slurm task each (default 1)."),
+        new("shard", "I/N", "Run only shard I (from 0) of N of the target, as a Slurm task does: no artifacts lock, writes only its shard folder."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -132,8 +140,30 @@ public static class CommandLine
         if (images.Any(string.IsNullOrWhiteSpace) || One("model") is "")
             throw new UsageException($"--{(One("model") is "" ? "model" : "images")} needs a path");
 
+        string executor = (One("executor") ?? "local").ToLowerInvariant();
+        if (executor is not ("local" or "slurm"))
+            throw new UsageException($"--executor={executor}: expected local or slurm");
+        int shards = 1;
+        if (One("shards") is { } shardsText && (!int.TryParse(shardsText, out shards) || shards is < 1 or > 10_000))
+            throw new UsageException($"--shards={shardsText}: expected a whole number from 1 to 10000");
+        if (One("shards") is not null && executor != "slurm")
+            throw new UsageException("--shards needs --executor=slurm (a local run is one shard)");
+        (int, int)? shard = null;
+        if (One("shard") is { } shardText)
+        {
+            var parts = shardText.Split('/');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || !int.TryParse(parts[1], out int n) || n < 1 || i < 0 || i >= n)
+                throw new UsageException($"--shard={shardText}: expected I/N with 0 ≤ I < N, e.g. --shard=2/4");
+            if (executor == "slurm" || One("sweep") is not null || Flag("dryrun") || Flag("force"))
+                throw new UsageException("--shard runs one shard of the target as it is: not with --executor=slurm, --sweep, --dryrun or --force");
+            shard = (i, n);
+        }
+
         return new PipelineSettings
         {
+            Executor = executor,
+            Shards = shards,
+            Shard = shard,
             Target = One("target"),
             DryRun = Flag("dryrun"),
             Tree = Flag("tree"),

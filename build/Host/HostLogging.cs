@@ -23,7 +23,8 @@ public static class HostLogging
         var configuration = new LoggerConfiguration()
             .MinimumLevel.Verbose()
             .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Stage}{Message:lj}{NewLine}{Exception}");
-        if (!settings.DryRun)
+        // A shard task writes only into its shard folder; Slurm keeps its console in the task's log.
+        if (!settings.DryRun && settings.Shard is null)
         {
             string logs = Path.Combine(artifacts, "logs");
             Directory.CreateDirectory(logs);

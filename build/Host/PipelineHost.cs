@@ -74,6 +74,11 @@ public static class PipelineHost
             return 2;
         }
 
+        if (settings.Shard is not null)
+            return await SlurmExecutor.RunShardAsync(settings, ForSlurmTask(runs[0].Parameters), target, root, artifacts);
+        if (settings.Executor == "slurm" && runs.Count > 1)
+            return await SlurmExecutor.SweepAsync(settings, runs, catalog, target, artifacts,
+                async (one, parameters, task) => (await RunOnceAsync(one, parameters, catalog, task, root, artifacts)).ExitCode);
         if (runs.Count == 1)
             return (await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts)).ExitCode;
 
@@ -105,6 +110,16 @@ public static class PipelineHost
     static PipelineParameters ForJobs(PipelineParameters parameters, int jobs) => jobs > 1 && parameters.Featurize.Threads == 0
         ? parameters with { Featurize = parameters.Featurize with { Threads = Math.Max(1, Environment.ProcessorCount / jobs) } }
         : parameters;
+
+    /// <summary>A Slurm task's stage uses the CPUs it was given where its threads parameter leaves the choice (0); neither shapes an output.</summary>
+    static PipelineParameters ForSlurmTask(PipelineParameters parameters) =>
+        int.TryParse(Environment.GetEnvironmentVariable("SLURM_CPUS_PER_TASK"), out int cpus) && cpus > 0
+            ? parameters with
+            {
+                Featurize = parameters.Featurize.Threads == 0 ? parameters.Featurize with { Threads = cpus } : parameters.Featurize,
+                Augment = parameters.Augment.Threads == 0 ? parameters.Augment with { Threads = cpus } : parameters.Augment,
+            }
+            : parameters;
 
     public static string ExperimentsFolder(string artifacts) => Path.Combine(artifacts, ".cache", "experiments");
 

@@ -13,7 +13,7 @@ namespace Build.Host;
 /// <summary>Every section of the parameters file, typed. A stage's declaration names the keys that shape its outputs.</summary>
 public sealed record PipelineParameters(DownloadParameters Download, VerifyParameters Verify, ExportParameters Export,
     AugmentParameters Augment, FeaturizeParameters Featurize, TrainParameters Train, TransferParameters Transfer, EvaluateParameters Evaluate,
-    CacheParameters Cache, PredictParameters Predict)
+    CacheParameters Cache, PredictParameters Predict, SlurmParameters Slurm)
 {
     /// <summary>The sections by their name in the parameters file, as the stages read them.</summary>
     public IReadOnlyDictionary<string, object> Sections() =>

@@ -56,8 +56,13 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
             return;
         }
         var stages = context.StagesFor(TaskName);
-        var record = await context.Store.RunAsync(Stage.Define(stages), (workspace, _) => Stage.ProduceAsync(stages, workspace),
+        var definition = Stage.Define(stages);
+        bool slurm = context.Settings.Executor == "slurm" && Stage is IShardable;
+        var record = await context.Store.RunAsync(definition, (workspace, _) => slurm
+                ? SlurmExecutor.ProduceAsync(context, TaskName, (IShardable)Stage, definition, stages, workspace)
+                : Stage.ProduceAsync(stages, workspace),
             context.Cancellation, fresh: context.Forced);
+        if (slurm) SlurmExecutor.Recorded(context, definition);
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
     }
 

@@ -14,54 +14,90 @@ public sealed record FeaturizeResult(FeatureManifest Manifest, double Seconds, d
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
 }
 
+/// <summary>What featurizing a range of the images did: how many, and how long it took (all, preparing tensors, per split).</summary>
+public sealed record FeaturizeRangeResult(int Images, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds)
+{
+    public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
+}
+
 /// <summary>
 /// Runs every split of a verified dataset through the featurizer in batches, with progress, and writes the feature
-/// matrices, the labels and <c>features.json</c> (see <see cref="FeatureSet"/>).
+/// matrices, the labels and <c>features.json</c> (see <see cref="FeatureSet"/>). The images are indexed across the
+/// splits in order, so a range of them (a shard) writes its rows of each split's matrix, and the ranges' rows
+/// concatenate into the whole matrix.
 /// </summary>
 public static class FeatureExtractor
 {
+    /// <summary>The images of every split, in the order their indices run.</summary>
+    public static IReadOnlyList<string> Splits(VerifiedDataset dataset) => [.. VerifiedDataset.SplitOrder.Where(dataset.Splits.ContainsKey)];
+
     /// <param name="declare">Told each output's bytes as it is written, so the engine need not read it back to hash it.</param>
     public static FeaturizeResult Extract(VerifiedDataset dataset, string verifiedDirectory, Featurizer featurizer,
         string backboneSha256, int inputSize, int batchSize, string output, ILogger log, Action<string, ReadOnlySpan<byte>>? declare = null,
+        CancellationToken cancellation = default)
+    {
+        var all = new ItemRange(0, Splits(dataset).Sum(s => dataset.Splits[s]));
+        var result = ExtractRange(dataset, verifiedDirectory, featurizer, inputSize, batchSize, all, output, log, declare, cancellation);
+        var manifest = Complete(dataset, verifiedDirectory, featurizer.Source, backboneSha256, inputSize, output, declare);
+        return new FeaturizeResult(manifest, result.Seconds, result.PreprocessSeconds, result.SplitSeconds);
+    }
+
+    /// <summary>Featurizes the images of <paramref name="range"/> and writes each split's rows of it as its <c>&lt;split&gt;-features.f32</c>.</summary>
+    public static FeaturizeRangeResult ExtractRange(VerifiedDataset dataset, string verifiedDirectory, Featurizer featurizer,
+        int inputSize, int batchSize, ItemRange range, string output, ILogger log, Action<string, ReadOnlySpan<byte>>? declare = null,
         CancellationToken cancellation = default)
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("the feature files are written as little-endian float32");
         Directory.CreateDirectory(output);
         var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize);
-        var splits = VerifiedDataset.SplitOrder.Where(dataset.Splits.ContainsKey).ToList();
-        var progress = new Progress(log, "featurize", splits.Sum(s => (long)dataset.Splits[s]), "images");
+        var progress = new Progress(log, "featurize", range.Count, "images");
         var batch = new float[batchSize * preprocessor.TensorLength];
-        var infos = new SortedDictionary<string, FeatureSplitInfo>(StringComparer.Ordinal);
         var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var total = Stopwatch.StartNew();
         var preprocessing = new Stopwatch();
-        foreach (var name in splits)
+        int offset = 0;
+        foreach (var name in Splits(dataset))
         {
+            int splitCount = dataset.Splits[name];
+            var (from, to) = range.Within(offset, splitCount);
+            offset += splitCount;
+            if (from == to && splitCount > 0) continue; // an empty split's (empty) file is every range's
             var clock = Stopwatch.StartNew();
             var split = dataset.LoadSplit(verifiedDirectory, name);
-            var features = new float[(long)split.Count * featurizer.Dim];
-            for (int start = 0; start < split.Count; start += batchSize)
+            var features = new float[(long)(to - from) * featurizer.Dim];
+            for (int start = from; start < to; start += batchSize)
             {
                 cancellation.ThrowIfCancellationRequested();
-                int count = Math.Min(batchSize, split.Count - start);
+                int count = Math.Min(batchSize, to - start);
                 // Sequential on purpose: preparing a batch is a few percent of running it (see the preprocess metric).
                 preprocessing.Start();
                 for (int i = 0; i < count; i++)
                     preprocessor.Write(split.Image(start + i), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
                 preprocessing.Stop();
-                featurizer.Run(batch, count, inputSize, features.AsMemory(start * featurizer.Dim, count * featurizer.Dim));
+                featurizer.Run(batch, count, inputSize, features.AsMemory((start - from) * featurizer.Dim, count * featurizer.Dim));
                 progress.Add(count);
             }
             Write(output, FeatureSet.FeaturesFile(name), MemoryMarshal.AsBytes(features.AsSpan()), declare);
-            Write(output, FeatureSet.LabelsFile(name), split.Labels, declare);
-            infos[name] = new FeatureSplitInfo(split.Count);
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
-        var manifest = new FeatureManifest(featurizer.Source, backboneSha256, inputSize, featurizer.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns);
+        return new FeaturizeRangeResult(range.Count, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
+    }
+
+    /// <summary>What is drawn from the whole dataset: each split's labels and <c>features.json</c>.</summary>
+    public static FeatureManifest Complete(VerifiedDataset dataset, string verifiedDirectory, string backbone, string backboneSha256,
+        int inputSize, string output, Action<string, ReadOnlySpan<byte>>? declare = null)
+    {
+        var infos = new SortedDictionary<string, FeatureSplitInfo>(StringComparer.Ordinal);
+        foreach (var name in Splits(dataset))
+        {
+            Write(output, FeatureSet.LabelsFile(name), File.ReadAllBytes(Path.Combine(verifiedDirectory, VerifiedDataset.LabelsFile(name))), declare);
+            infos[name] = new FeatureSplitInfo(dataset.Splits[name]);
+        }
+        var manifest = new FeatureManifest(backbone, backboneSha256, inputSize, FeaturizerGraph.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns);
         CanonicalJson.WriteFile(Path.Combine(output, FeatureManifest.FileName), manifest);
-        return new FeaturizeResult(manifest, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
+        return manifest;
     }
 
     static void Write(string directory, string name, ReadOnlySpan<byte> bytes, Action<string, ReadOnlySpan<byte>>? declare)

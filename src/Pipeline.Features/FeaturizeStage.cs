@@ -4,7 +4,7 @@ using Pipeline.Stages;
 namespace Pipeline.Features;
 
 /// <summary>Featurize: every verified image through a pretrained ImageNet CNN (ONNX), 1280-d features per split.</summary>
-public sealed class FeaturizeStage : Stage<FeaturizeStage>
+public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
 {
     public override string Name => "featurize";
     public override string Description => "Run every image through a pretrained ImageNet CNN (ONNX) and cache its 1280-d features per split.";
@@ -15,24 +15,43 @@ public sealed class FeaturizeStage : Stage<FeaturizeStage>
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline.Features/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
 
-    /// <summary>Fetches and verifies the backbone (kept with the outputs, so a rerun reuses it), then featurizes every split.</summary>
-    public override async Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    /// <summary>The images of every split, indexed across the splits in order.</summary>
+    public override int Items(StageContext context)
+    {
+        var (dataset, _) = VerifyStage.Load(context);
+        return FeatureExtractor.Splits(dataset).Sum(s => dataset.Splits[s]);
+    }
+
+    public override IReadOnlyList<string> Concatenated(StageContext context) =>
+        [.. FeatureExtractor.Splits(VerifyStage.Load(context).Dataset).Select(FeatureSet.FeaturesFile)];
+
+    /// <summary>Fetches and verifies the backbone (kept with the outputs, so a rerun reuses it), then featurizes the range.</summary>
+    public override async Task ProduceRangeAsync(StageContext context, StageWorkspace part, ItemRange range)
     {
         var p = context.Section<FeaturizeParameters>();
         var (dataset, verified) = VerifyStage.Load(context);
-        string backbone = await BackboneSource.FetchAsync(p, context.Root, workspace.Directory, workspace.Salvage,
+        string backbone = await BackboneSource.FetchAsync(p, context.Root, part.Directory, part.Salvage,
             context.Section<DownloadParameters>().Options, context.Mirrors, context.Log, context.Cancellation);
         using var featurizer = Featurizer.Load(backbone, p.Threads);
-        var result = FeatureExtractor.Extract(dataset, verified, featurizer, p.BackboneSha256, p.InputSize, p.BatchSize,
-            workspace.Directory, context.Log, (path, bytes) => workspace.Declare(path, bytes), context.Cancellation);
+        var result = FeatureExtractor.ExtractRange(dataset, verified, featurizer, p.InputSize, p.BatchSize, range,
+            part.Directory, context.Log, (path, bytes) => part.Declare(path, bytes), context.Cancellation);
         context.Log.Information("featurize: {Images:N0} images at {Size}×{Size} in {Seconds:0.00} s, {Rate:N0} images/s",
             result.Images, p.InputSize, p.InputSize, result.Seconds, result.ImagesPerSecond);
-        workspace.Metrics["images"] = result.Images;
-        workspace.Metrics["seconds"] = Math.Round(result.Seconds, 2);
+        part.Metrics["images"] = result.Images;
+        part.Metrics["seconds"] = Math.Round(result.Seconds, 2);
         foreach (var (split, seconds) in result.SplitSeconds)
-            workspace.Metrics[$"seconds {split}"] = Math.Round(seconds, 2);
-        workspace.Metrics["images_per_second"] = Math.Round(result.ImagesPerSecond);
-        workspace.Metrics["preprocess_seconds"] = Math.Round(result.PreprocessSeconds, 2);
+            part.Metrics[$"seconds {split}"] = Math.Round(seconds, 2);
+        part.Metrics["preprocess_seconds"] = Math.Round(result.PreprocessSeconds, 2);
+    }
+
+    public override Task CompleteAsync(StageContext context, StageWorkspace workspace)
+    {
+        var p = context.Section<FeaturizeParameters>();
+        var (dataset, verified) = VerifyStage.Load(context);
+        FeatureExtractor.Complete(dataset, verified, FeaturizeParameters.BackboneFileName(p.Backbone), p.BackboneSha256, p.InputSize,
+            workspace.Directory, (path, bytes) => workspace.Declare(path, bytes));
+        workspace.Metrics["images_per_second"] = Math.Round(workspace.Metric("images") / Math.Max(workspace.Metric("seconds"), 1e-9));
         workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;
+        return Task.CompletedTask;
     }
 }

@@ -64,6 +64,12 @@ public class StageDeclarationTests : IDisposable
         ["predict.images"] = ("[\"docs\"]", ["predict"]),
         ["predict.top"] = ("5", ["predict"]),
         ["predict.model"] = ("ONNX_FILE", ["predict"]),
+        ["slurm.partition"] = ("gpu", []),
+        ["slurm.time_limit"] = ("1:00:00", []),
+        ["slurm.cpus_per_task"] = ("2", []),
+        ["slurm.max_running"] = ("4", []),
+        ["slurm.extra_args"] = ("[\"--mem=4G\"]", []),
+        ["slurm.poll_seconds"] = ("0.5", []),
     };
 
     /// <summary>What a stage's fingerprint is made of for a run (inputs by name: their contents are the engine's).</summary>

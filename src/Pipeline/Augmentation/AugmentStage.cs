@@ -17,7 +17,7 @@ public sealed record AugmentResult(int Images, double Seconds, IReadOnlyDictiona
 /// Verify's form (so <c>VerifiedDataset.Load(dir).LoadSplit(dir, "augmented")</c> reads them), <c>manifest.jsonl</c>,
 /// <c>preview.png</c>, and with <c>png</c> every image as <c>png/&lt;class&gt;/&lt;index&gt;.png</c>.
 /// </summary>
-public sealed class AugmentStage : Stage<AugmentStage>
+public sealed class AugmentStage : ShardableStage<AugmentStage>
 {
     public const string Manifest = "manifest.jsonl", Preview = "preview.png", PngFolder = "png";
 
@@ -31,22 +31,44 @@ public sealed class AugmentStage : Stage<AugmentStage>
         ["src/Pipeline/Augmentation/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Imaging/GrayPng.cs", "src/Pipeline/Imaging/ContactSheet.cs",
          "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
 
-    public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    public override int Items(StageContext context) => context.Section<AugmentParameters>().Samples;
+
+    public override IReadOnlyList<string> Concatenated(StageContext context) =>
+        [VerifiedDataset.ImagesFile(Augmenter.SplitName), VerifiedDataset.LabelsFile(Augmenter.SplitName), Manifest];
+
+    public override Task ProduceRangeAsync(StageContext context, StageWorkspace part, ItemRange range)
     {
         var (dataset, verified) = VerifyStage.Load(context);
         var parameters = context.Section<AugmentParameters>();
-        var result = Run(dataset, verified, parameters, workspace.Directory, context.Log, (path, bytes) => workspace.Declare(path, bytes), context.Cancellation);
+        var result = RunRange(dataset, verified, parameters, range, part.Directory, context.Log, (path, bytes) => part.Declare(path, bytes), context.Cancellation);
         context.Log.Information("augment: {Images:N0} images from {Source} in {Seconds:0.00} s, {Rate:N0} images/s{Png}",
             result.Images, parameters.Source, result.Seconds, result.ImagesPerSecond, parameters.Png ? " (with PNG files)" : "");
-        workspace.Metrics["images"] = result.Images;
-        workspace.Metrics["images_per_second"] = Math.Round(result.ImagesPerSecond);
+        part.Metrics["images"] = result.Images;
+        part.Metrics["seconds"] = Math.Round(result.Seconds, 3);
         foreach (var (operation, count) in result.TimesApplied)
-            workspace.Metrics[$"applied {operation}"] = count;
+            part.Metrics[$"applied {operation}"] = count;
+        return Task.CompletedTask;
+    }
+
+    public override Task CompleteAsync(StageContext context, StageWorkspace workspace)
+    {
+        var (dataset, verified) = VerifyStage.Load(context);
+        Complete(dataset, verified, context.Section<AugmentParameters>(), workspace.Directory);
+        workspace.Metrics["images_per_second"] = Math.Round(workspace.Metric("images") / Math.Max(workspace.Metric("seconds"), 1e-6));
         return Task.CompletedTask;
     }
 
     /// <param name="onFile">Told each file written from memory with its bytes, so the caller can record its hash.</param>
     public static AugmentResult Run(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output,
+        ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
+    {
+        var result = RunRange(dataset, verified, parameters, new ItemRange(0, parameters.Samples), output, log, onFile, cancellation);
+        Complete(dataset, verified, parameters, output);
+        return result;
+    }
+
+    /// <summary>Makes the outputs in <paramref name="range"/>: their rows of the arrays and the manifest, and their PNG files.</summary>
+    public static AugmentResult RunRange(VerifiedDataset dataset, string verified, AugmentParameters parameters, ItemRange range, string output,
         ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
     {
         var source = dataset.LoadSplit(verified, parameters.Source);
@@ -66,26 +88,40 @@ public sealed class AugmentStage : Stage<AugmentStage>
         }
 
         var clock = Stopwatch.StartNew();
-        var augmented = Augmenter.Run(source, parameters, parameters.PreviewImages, writePng,
-            new Progress(log, "augment", parameters.Samples, "images"), cancellation);
+        var augmented = Augmenter.Run(source, parameters, 0, writePng, new Progress(log, "augment", range.Count, "images"), cancellation, range);
         double seconds = clock.Elapsed.TotalSeconds;
 
         var images = augmented.Images;
+        Directory.CreateDirectory(output);
         Write(output, VerifiedDataset.ImagesFile(Augmenter.SplitName), images.Images, onFile);
         Write(output, VerifiedDataset.LabelsFile(Augmenter.SplitName), images.Labels, onFile);
-        CanonicalJson.WriteFile(Path.Combine(output, VerifiedDataset.FileName), dataset with
-        {
-            Splits = new(new Dictionary<string, int> { [Augmenter.SplitName] = images.Count }, StringComparer.Ordinal),
-        });
         var manifest = new StringBuilder(images.Count * 64);
         for (int i = 0; i < images.Count; i++)
-            manifest.Append($"{{\"index\":{i},\"source\":{augmented.Sources[i]},\"label\":{images.Labels[i]},\"operations\":{augmented.Applied[i]}}}\n");
+            manifest.Append($"{{\"index\":{range.Start + i},\"source\":{augmented.Sources[i]},\"label\":{images.Labels[i]},\"operations\":{augmented.Applied[i]}}}\n");
         Write(output, Manifest, Encoding.UTF8.GetBytes(manifest.ToString()), onFile);
-        File.WriteAllBytes(Path.Combine(output, Preview), PreviewSheet(source, augmented, dataset.Classes));
 
         var timesApplied = parameters.Operations.Select((op, k) => (Key: $"{k}:{op.Name}", Count: augmented.TimesApplied[k]))
             .ToDictionary(p => p.Key, p => p.Count);
         return new AugmentResult(images.Count, seconds, timesApplied);
+    }
+
+    /// <summary>
+    /// What is drawn from the whole: <c>dataset.json</c>, the PNG class folders, and the preview sheet (its few outputs
+    /// made again, with their captions: cheaper than carrying captions through every range).
+    /// </summary>
+    public static void Complete(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output)
+    {
+        var source = dataset.LoadSplit(verified, parameters.Source);
+        CanonicalJson.WriteFile(Path.Combine(output, VerifiedDataset.FileName), dataset with
+        {
+            Splits = new(new Dictionary<string, int> { [Augmenter.SplitName] = parameters.Samples }, StringComparer.Ordinal),
+        });
+        if (parameters.Png)
+            foreach (var name in dataset.Classes)
+                Directory.CreateDirectory(Path.Combine(output, PngFolder, name));
+        int shown = Math.Min(parameters.PreviewImages, parameters.Samples);
+        var previewed = Augmenter.Run(source, parameters, shown, range: new ItemRange(0, shown));
+        File.WriteAllBytes(Path.Combine(output, Preview), PreviewSheet(source, previewed, dataset.Classes));
     }
 
     static void Write(string output, string relative, byte[] bytes, Action<string, byte[]>? onFile)

@@ -1,4 +1,5 @@
 using Pipeline.Acquisition;
+using Pipeline.Stages;
 
 namespace Pipeline.Augmentation;
 
@@ -16,8 +17,10 @@ public static class Augmenter
     public const string SplitName = "augmented";
 
     /// <param name="onImage">Called with each finished output (from worker threads), e.g. to write it as PNG.</param>
+    /// <param name="range">The outputs to make (default all <c>samples</c>): output i is the same in any range, so ranges concatenate.</param>
     public static Augmented Run(ImageSplit source, AugmentParameters parameters, int captions = 0,
-        Action<int, int, ReadOnlySpan<byte>>? onImage = null, Progress? progress = null, CancellationToken cancellation = default)
+        Action<int, int, ReadOnlySpan<byte>>? onImage = null, Progress? progress = null, CancellationToken cancellation = default,
+        ItemRange? range = null)
     {
         var operations = parameters.Operations;
         for (int k = 0; k < operations.Count; k++)
@@ -26,7 +29,8 @@ public static class Augmenter
         if (source.Count == 0)
             throw new AugmentException($"augment.source: split '{source.Name}' has no images");
 
-        int count = parameters.Samples, size = source.ImageSize;
+        var (first, count) = range is { } r ? (r.Start, r.Count) : (0, parameters.Samples);
+        int size = source.ImageSize;
         var order = SourceOrder(parameters.Seed, source.Count);
         var images = new byte[(long)count * size];
         var labels = new byte[count];
@@ -35,7 +39,7 @@ public static class Augmenter
         var captionText = new string[Math.Min(captions, count)];
         var timesApplied = new long[operations.Count];
 
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parameters.WorkerThreads(), CancellationToken = cancellation },
+        Parallel.For(first, first + count, new ParallelOptions { MaxDegreeOfParallelism = parameters.WorkerThreads(), CancellationToken = cancellation },
             () => (Canvas: new Canvas(source.Columns, source.Rows, (byte)parameters.Background), Drawn: new Drawn(), Counts: new long[operations.Count]),
             (i, _, worker) =>
             {
@@ -50,10 +54,11 @@ public static class Augmenter
                     operations[k].Apply(canvas, ref rng, drawn);
                     counts[k]++;
                 }
-                canvas.Pixels.CopyTo(images.AsSpan(i * size, size));
-                (labels[i], sources[i], applied[i]) = (source.Labels[from], from, drawn.Json);
-                if (i < captionText.Length) captionText[i] = drawn.Caption;
-                onImage?.Invoke(i, labels[i], canvas.Pixels);
+                int slot = i - first;
+                canvas.Pixels.CopyTo(images.AsSpan(slot * size, size));
+                (labels[slot], sources[slot], applied[slot]) = (source.Labels[from], from, drawn.Json);
+                if (slot < captionText.Length) captionText[slot] = drawn.Caption;
+                onImage?.Invoke(i, labels[slot], canvas.Pixels);
                 progress?.Add(1);
                 return worker;
             },

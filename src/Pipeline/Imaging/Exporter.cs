@@ -47,24 +47,50 @@ public static class Exporter
     public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
         IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
     {
+        var result = ExportRange(dataset, verified, parameters, new ItemRange(0, Items(dataset, parameters)), output, salvage, log, onFile, cancellation);
+        Complete(dataset, verified, parameters, output);
+        return result;
+    }
+
+    /// <summary>The splits written, in the order the images' indices run across them.</summary>
+    static IEnumerable<string> Splits(ExportParameters parameters) => VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains);
+
+    static int Count(VerifiedDataset dataset, ExportParameters parameters, string split)
+    {
+        int count = dataset.Splits.GetValueOrDefault(split);
+        return parameters.Limit > 0 ? Math.Min(parameters.Limit, count) : count;
+    }
+
+    /// <summary>How many images an export writes: each split's (up to the limit), indexed across the splits in order.</summary>
+    public static int Items(VerifiedDataset dataset, ExportParameters parameters) => Splits(parameters).Sum(s => Count(dataset, parameters, s));
+
+    /// <summary>
+    /// Writes the PNG files of the images in <paramref name="range"/> and their rows of <c>manifest.csv</c> (the range
+    /// that starts at the first image writes the header), so the ranges' manifests concatenate into the whole.
+    /// </summary>
+    public static ExportResult ExportRange(VerifiedDataset dataset, string verified, ExportParameters parameters, ItemRange range, string output,
+        IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
+    {
         ClassNames.Check(dataset.Classes, Path.Combine(verified, VerifiedDataset.FileName));
         var salvageFolders = salvage.OfType<string>().Where(Directory.Exists).ToArray();
         var clock = Stopwatch.StartNew();
         int written = 0, reused = 0;
-        var manifest = new StringBuilder(parameters.OneHot ? "path,split,index,label,class,pixels_sha256,one_hot\n" : "path,split,index,label,class,pixels_sha256\n");
+        var manifest = new StringBuilder(range.Start > 0 ? ""
+            : parameters.OneHot ? "path,split,index,label,class,pixels_sha256,one_hot\n" : "path,split,index,label,class,pixels_sha256\n");
 
-        // Each split is read once; the contact sheets draw from the same arrays.
-        var splits = VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains)
-            .Select(name => dataset.LoadSplit(verified, name)).ToList();
-        foreach (var split in splits)
+        int offset = 0;
+        foreach (var splitName in Splits(parameters))
         {
-            string splitName = split.Name;
-            int count = parameters.Limit > 0 ? Math.Min(parameters.Limit, split.Count) : split.Count;
+            int splitCount = Count(dataset, parameters, splitName);
+            var (from, to) = range.Within(offset, splitCount);
+            offset += splitCount;
+            if (from == to) continue;
+            var split = dataset.LoadSplit(verified, splitName);
             foreach (var name in dataset.Classes)
                 Directory.CreateDirectory(Path.Combine(output, splitName, name));
-            var rows = new string[count];
-            var progress = new Progress(log, $"export {splitName}", count, "files");
-            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellation }, i =>
+            var rows = new string[to - from];
+            var progress = new Progress(log, $"export {splitName}", to - from, "files");
+            Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellation }, i =>
             {
                 var pixels = split.Image(i);
                 int label = split.Labels[i];
@@ -78,17 +104,25 @@ public static class Exporter
                     Interlocked.Increment(ref written);
                 }
                 string row = $"{relative},{splitName},{i},{label},{dataset.Classes[label]},{ContentHash.OfBytes(pixels)}";
-                rows[i] = parameters.OneHot ? $"{row},{OneHot(label, dataset.Classes.Count)}" : row;
+                rows[i - from] = parameters.OneHot ? $"{row},{OneHot(label, dataset.Classes.Count)}" : row;
                 progress.Add(1);
             });
             progress.Complete();
             foreach (var row in rows) manifest.Append(row).Append('\n');
         }
         File.WriteAllText(Path.Combine(output, Manifest), manifest.ToString());
-        double seconds = clock.Elapsed.TotalSeconds;
+        return new ExportResult(written, reused, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>What is drawn from the whole export: every split's class folders (ImageFolder's classes, even when empty) and the contact sheets.</summary>
+    public static void Complete(VerifiedDataset dataset, string verified, ExportParameters parameters, string output)
+    {
+        var splits = Splits(parameters).Select(name => dataset.LoadSplit(verified, name)).ToList();
+        foreach (var split in splits)
+            foreach (var name in dataset.Classes)
+                Directory.CreateDirectory(Path.Combine(output, split.Name, name));
         var train = splits.FirstOrDefault(s => s.Name == "train") ?? dataset.LoadSplit(verified, "train");
         WriteSheets(splits, train, dataset.Classes, parameters, Path.Combine(output, Sheets));
-        return new ExportResult(written, reused, seconds);
     }
 
     /// <summary>Moves an earlier run's file into place when its bytes are exactly the ones to write.</summary>

@@ -269,7 +269,7 @@ public sealed class ArtifactStore(string root)
             Environment.FailFast($"PIPELINE_KILL_AT={step}");
     }
 
-    static List<OutputFile> HashOutputs(StageWorkspace workspace, CancellationToken cancellation)
+    internal static List<OutputFile> HashOutputs(StageWorkspace workspace, CancellationToken cancellation)
     {
         string dir = workspace.Directory;
         var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)

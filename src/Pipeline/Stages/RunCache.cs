@@ -150,7 +150,7 @@ public sealed partial class RunCache(string root, Action<string> warn)
     }
 
     /// <summary>A hard link where the file system allows one (same volume), else a copy.</summary>
-    static void Place(string source, string target)
+    internal static void Place(string source, string target)
     {
         if (File.Exists(target)) File.Delete(target);
         if (OperatingSystem.IsWindows() || Link(source, target) != 0)

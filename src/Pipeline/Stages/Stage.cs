@@ -131,3 +131,56 @@ public sealed class StageContext(ArtifactStore store, IReadOnlyDictionary<string
     public StageRecord RecordOf(Stage stage) =>
         Store.ReadRecord(stage.Name) ?? throw new StageException($"the outputs of '{stage.Name}' are not complete: run it first");
 }
+
+/// <summary>
+/// A stage whose work is per item (image), so it can run as contiguous index ranges, each anywhere
+/// (<c>--executor=slurm --shards=N</c>). A range writes its items' own files under their final paths and its rows of
+/// the <see cref="Concatenated"/> files; the ranges' parts merge in index order (those files appended, every other
+/// file moved) and <see cref="CompleteAsync"/> then writes what is drawn from the whole (summaries, sheets). A local
+/// run is the one-range case of the same code, so merged shards are a local run's bytes.
+/// </summary>
+public abstract class ShardableStage<TSelf> : Stage<TSelf>, IShardable where TSelf : ShardableStage<TSelf>, new()
+{
+    /// <summary>How many items this run covers; shards split [0, count) into contiguous ranges.</summary>
+    public abstract int Items(StageContext context);
+
+    /// <summary>Outputs made of every range's rows in index order (arrays, manifests); every other file belongs to one item.</summary>
+    public abstract IReadOnlyList<string> Concatenated(StageContext context);
+
+    /// <summary>Writes the outputs of the items in <paramref name="range"/> into <paramref name="part"/>'s folder.</summary>
+    public abstract Task ProduceRangeAsync(StageContext context, StageWorkspace part, ItemRange range);
+
+    /// <summary>Writes the outputs drawn from all items, once the ranges' parts are merged into <paramref name="workspace"/>.</summary>
+    public abstract Task CompleteAsync(StageContext context, StageWorkspace workspace);
+
+    public sealed override async Task ProduceAsync(StageContext context, StageWorkspace workspace)
+    {
+        await ProduceRangeAsync(context, workspace, new ItemRange(0, Items(context)));
+        await CompleteAsync(context, workspace);
+    }
+}
+
+/// <summary>What the executors need of a <see cref="ShardableStage{TSelf}"/> without knowing its type.</summary>
+public interface IShardable
+{
+    int Items(StageContext context);
+    IReadOnlyList<string> Concatenated(StageContext context);
+    Task ProduceRangeAsync(StageContext context, StageWorkspace part, ItemRange range);
+    Task CompleteAsync(StageContext context, StageWorkspace workspace);
+}
+
+/// <summary>Items [Start, End) of a shardable stage, in its index order.</summary>
+public readonly record struct ItemRange(int Start, int End)
+{
+    public int Count => End - Start;
+
+    /// <summary>Shard <paramref name="index"/> of <paramref name="shards"/>: contiguous, sizes differing by at most one.</summary>
+    public static ItemRange Shard(int items, int index, int shards) =>
+        new((int)((long)items * index / shards), (int)((long)items * (index + 1) / shards));
+
+    /// <summary>The part of this range inside a block of <paramref name="count"/> items that starts at <paramref name="offset"/>, as indices within the block.</summary>
+    public (int From, int To) Within(int offset, int count) =>
+        (Math.Clamp(Start - offset, 0, count), Math.Clamp(End - offset, 0, count));
+
+    public override string ToString() => Count == 0 ? "no items" : $"items {Start:N0}–{End - 1:N0}";
+}

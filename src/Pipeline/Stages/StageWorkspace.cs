@@ -29,6 +29,14 @@ public sealed class StageWorkspace(string directory, string? previous, IReadOnly
     /// <summary>Figures recorded with the stage (counts, accuracy, timings): the record's, never an output.</summary>
     public SortedDictionary<string, JsonNode?> Metrics { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>A numeric metric's value (0 when absent or not a number).</summary>
+    public double Metric(string name) => Number(Metrics.GetValueOrDefault(name)) ?? 0;
+
+    /// <summary>A JSON number's value, or null.</summary>
+    public static double? Number(JsonNode? node) =>
+        node is JsonValue value && double.TryParse(value.ToJsonString(), System.Globalization.NumberStyles.Float,
+            System.Globalization.CultureInfo.InvariantCulture, out double number) ? number : null;
+
     /// <summary>Versions of tools the stage used, beyond .NET and the OS (e.g. TorchSharp, libtorch).</summary>
     public SortedDictionary<string, string> Tools { get; } = new(StringComparer.Ordinal);
 
@@ -42,6 +50,9 @@ public sealed class StageWorkspace(string directory, string? previous, IReadOnly
     /// </summary>
     public void Declare(string relative, ReadOnlySpan<byte> content) =>
         declared[relative] = new OutputFile(relative, content.Length, ContentHash.OfBytes(content));
+
+    /// <summary>Tells the engine an output's size and SHA-256 known from elsewhere (a shard's record of the file moved in).</summary>
+    public void Declare(OutputFile file) => declared[file.Path] = file;
 
     internal OutputFile? Declared(string relative) => declared.GetValueOrDefault(relative);
 }

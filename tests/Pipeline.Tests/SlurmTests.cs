@@ -1,0 +1,222 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Pipeline.Stages;
+
+namespace Pipeline.Tests;
+
+/// <summary>
+/// A test that needs a Slurm cluster. It runs where one answers, or where the test may start one (as root:
+/// build/slurm/local-cluster.sh installs Debian's packages and starts a single-node cluster); elsewhere it is skipped,
+/// saying what is missing.
+/// </summary>
+public sealed class SlurmFactAttribute : FactAttribute
+{
+    public SlurmFactAttribute()
+    {
+        if (SlurmCluster.Unavailable() is { } why && Environment.UserName != "root")
+            Skip = $"needs a Slurm cluster ({why}), or root to start one with build/slurm/local-cluster.sh start";
+    }
+}
+
+/// <summary>The cluster (started if it is not up, and stopped again after) and a small real MNIST for the runs.</summary>
+public sealed class SlurmFixture : IDisposable
+{
+    static readonly string Script = Path.Combine(TestHost.Root, "build", "slurm", "local-cluster.sh");
+    readonly bool started;
+    readonly TempFolder temp = new();
+
+    /// <summary>The first 400 training and 200 test images of MNIST, as a dataset definition and its mirror folder.</summary>
+    public string Definition => temp["tiny-mnist.json"];
+    public string Mirror => temp["mirror"];
+
+    public SlurmFixture()
+    {
+        if (SlurmCluster.Unavailable() is not null && Environment.UserName == "root")
+        {
+            var start = Process.Start(new ProcessStartInfo(Script, "start") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string output = start.StandardOutput.ReadToEnd() + start.StandardError.ReadToEnd();
+            start.WaitForExit();
+            if (start.ExitCode != 0) throw new InvalidOperationException($"{Script} start failed:\n{output}");
+            started = true;
+        }
+        Directory.CreateDirectory(Mirror);
+        var files = new JsonObject();
+        void Write(string name, byte[] raw)
+        {
+            byte[] gz = GzipFile.Compress(raw);
+            File.WriteAllBytes(Path.Combine(Mirror, name), gz);
+            files[name] = new JsonObject { ["size"] = gz.Length, ["sha256"] = ContentHash.OfBytes(gz) };
+        }
+        foreach (var (prefix, count) in new[] { ("train", 400), ("t10k", 200) })
+        {
+            byte[] images = GzipFile.Decompress(File.ReadAllBytes(TestHost.Required(Path.Combine(TestHost.MnistMirror, $"{prefix}-images-idx3-ubyte.gz"))));
+            byte[] labels = GzipFile.Decompress(File.ReadAllBytes(TestHost.Required(Path.Combine(TestHost.MnistMirror, $"{prefix}-labels-idx1-ubyte.gz"))));
+            images = images[..(16 + count * 28 * 28)];
+            labels = labels[..(8 + count)];
+            BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(4), count);
+            BinaryPrimitives.WriteInt32BigEndian(labels.AsSpan(4), count);
+            Write($"{prefix}-images-idx3-ubyte.gz", images);
+            Write($"{prefix}-labels-idx1-ubyte.gz", labels);
+        }
+        File.WriteAllText(Definition, new JsonObject
+        {
+            ["name"] = "tiny-mnist",
+            ["title"] = "the first images of MNIST",
+            ["mirrors"] = new JsonArray(),
+            ["classes"] = new JsonArray([.. Enumerable.Range(0, 10).Select(i => (JsonNode)i.ToString())]),
+            ["splits"] = new JsonObject
+            {
+                ["train"] = new JsonObject { ["images"] = "train-images-idx3-ubyte.gz", ["labels"] = "train-labels-idx1-ubyte.gz" },
+                ["test"] = new JsonObject { ["images"] = "t10k-images-idx3-ubyte.gz", ["labels"] = "t10k-labels-idx1-ubyte.gz" },
+            },
+            ["files"] = files,
+        }.ToJsonString());
+    }
+
+    public void Dispose()
+    {
+        if (started) Process.Start(Script, "stop").WaitForExit();
+        temp.Dispose();
+    }
+}
+
+/// <summary>--executor=slurm on a real cluster: sharded stages give a local run's bytes; a killed task is said and redone alone.</summary>
+public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDisposable
+{
+    readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    sealed record Run(int ExitCode, string Output)
+    {
+        public string Row(string task) => Output.Split('\n').FirstOrDefault(l => l.StartsWith(task + " ", StringComparison.Ordinal))?.Trim() ?? "";
+    }
+
+    /// <summary>The host on the small dataset (100 of its training images held out for validation: 600 images in three splits).</summary>
+    async Task<Run> Host(string artifacts, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "Build.dll"), $"--artifacts={artifacts}", $"--mirror={fixture.Mirror}",
+                     $"--mirror={TestHost.ModelsMirror}", $"--set=download.dataset={fixture.Definition}", "--set=verify.validation=100",
+                     "--set=slurm.poll_seconds=0.2", .. args])
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return new Run(process.ExitCode, await output + await error);
+    }
+
+    /// <summary>Every output file of a stage (not its record) and its bytes' hash.</summary>
+    static SortedDictionary<string, string> Outputs(string folder) => new(Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+        .Where(f => Path.GetFileName(f) != StageRecord.FileName)
+        .ToDictionary(f => Path.GetRelativePath(folder, f), ContentHash.OfFile), StringComparer.Ordinal);
+
+    /// <summary>The outputs of a local run of the task (in a folder of their own, named by <paramref name="name"/>).</summary>
+    async Task<SortedDictionary<string, string>> Local(string task, string name, params string[] sets)
+    {
+        string artifacts = temp[$"local-{name}"];
+        var run = await Host(artifacts, null, [$"--target={task}", .. sets]);
+        Assert.True(run.ExitCode == 0, run.Output);
+        return Outputs(Path.Combine(artifacts, task.ToLowerInvariant()));
+    }
+
+    [SlurmFact]
+    public async Task Featurize_Export_and_Augment_in_four_Slurm_shards_write_the_bytes_of_a_local_run()
+    {
+        foreach (var (task, stage, sets) in new[]
+        {
+            ("Featurize", "featurize", new string[0]),
+            ("Export", "export", ["--set=export.one_hot=true"]),
+            ("Augment", "augment", ["--set=augment.samples=500", "--set=augment.png=true", "--set=augment.preview_images=10",
+                "--set=augment.operations=[{\"op\":\"rotate\",\"probability\":0.9},{\"op\":\"random_distortion\",\"probability\":0.5}]"]),
+        })
+        {
+            var local = await Local(task, stage, sets);
+            string artifacts = temp[$"slurm-{stage}"];
+            var run = await Host(artifacts, null, [$"--target={task}", "--executor=slurm", "--shards=4", .. sets]);
+            Assert.True(run.ExitCode == 0, run.Output);
+            Assert.Contains("4 go to Slurm", run.Output);
+            Assert.StartsWith($"{task} ", run.Row(task));
+            Assert.Contains("executed", run.Row(task));
+            Assert.Equal(local, Outputs(Path.Combine(artifacts, stage)));
+            Assert.False(Directory.Exists(Path.Combine(artifacts, ".shards", stage)), "the shards are gone once the stage is recorded");
+
+            // Recorded as a local run records: a local run of the same command finds it up to date.
+            var again = await Host(artifacts, null, [$"--target={task}", .. sets]);
+            Assert.Contains("skipped (up to date)", again.Row(task));
+        }
+    }
+
+    [SlurmFact]
+    public async Task A_killed_shard_task_fails_the_stage_naming_the_shard_and_its_log_and_the_rerun_submits_only_that_shard()
+    {
+        var local = await Local("Featurize", "featurize");
+        string artifacts = temp["slurm"];
+
+        var killed = await Host(artifacts, new Dictionary<string, string> { ["PIPELINE_KILL_SHARD"] = "2" }, "--target=Featurize", "--executor=slurm", "--shards=4");
+        Assert.Equal(1, killed.ExitCode);
+        var error = killed.Output.Split('\n').First(l => l.Contains("shard 2/4"));
+        Assert.Contains("(items 300–449) failed: Slurm task", error);
+        string log = error[(error.IndexOf("its log: ", StringComparison.Ordinal) + "its log: ".Length)..].Split(';')[0].Trim();
+        Assert.Contains("PIPELINE_KILL_SHARD=2", File.ReadAllText(log));
+        Assert.Contains("FAILED", killed.Row("Featurize"));
+        Assert.False(File.Exists(Path.Combine(artifacts, "featurize", StageRecord.FileName)), "a failed shard records nothing");
+
+        var rerun = await Host(artifacts, null, "--target=Featurize", "--executor=slurm", "--shards=4");
+        Assert.True(rerun.ExitCode == 0, rerun.Output);
+        Assert.Contains("3 finished earlier, 1 go to Slurm", rerun.Output);
+        Assert.Matches(@"Slurm job \d+, tasks 2;", rerun.Output);
+        Assert.Equal(local, Outputs(Path.Combine(artifacts, "featurize")));
+    }
+
+    [SlurmFact]
+    public async Task A_sweep_on_Slurm_runs_each_point_as_a_task_that_restores_the_shared_stages_from_the_cache()
+    {
+        string artifacts = temp["sweep"];
+        var run = await Host(artifacts, null, "--target=Augment", "--executor=slurm", "--sweep=augment.seed=1,2", "--set=augment.samples=300");
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.Contains("2 of 2 sweep points succeeded", run.Output);
+        Assert.Contains("Verify    executed", run.Output); // once, before the points
+        foreach (var (seed, point) in new[] { (1, 0), (2, 1) })
+        {
+            string log = Directory.GetFiles(Path.Combine(artifacts, "sweep", "logs"), $"slurm-*_{point}.out").Single();
+            Assert.Matches(@"Verify +restored \(cache\)", File.ReadAllText(log));
+            var local = await Local("Augment", $"augment-{seed}", "--set=augment.samples=300", $"--set=augment.seed={seed}");
+            Assert.Equal(local, Outputs(Path.Combine(artifacts, "sweep", $"{point}", "augment")));
+        }
+    }
+
+    [Theory]
+    [InlineData("--shards=4", "--shards needs --executor=slurm")]
+    [InlineData("--executor=pbs", "--executor=pbs: expected local or slurm")]
+    [InlineData("--executor=slurm --shards=0", "--shards=0: expected a whole number from 1 to 10000")]
+    [InlineData("--shard=4/4", "--shard=4/4: expected I/N with 0 ≤ I < N")]
+    [InlineData("--set=slurm.cpus_per_task=0", "slurm.cpus_per_task must be between 1 and 1024, got 0")]
+    [InlineData("--set=slurm.time_limit=soon", "slurm.time_limit must be minutes, H:MM:SS")]
+    [InlineData("--set=slurm.extra_args=[\"--array=0-9\"]", "slurm.extra_args: --array is set by the executor")]
+    public async Task Slurm_mistakes_are_usage_errors_naming_the_option(string args, string message)
+    {
+        var run = await Host(temp["artifacts"], null, ["--target=Featurize", .. args.Split(' ')]);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Output);
+        Assert.False(Directory.Exists(Path.Combine(temp["artifacts"], "featurize")));
+    }
+
+    [Fact]
+    public void Shards_are_contiguous_ranges_that_cover_every_item_once()
+    {
+        foreach (var (items, shards) in new[] { (600, 4), (70_000, 3), (10, 10), (7, 3), (10_000_000, 100) })
+        {
+            var ranges = Enumerable.Range(0, shards).Select(i => ItemRange.Shard(items, i, shards)).ToList();
+            Assert.Equal(0, ranges[0].Start);
+            Assert.Equal(items, ranges[^1].End);
+            Assert.All(ranges.Zip(ranges.Skip(1)), p => Assert.Equal(p.First.End, p.Second.Start));
+            Assert.True(ranges.Max(r => r.Count) - ranges.Min(r => r.Count) <= 1);
+        }
+        Assert.Equal("0-3", SlurmCluster.ArraySpec([0, 1, 2, 3]));
+        Assert.Equal("0,2-3,7", SlurmCluster.ArraySpec([0, 2, 3, 7]));
+    }
+}
