@@ -226,6 +226,50 @@ public class AugmentTests : IDisposable
         }
     }
 
+    /// <summary>The first 100 MNIST test digits, read straight from the offline mirror.</summary>
+    static ImageSplit MnistDigits()
+    {
+        var images = Idx.ReadGzip(TestHost.Required(Path.Combine(TestHost.MnistMirror, "t10k-images-idx3-ubyte.gz")), 3);
+        var labels = Idx.ReadGzip(TestHost.Required(Path.Combine(TestHost.MnistMirror, "t10k-labels-idx1-ubyte.gz")), 1);
+        return new ImageSplit("test", images.Data[..(100 * 784)], labels.Data[..100], 28, 28);
+    }
+
+    /// <summary>
+    /// Gray images are what every trained model so far learned from: each operation must keep giving MNIST exactly the
+    /// bytes (and manifest) it gave when these were recorded, whatever is added for colour.
+    /// </summary>
+    [Theory]
+    [InlineData("rotate", "a54a5ba91907e52f")]
+    [InlineData("rotate90", "c855f2e0cb9ce7a2")]
+    [InlineData("rotate180", "5bec39b0207c747e")]
+    [InlineData("rotate270", "18b2af4f165848c1")]
+    [InlineData("rotate_random_90", "81b53259ee99bee2")]
+    [InlineData("flip_left_right", "499d7293be9ff29c")]
+    [InlineData("flip_top_bottom", "1b41b8c5671c7ac0")]
+    [InlineData("flip_random", "e617a5ad86e52eaf")]
+    [InlineData("skew", "08a1eb04519eeedd")]
+    [InlineData("skew_tilt", "7150bd4bba23a6f1")]
+    [InlineData("skew_left_right", "8bf088920d4c04d8")]
+    [InlineData("skew_top_bottom", "33228fd4dae098ed")]
+    [InlineData("skew_corner", "14e9291ccf512e69")]
+    [InlineData("shear", "d6e1594f914aadbe")]
+    [InlineData("random_distortion", "4ddb729169d68ec5")]
+    [InlineData("gaussian_distortion", "4344f1a5830b0f88")]
+    [InlineData("zoom", "d48a7ac3dd2043cc")]
+    [InlineData("crop_random", "c3c6829483fe3ae8")]
+    [InlineData("crop_centre", "0bf3d61b5323fe6e")]
+    [InlineData("random_erasing", "5589b09d22e05396")]
+    [InlineData("random_brightness", "26b92caf163e0ed6")]
+    [InlineData("random_contrast", "1afee1be97bf7d29")]
+    [InlineData("invert", "aa071d9e6a084661")]
+    public void Each_operation_gives_real_digits_the_bytes_it_always_gave(string op, string expected)
+    {
+        var operation = Augment($$"""{ "operations": [ { "op": "{{op}}", "probability": 0.8 } ] }""").Bind<AugmentParameters>("augment").Operations[0];
+        var result = Augmenter.Run(MnistDigits(), With(300, operation) with { Seed = 5 });
+        string hash = ContentHash.OfBytes([.. result.Images.Images, .. System.Text.Encoding.UTF8.GetBytes(string.Join("\n", result.Applied))]);
+        Assert.Equal(expected, hash[..16]);
+    }
+
     static ParameterSet Augment(string section) =>
         ParameterSet.Parse(JsonNode.Parse($$"""{ "augment": {{section}} }"""), "params.json", []);
 
