@@ -52,7 +52,7 @@ public class AugmentTests : IDisposable
                 for (int x = 0; x < 28; x++)
                     expected[y * 28 + x] = original[x * 28 + (27 - y)]; // transpose (y, x) then flip rows
             Assert.Equal(expected, result.Images.Image(i).ToArray());
-            Warp.Apply(original.ToArray(), warp, 28, 28, Affine.Rotation(28, 28, 90), 0);
+            Warp.Apply(original.ToArray(), warp, 28, 28, 1, Affine.Rotation(28, 28, 90), 0);
             Assert.Equal(expected, warp);
         }
     }
@@ -197,7 +197,7 @@ public class AugmentTests : IDisposable
             if (operations.Count == 1)
             {
                 var flipped = new byte[784];
-                Warp.FlipLeftRight(source.Image(from).ToArray(), flipped, 28, 28);
+                Warp.FlipLeftRight(source.Image(from).ToArray(), flipped, 28, 28, 1);
                 Assert.Equal(flipped, augmented.Image(i).ToArray());
             }
             else
