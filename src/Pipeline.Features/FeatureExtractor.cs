@@ -28,7 +28,7 @@ public static class FeatureExtractor
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("the feature files are written as little-endian float32");
         Directory.CreateDirectory(output);
-        var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize);
+        var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize, dataset.Channels);
         var splits = VerifiedDataset.SplitOrder.Where(dataset.Splits.ContainsKey).ToList();
         var progress = new Progress(log, "featurize", splits.Sum(s => (long)dataset.Splits[s]), "images");
         var batch = new float[batchSize * preprocessor.TensorLength];
@@ -59,7 +59,7 @@ public static class FeatureExtractor
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
-        var manifest = new FeatureManifest(featurizer.Source, backboneSha256, inputSize, featurizer.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns);
+        var manifest = new FeatureManifest(featurizer.Source, backboneSha256, inputSize, featurizer.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns, dataset.Channels);
         CanonicalJson.WriteFile(Path.Combine(output, FeatureManifest.FileName), manifest);
         return new FeaturizeResult(manifest, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
     }

@@ -23,10 +23,11 @@ public sealed class FeaturizeStage : Stage<FeaturizeStage>
         string backbone = await BackboneSource.FetchAsync(p, context.Root, workspace.Directory, workspace.Salvage,
             context.Section<DownloadParameters>().Options, context.Mirrors, context.Log, context.Cancellation);
         using var featurizer = Featurizer.Load(backbone, p.Threads);
-        var result = FeatureExtractor.Extract(dataset, verified, featurizer, p.BackboneSha256, p.InputSize, p.BatchSize,
+        int size = p.InputSizeFor(dataset.Rows, dataset.Columns);
+        var result = FeatureExtractor.Extract(dataset, verified, featurizer, p.BackboneSha256, size, p.BatchSize,
             workspace.Directory, context.Log, (path, bytes) => workspace.Declare(path, bytes), context.Cancellation);
-        context.Log.Information("featurize: {Images:N0} images at {Size}×{Size} in {Seconds:0.00} s, {Rate:N0} images/s",
-            result.Images, p.InputSize, p.InputSize, result.Seconds, result.ImagesPerSecond);
+        context.Log.Information("featurize: {Images:N0} images of {Channels}×{Rows}×{Columns} at {Size}×{Size} in {Seconds:0.00} s, {Rate:N0} images/s",
+            result.Images, dataset.Channels, dataset.Rows, dataset.Columns, size, size, result.Seconds, result.ImagesPerSecond);
         workspace.Metrics["images"] = result.Images;
         workspace.Metrics["seconds"] = Math.Round(result.Seconds, 2);
         foreach (var (split, seconds) in result.SplitSeconds)

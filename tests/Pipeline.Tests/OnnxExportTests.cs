@@ -159,7 +159,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         using var trainer = TrainBriefly("logistic", trainSet, testSet);
         byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
         string path = temp["transfer.onnx"];
-        File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 28, 28, 64, head));
+        File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 1, 28, 28, 64, head));
 
         // The pipeline's way (ImagePreprocessor, the featurizer, the head in TorchSharp) against the one file on pixels / 255.
         using var pixels = LabelledTensors.From(images);
@@ -175,7 +175,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
 
         using var imageModel = nn.Sequential(("flatten", nn.Flatten()), ("dense", nn.Linear(784, 10)));
         byte[] notAHead = OnnxExport.ToBytes(imageModel, "flat", ImageShape, Digits, OnnxPreprocessing.GrayPixels);
-        var error = Assert.Throws<FeaturizeException>(() => TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 28, 28, 64, notAHead));
+        var error = Assert.Throws<FeaturizeException>(() => TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 1, 28, 28, 64, notAHead));
         Assert.Equal("the head's inputs are [images], expected [features] (a head exported alone)", error.Message);
     }
 
