@@ -112,6 +112,15 @@ public class ExportTests : IDisposable
     }
 
     [Fact]
+    public void Text_art_shows_a_colour_image_by_its_luminance()
+    {
+        var gray = new byte[] { 0, 60, 120, 255 };
+        Assert.Equal(TextArt.Render(gray, 2, 2), TextArt.Render((byte[])[.. gray, .. gray, .. gray], 2, 2, channels: 3));
+        // Pure red, green and blue: luma 76, 150 and 29 of 255.
+        Assert.Equal("::++..\n".ReplaceLineEndings(), TextArt.Render((byte[])[255, 0, 0, 0, 255, 0, 0, 0, 255], 3, 1, channels: 3));
+    }
+
+    [Fact]
     public void A_missing_font_is_a_clear_error_not_blank_labels()
     {
         var error = Assert.Throws<FontException>(() => Fonts.Load(temp["no-such-font.ttf"]));

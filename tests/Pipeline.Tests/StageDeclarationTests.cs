@@ -111,7 +111,7 @@ public class StageDeclarationTests : IDisposable
     [InlineData("src/Pipeline/Acquisition/Idx.cs", "verify")]
     [InlineData("src/Pipeline/Acquisition/VerifiedDataset.cs", "verify augment train featurize transfer export")]
     [InlineData("src/Pipeline/Imaging/Png.cs", "augment export")]
-    [InlineData("src/Pipeline/Imaging/ImageLoader.cs", "predict")]
+    [InlineData("src/Pipeline/Imaging/ImageLoader.cs", "augment predict")]
     [InlineData("src/Pipeline/Imaging/ContactSheet.cs", "augment evaluate export predict")]
     [InlineData("src/Pipeline/Imaging/TextArt.cs", "")]
     [InlineData("src/Pipeline.Features/ImagePreprocessor.cs", "featurize")]
