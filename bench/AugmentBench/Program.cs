@@ -21,7 +21,7 @@ Report("reference pipeline, whole stage without PNG (arrays, manifest, preview w
     Best(3, () => Stage(reference with { Samples = 55_000 }).Images, Fresh));
 Report("reference pipeline, whole stage with PNG files", Best(3, () => Stage(reference with { Samples = 20_000, Png = true }).Images, Fresh));
 // The disk's bound at this moment: the same number of small files, already encoded, written by two threads.
-var encoded = Enumerable.Range(0, 20_000).Select(i => GrayPng.Encode(train.Image(i), train.Columns, train.Rows)).ToArray();
+var encoded = Enumerable.Range(0, 20_000).Select(i => Png.Encode(train.Image(i), train.Columns, train.Rows)).ToArray();
 Report("  for comparison, writing 20,000 PNG files already encoded (no augmentation)", Best(3, () =>
 {
     foreach (var name in dataset.Classes) Directory.CreateDirectory(Path.Combine(scratch, name));

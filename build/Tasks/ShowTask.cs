@@ -5,7 +5,7 @@ using Pipeline.Imaging;
 namespace Build.Tasks;
 
 [TaskName("Show")]
-[TaskDescription("Print one digit as text art with its label and one-hot vector (--split, --index).")]
+[TaskDescription("Print one image as text art with its label and one-hot vector (--split, --index).")]
 [IsDependentOn(typeof(VerifyTask))]
 public sealed class ShowTask : AsyncFrostingTask<PipelineContext>
 {
@@ -18,7 +18,9 @@ public sealed class ShowTask : AsyncFrostingTask<PipelineContext>
             throw new UsageException($"--index={index}: split '{split.Name}' has {split.Count:N0} images (0–{split.Count - 1:N0})");
         int label = split.Labels[index];
         Console.WriteLine($"\n{split.Name}[{index}]  label {dataset.Classes[label]}  one-hot [{Exporter.OneHot(label, dataset.Classes.Count).Replace(' ', ',')}]\n");
-        Console.Write(TextArt.Render(split.Image(index), split.Columns, split.Rows));
+        if (split.Channels == 3)
+            Console.WriteLine("(a colour image, shown by its luminance)\n");
+        Console.Write(TextArt.Render(split.Image(index), split.Columns, split.Rows, split.Channels));
         return Task.CompletedTask;
     }
 }

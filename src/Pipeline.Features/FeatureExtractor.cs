@@ -50,7 +50,7 @@ public static class FeatureExtractor
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("the feature files are written as little-endian float32");
         Directory.CreateDirectory(output);
-        var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize);
+        var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize, dataset.Channels);
         var progress = new Progress(log, "featurize", range.Count, "images");
         var batch = new float[batchSize * preprocessor.TensorLength];
         var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
@@ -95,7 +95,7 @@ public static class FeatureExtractor
             Write(output, FeatureSet.LabelsFile(name), File.ReadAllBytes(Path.Combine(verifiedDirectory, VerifiedDataset.LabelsFile(name))), declare);
             infos[name] = new FeatureSplitInfo(dataset.Splits[name]);
         }
-        var manifest = new FeatureManifest(backbone, backboneSha256, inputSize, FeaturizerGraph.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns);
+        var manifest = new FeatureManifest(backbone, backboneSha256, inputSize, FeaturizerGraph.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns, dataset.Channels);
         CanonicalJson.WriteFile(Path.Combine(output, FeatureManifest.FileName), manifest);
         return manifest;
     }

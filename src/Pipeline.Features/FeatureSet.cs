@@ -13,9 +13,10 @@ public sealed record FeatureSplit(string Name, float[] Features, byte[] Labels, 
 
 /// <summary>What <c>features.json</c> says: which backbone at which input size made the features, and per split its count
 /// (results only: the time it took is in the stage record's metrics, so identical features give identical bytes).</summary>
-/// <param name="Rows">The height of the images the features were made from (their width: <paramref name="Columns"/>).</param>
+/// <param name="InputSize">The side of the square the backbone saw (the parameter, or the images' larger side when that is larger).</param>
+/// <param name="Rows">The shape of the images the features were made from: <paramref name="Channels"/> × <paramref name="Rows"/> × <paramref name="Columns"/>.</param>
 public sealed record FeatureManifest(string Backbone, string BackboneSha256, int InputSize, int Dim,
-    IReadOnlyList<string> Classes, SortedDictionary<string, FeatureSplitInfo> Splits, int Rows, int Columns)
+    IReadOnlyList<string> Classes, SortedDictionary<string, FeatureSplitInfo> Splits, int Rows, int Columns, int Channels = 1)
 {
     public const string FileName = "features.json";
 }

@@ -34,6 +34,12 @@ public sealed partial record FeaturizeParameters(
         if (Threads is < 0 or > 64) yield return $"threads must be between 0 (ONNX Runtime decides) and 64, got {Threads}";
     }
 
+    /// <summary>
+    /// The side the backbone sees images at: <see cref="InputSize"/>, or the images' larger side when that is larger
+    /// (shrinking a photo would throw detail away that the backbone can use).
+    /// </summary>
+    public int InputSizeFor(int rows, int columns) => Math.Max(InputSize, Math.Max(rows, columns));
+
     /// <summary>The last segment of a URL or path: the name the backbone is stored and looked up in mirrors under.</summary>
     public static string BackboneFileName(string backbone) =>
         Uri.TryCreate(backbone, UriKind.Absolute, out var uri) && !uri.IsFile

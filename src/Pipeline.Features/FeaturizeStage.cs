@@ -33,10 +33,11 @@ public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
         string backbone = await BackboneSource.FetchAsync(p, context.Root, part.Directory, part.Salvage,
             context.Section<DownloadParameters>().Options, context.Mirrors, context.Log, context.Cancellation);
         using var featurizer = Featurizer.Load(backbone, p.Threads);
-        var result = FeatureExtractor.ExtractRange(dataset, verified, featurizer, p.InputSize, p.BatchSize, range,
+        int size = p.InputSizeFor(dataset.Rows, dataset.Columns);
+        var result = FeatureExtractor.ExtractRange(dataset, verified, featurizer, size, p.BatchSize, range,
             part.Directory, context.Log, (path, bytes) => part.Declare(path, bytes), context.Cancellation);
-        context.Log.Information("featurize: {Images:N0} images at {Size}×{Size} in {Seconds:0.00} s, {Rate:N0} images/s",
-            result.Images, p.InputSize, p.InputSize, result.Seconds, result.ImagesPerSecond);
+        context.Log.Information("featurize: {Images:N0} images of {Channels}×{Rows}×{Columns} at {Size}×{Size} in {Seconds:0.00} s, {Rate:N0} images/s",
+            result.Images, dataset.Channels, dataset.Rows, dataset.Columns, size, size, result.Seconds, result.ImagesPerSecond);
         part.Metrics["images"] = result.Images;
         part.Metrics["seconds"] = Math.Round(result.Seconds, 2);
         foreach (var (split, seconds) in result.SplitSeconds)
@@ -48,7 +49,7 @@ public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
     {
         var p = context.Section<FeaturizeParameters>();
         var (dataset, verified) = VerifyStage.Load(context);
-        FeatureExtractor.Complete(dataset, verified, FeaturizeParameters.BackboneFileName(p.Backbone), p.BackboneSha256, p.InputSize,
+        FeatureExtractor.Complete(dataset, verified, FeaturizeParameters.BackboneFileName(p.Backbone), p.BackboneSha256, p.InputSizeFor(dataset.Rows, dataset.Columns),
             workspace.Directory, (path, bytes) => workspace.Declare(path, bytes));
         workspace.Metrics["images_per_second"] = Math.Round(workspace.Metric("images") / Math.Max(workspace.Metric("seconds"), 1e-9));
         workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;

@@ -6,9 +6,9 @@ using static Pipeline.Onnx.OnnxProto;
 namespace Pipeline.Features;
 
 /// <summary>
-/// The transfer model as one ONNX file that runs on the digits themselves, fed like the CNNs (images [N, 1, rows,
-/// columns], pixels / 255): <see cref="ImagePreprocessor"/>'s bilinear resize to the featurizer's input size and
-/// ImageNet normalisation into R, G and B, the backbone up to its pooled features, then the classifier head, exported
+/// The transfer model as one ONNX file that runs on the images themselves, fed like the CNNs (images [N, C, rows,
+/// columns], pixels / 255, C = 1 gray or 3 RGB): <see cref="ImagePreprocessor"/>'s bilinear resize to the featurizer's
+/// input size and ImageNet normalisation into R, G and B, the backbone up to its pooled features, then the classifier head, exported
 /// alone (input <c>features</c> [N, 1280]).
 /// The backbone's classifier branch is dropped.
 /// </summary>
@@ -24,7 +24,7 @@ public static class TransferGraph
     /// One model from the zoo's <paramref name="classifier"/> (named <paramref name="source"/> in errors) and a head's
     /// ONNX bytes; class names and the head's metadata carry over, the input's metadata says how to feed the images.
     /// </summary>
-    public static byte[] Combine(byte[] classifier, string source, int rows, int columns, int inputSize, byte[] head)
+    public static byte[] Combine(byte[] classifier, string source, int channels, int rows, int columns, int inputSize, byte[] head)
     {
         var model = WireMessage.Parse(FeaturizerGraph.FromClassifier(classifier, source));
         var graphField = model.First(ModelFields.Graph)!;
@@ -48,7 +48,7 @@ public static class TransferGraph
         graph.Fields.InsertRange(afterNodes, appended.Select(n => WireMessage.LengthDelimited(GraphFields.Node, n)));
         foreach (var initializer in constants.Select(c => WireMessage.LengthDelimited(GraphFields.Initializer, c)).Concat(headGraph.All(GraphFields.Initializer)))
             graph.InsertAfterLast(initializer);
-        graph.Add(GraphFields.Input, TensorValueInfo(ImagesInput, DataType.Float, [Dim(BatchDim), Dim(1), Dim(rows), Dim(columns)]));
+        graph.Add(GraphFields.Input, TensorValueInfo(ImagesInput, DataType.Float, [Dim(BatchDim), Dim(channels), Dim(rows), Dim(columns)]));
         foreach (var output in headGraph.All(GraphFields.Output)) graph.Add(output);
         if (Tensors(graph).GroupBy(t => t).FirstOrDefault(g => g.Count() > 1) is { } clash)
             throw new FeaturizeException($"{source}: the backbone, the head and the preprocessing would share the tensor name '{clash.Key}'");
@@ -59,11 +59,11 @@ public static class TransferGraph
             if (headModel.First(number) is { } producer && model.First(number) is { } old)
                 model.Fields[model.Fields.IndexOf(old)] = producer;
         var metadata = Metadata(headModel);
-        metadata["input"] = $"{ImagesInput} [{BatchDim}, 1, {rows}, {columns}] float32";
-        foreach (var (key, value) in OnnxPreprocessing.GrayPixels.Metadata())
+        metadata["input"] = $"{ImagesInput} [{BatchDim}, {channels}, {rows}, {columns}] float32";
+        foreach (var (key, value) in OnnxPreprocessing.Pixels(channels).Metadata())
             metadata[key] = value;
-        metadata["preprocessing"] += $"; inside the model: bilinear resize to {inputSize}×{inputSize} (pixel centres aligned), the gray value "
-            + "in R, G and B, ImageNet's (x − mean) / std, the backbone's pooled features, then the head";
+        metadata["preprocessing"] += $"; inside the model: bilinear resize to {inputSize}×{inputSize} (pixel centres aligned), "
+            + (channels == 1 ? "the gray value in R, G and B, " : "") + "ImageNet's (x − mean) / std, the backbone's pooled features, then the head";
         metadata["model"] = $"{FeaturizerGraph.FeaturesOutput} of {source} → {metadata.GetValueOrDefault("model", "head")}";
         metadata["backbone"] = source;
         model.Fields.RemoveAll(f => f.Number == ModelFields.MetadataProps);
@@ -90,7 +90,7 @@ public static class TransferGraph
     }
 
     /// <summary>
-    /// images [N, 1, rows, columns] → three ImageNet-normalised channels of size × size named <paramref name="output"/>,
+    /// images [N, C, rows, columns] → three ImageNet-normalised channels of size × size named <paramref name="output"/>,
     /// with <see cref="ImagePreprocessor.Write"/>'s float operations in its order (a Resize op rounds differently, and
     /// the int8 backbone's first quantization turns such last-bit differences into different features).
     /// </summary>
@@ -116,7 +116,7 @@ public static class TransferGraph
             Node("Cast", "resize_y_high_double", ["resize_y_high_weighted"], ["resize_y_high_double"], IntAttribute("to", DataType.Double)),
             Node("Add", "resize_y_sum", ["resize_y_low_weighted", "resize_y_high_double"], ["resize_y_sum"]),
             Node("Cast", "resize_y", ["resize_y_sum"], ["resized"], IntAttribute("to", DataType.Float)),
-            // Gray into R, G, B: gray · (1/std) + (−mean/std), broadcast over the three channels.
+            // Each channel · (1/std) + (−mean/std); a gray image's one channel is broadcast over the three.
             Node("Mul", "imagenet_scale", ["resized", "imagenet.scale"], ["imagenet_scaled"]),
             Node("Add", "imagenet_shift", ["imagenet_scaled", "imagenet.shift"], [output]),
         ];

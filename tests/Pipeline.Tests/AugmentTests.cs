@@ -52,7 +52,7 @@ public class AugmentTests : IDisposable
                 for (int x = 0; x < 28; x++)
                     expected[y * 28 + x] = original[x * 28 + (27 - y)]; // transpose (y, x) then flip rows
             Assert.Equal(expected, result.Images.Image(i).ToArray());
-            Warp.Apply(original.ToArray(), warp, 28, 28, Affine.Rotation(28, 28, 90), 0);
+            Warp.Apply(original.ToArray(), warp, 28, 28, 1, Affine.Rotation(28, 28, 90), 0);
             Assert.Equal(expected, warp);
         }
     }
@@ -197,7 +197,7 @@ public class AugmentTests : IDisposable
             if (operations.Count == 1)
             {
                 var flipped = new byte[784];
-                Warp.FlipLeftRight(source.Image(from).ToArray(), flipped, 28, 28);
+                Warp.FlipLeftRight(source.Image(from).ToArray(), flipped, 28, 28, 1);
                 Assert.Equal(flipped, augmented.Image(i).ToArray());
             }
             else
@@ -224,6 +224,189 @@ public class AugmentTests : IDisposable
             int changed = Enumerable.Range(0, 100).Count(i => !result.Images.Image(i).SequenceEqual(digits.Image(result.Sources[i])));
             Assert.True(changed >= 90, $"{operation.GetType().Name} changed only {changed} of 100 digits");
         }
+    }
+
+    /// <summary>The first 100 MNIST test digits, read straight from the offline mirror.</summary>
+    static ImageSplit MnistDigits()
+    {
+        var images = Idx.ReadGzip(TestHost.Required(Path.Combine(TestHost.MnistMirror, "t10k-images-idx3-ubyte.gz")), 3);
+        var labels = Idx.ReadGzip(TestHost.Required(Path.Combine(TestHost.MnistMirror, "t10k-labels-idx1-ubyte.gz")), 1);
+        return new ImageSplit("test", images.Data[..(100 * 784)], labels.Data[..100], 28, 28);
+    }
+
+    /// <summary>
+    /// Gray images are what every trained model so far learned from: each operation must keep giving MNIST exactly the
+    /// bytes (and manifest) it gave when these were recorded, whatever is added for colour.
+    /// </summary>
+    [Theory]
+    [InlineData("rotate", "a54a5ba91907e52f")]
+    [InlineData("rotate90", "c855f2e0cb9ce7a2")]
+    [InlineData("rotate180", "5bec39b0207c747e")]
+    [InlineData("rotate270", "18b2af4f165848c1")]
+    [InlineData("rotate_random_90", "81b53259ee99bee2")]
+    [InlineData("flip_left_right", "499d7293be9ff29c")]
+    [InlineData("flip_top_bottom", "1b41b8c5671c7ac0")]
+    [InlineData("flip_random", "e617a5ad86e52eaf")]
+    [InlineData("skew", "08a1eb04519eeedd")]
+    [InlineData("skew_tilt", "7150bd4bba23a6f1")]
+    [InlineData("skew_left_right", "8bf088920d4c04d8")]
+    [InlineData("skew_top_bottom", "33228fd4dae098ed")]
+    [InlineData("skew_corner", "14e9291ccf512e69")]
+    [InlineData("shear", "d6e1594f914aadbe")]
+    [InlineData("random_distortion", "4ddb729169d68ec5")]
+    [InlineData("gaussian_distortion", "4344f1a5830b0f88")]
+    [InlineData("zoom", "d48a7ac3dd2043cc")]
+    [InlineData("crop_random", "c3c6829483fe3ae8")]
+    [InlineData("crop_centre", "0bf3d61b5323fe6e")]
+    [InlineData("random_erasing", "5589b09d22e05396")]
+    [InlineData("random_brightness", "26b92caf163e0ed6")]
+    [InlineData("random_contrast", "1afee1be97bf7d29")]
+    [InlineData("invert", "aa071d9e6a084661")]
+    public void Each_operation_gives_real_digits_the_bytes_it_always_gave(string op, string expected)
+    {
+        var operation = Augment($$"""{ "operations": [ { "op": "{{op}}", "probability": 0.8 } ] }""").Bind<AugmentParameters>("augment").Operations[0];
+        var result = Augmenter.Run(MnistDigits(), With(300, operation) with { Seed = 5 });
+        string hash = ContentHash.OfBytes([.. result.Images.Images, .. System.Text.Encoding.UTF8.GetBytes(string.Join("\n", result.Applied))]);
+        Assert.Equal(expected, hash[..16]);
+    }
+
+    /// <summary>Plane <paramref name="channel"/> of every image of a colour split, as a gray split.</summary>
+    static ImageSplit Channel(ImageSplit colour, int channel)
+    {
+        int plane = colour.Rows * colour.Columns;
+        var images = new byte[colour.Count * plane];
+        for (int i = 0; i < colour.Count; i++)
+            colour.Image(i).Slice(channel * plane, plane).CopyTo(images.AsSpan(i * plane));
+        return new ImageSplit(colour.Name, images, colour.Labels, colour.Rows, colour.Columns);
+    }
+
+    [Fact]
+    public void On_colour_images_geometry_and_per_pixel_operations_do_to_each_channel_what_they_do_to_gray()
+    {
+        var colour = ColourData.Split("train", 40, rows: 32, columns: 36);
+        // Operations whose result on a channel does not depend on the others; quarter turns need square images.
+        var operations = AllOperations().Where(o => o is not (RandomErasing or RandomContrast or RotateRandom90))
+            .Concat([new Rotate180 { Probability = 1 }, new FlipTopBottom { Probability = 1 }, new SkewCorner { Probability = 1 }]);
+        foreach (var operation in operations)
+        {
+            var parameters = With(80, operation) with { Background = 30 };
+            var result = Augmenter.Run(colour, parameters);
+            Assert.Equal(3, result.Images.Channels);
+            for (int c = 0; c < 3; c++)
+                Assert.True(Channel(result.Images, c).Images.AsSpan().SequenceEqual(Augmenter.Run(Channel(colour, c), parameters).Images.Images),
+                    $"{operation.GetType().Name}: channel {c} is not what the operation does to that channel alone");
+            Assert.Equal(Augmenter.Run(Channel(colour, 0), parameters).Applied, result.Applied);
+        }
+    }
+
+    [Fact]
+    public void Random_erasing_fills_the_rectangle_with_colour_noise_and_leaves_the_rest()
+    {
+        var colour = ColourData.Split("train", 20);
+        var result = Augmenter.Run(colour, With(20, new RandomErasing { Probability = 1 }));
+        for (int i = 0; i < 20; i++)
+        {
+            var drawn = JsonNode.Parse(result.Applied[i])![0]!;
+            int x = (int)drawn["x"]!, y = (int)drawn["y"]!, width = (int)drawn["width"]!, height = (int)drawn["height"]!;
+            ReadOnlySpan<byte> before = colour.Image(result.Sources[i]), after = result.Images.Image(i);
+            int inside = 0, grayNoise = 0;
+            for (int row = 0; row < 32; row++)
+                for (int column = 0; column < 32; column++)
+                {
+                    int at = row * 32 + column;
+                    bool erased = row >= y && row < y + height && column >= x && column < x + width;
+                    for (int c = 0; c < 3 && !erased; c++)
+                        Assert.Equal(before[c * 1024 + at], after[c * 1024 + at]);
+                    if (!erased) continue;
+                    inside++;
+                    if (after[at] == after[1024 + at] && after[at] == after[2048 + at]) grayNoise++;
+                }
+            Assert.Equal(width * height, inside);
+            Assert.True(grayNoise <= inside / 10, $"output {i}: {grayNoise} of {inside} noise pixels are gray");
+        }
+    }
+
+    [Fact]
+    public void Random_contrast_on_colour_moves_every_channel_about_the_mean_gray_as_PIL_does()
+    {
+        var colour = ColourData.Split("train", 10);
+        var result = Augmenter.Run(colour, With(10, new RandomContrast { Probability = 1 }));
+        for (int i = 0; i < 10; i++)
+        {
+            float factor = (float)(double)JsonNode.Parse(result.Applied[i])![0]!["factor"]!;
+            ReadOnlySpan<byte> before = colour.Image(result.Sources[i]);
+            long sum = 0;
+            for (int p = 0; p < 1024; p++) sum += ImageLoader.Luminance(before[p], before[1024 + p], before[2048 + p]);
+            int mean = (int)(sum / 1024.0 + 0.5);
+            for (int p = 0; p < 3 * 1024; p++)
+                Assert.Equal((byte)Math.Clamp((int)MathF.Round(mean + (before[p] - mean) * factor), 0, 255), result.Images.Image(i)[p]);
+        }
+    }
+
+    [Fact]
+    public void Random_color_turns_colour_to_its_gray_at_0_keeps_it_at_1_and_refuses_gray_images()
+    {
+        var colour = ColourData.Split("train", 30);
+        var gray = Augmenter.Run(colour, With(30, new RandomColor { Probability = 1, MinFactor = 0, MaxFactor = 0 }));
+        var kept = Augmenter.Run(colour, With(30, new RandomColor { Probability = 1, MinFactor = 1, MaxFactor = 1 }));
+        var varied = Augmenter.Run(colour, With(30, new RandomColor { Probability = 1, MinFactor = 0.2, MaxFactor = 1.8 }));
+        for (int i = 0; i < 30; i++)
+        {
+            ReadOnlySpan<byte> before = colour.Image(gray.Sources[i]), after = gray.Images.Image(i);
+            for (int p = 0; p < 1024; p++)
+            {
+                byte luma = ImageLoader.Luminance(before[p], before[1024 + p], before[2048 + p]);
+                Assert.Equal((luma, luma, luma), (after[p], after[1024 + p], after[2048 + p]));
+            }
+            Assert.True(kept.Images.Image(i).SequenceEqual(colour.Image(kept.Sources[i])));
+            double factor = (double)JsonNode.Parse(varied.Applied[i])![0]!["factor"]!;
+            Assert.InRange(factor, 0.2, 1.8);
+            Assert.Equal("random_color", (string)JsonNode.Parse(varied.Applied[i])![0]!["op"]!);
+        }
+
+        var error = Assert.Throws<AugmentException>(() => Augmenter.Run(RandomSplit(2), With(2, new Invert { Probability = 1 }, new RandomColor { Probability = 0.5 })));
+        Assert.Equal("augment.operations[1] (random_color): changes colour, and these images are gray (1 channel); use it on RGB data (3 channels)", error.Message);
+        var bound = Augment("""{ "operations": [ { "op": "random_color", "probability": 0.5, "min_factor": 0.1, "max_factor": 2 } ] }""").Bind<AugmentParameters>("augment");
+        Assert.Equal(new RandomColor { Probability = 0.5, MinFactor = 0.1, MaxFactor = 2 }, Assert.Single(bound.Operations));
+    }
+
+    [Fact]
+    public void On_colour_one_thread_and_two_threads_give_identical_bytes()
+    {
+        var colour = ColourData.Split("train", 50);
+        var operations = AllOperations(0.5).Append(new RandomColor { Probability = 0.5 }).ToArray();
+        var one = Augmenter.Run(colour, With(400, operations) with { Threads = 1 });
+        var two = Augmenter.Run(colour, With(400, operations) with { Threads = 2 });
+        Assert.Equal(one.Images.Images, two.Images.Images);
+        Assert.Equal(one.Applied, two.Applied);
+    }
+
+    [Fact]
+    public void The_stage_on_colour_writes_RGB_arrays_png_files_and_a_colour_preview()
+    {
+        var dataset = ColourData.Write(temp["verify"], perSplit: 30);
+        var parameters = With(60, new Rotate { Probability = 1 }, new RandomColor { Probability = 1 }) with { Png = true, PreviewImages = 5 };
+        RunStage(dataset, temp["verify"], parameters, "out");
+        string output = temp["out"];
+        var written = VerifiedDataset.Load(output);
+        Assert.Equal((3, 32, 32), (written.Channels, written.Rows, written.Columns));
+        var augmented = written.LoadSplit(output, "augmented");
+        for (int i = 0; i < 60; i++)
+        {
+            string png = Path.Combine(output, AugmentStage.PngFolder, augmented.Labels[i].ToString(), $"{i:D5}.png");
+            using (var codec = SKCodec.Create(png)) Assert.NotEqual(SKColorType.Gray8, codec.Info.ColorType);
+            Assert.Equal(augmented.Image(i).ToArray(), ImageLoader.Load(png, 3, 32, 32));
+        }
+        // The preview's second tile is output 0 in its colours.
+        using var preview = SKBitmap.Decode(Path.Combine(output, AugmentStage.Preview));
+        int left = ContactSheet.Gap + 32 * 3 + ContactSheet.Gap;
+        for (int y = 0; y < 32; y += 4)
+            for (int x = 0; x < 32; x += 4)
+            {
+                var pixel = preview.GetPixel(left + 3 * x + 1, ContactSheet.Gap + 3 * y + 1);
+                var image = augmented.Image(0);
+                Assert.Equal((image[y * 32 + x], image[1024 + y * 32 + x], image[2048 + y * 32 + x]), (pixel.Red, pixel.Green, pixel.Blue));
+            }
     }
 
     static ParameterSet Augment(string section) =>

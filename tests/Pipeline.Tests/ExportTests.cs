@@ -112,10 +112,93 @@ public class ExportTests : IDisposable
     }
 
     [Fact]
+    public void Text_art_shows_a_colour_image_by_its_luminance()
+    {
+        var gray = new byte[] { 0, 60, 120, 255 };
+        Assert.Equal(TextArt.Render(gray, 2, 2), TextArt.Render((byte[])[.. gray, .. gray, .. gray], 2, 2, channels: 3));
+        // Pure red, green and blue: luma 76, 150 and 29 of 255.
+        Assert.Equal("::++..\n".ReplaceLineEndings(), TextArt.Render((byte[])[255, 0, 0, 0, 255, 0, 0, 0, 255], 3, 1, channels: 3));
+    }
+
+    [Fact]
     public void A_missing_font_is_a_clear_error_not_blank_labels()
     {
         var error = Assert.Throws<FontException>(() => Fonts.Load(temp["no-such-font.ttf"]));
         Assert.Contains("no usable font for labels", error.Message);
+    }
+
+    /// <summary>
+    /// Every file of the manifest decoded by Debian's PIL (python3-pil) against the array Verify wrote: the mode
+    /// (L or RGB) and exactly the pixels, interleaved as PIL gives them. Returns how many files were checked.
+    /// </summary>
+    static int CheckWithPil(string export, string verified, VerifiedDataset dataset)
+    {
+        const string script = """
+            import csv, os, sys
+            try:
+                import numpy as np
+                from PIL import Image
+            except ImportError:
+                sys.exit("NO-PIL")
+            export, verified, channels, rows, columns = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+            arrays, checked = {}, 0
+            for row in csv.DictReader(open(os.path.join(export, "manifest.csv"))):
+                split = row["split"]
+                if split not in arrays:
+                    arrays[split] = np.fromfile(os.path.join(verified, split + "-images.u8"), np.uint8).reshape(-1, channels, rows, columns)
+                expected = arrays[split][int(row["index"])].transpose(1, 2, 0)
+                image = Image.open(os.path.join(export, row["path"]))
+                assert image.mode == ("L" if channels == 1 else "RGB"), (row["path"], image.mode)
+                actual = np.asarray(image)
+                actual = actual[:, :, None] if actual.ndim == 2 else actual
+                assert actual.shape == expected.shape and (actual == expected).all(), row["path"]
+                checked += 1
+            print(checked)
+            """;
+        var (exit, stdout, stderr) = OnnxExportTests.RunPython(script,
+            [export, verified, $"{dataset.Channels}", $"{dataset.Rows}", $"{dataset.Columns}"]);
+        Assert.False(stderr.Contains("NO-PIL"), $"{OnnxExportTests.Python} has no PIL: install Debian's python3-pil (apt-get install -y python3-pil)");
+        Assert.True(exit == 0, $"PIL does not read the files back as the arrays (exit {exit}):\n{stdout}\n{stderr}");
+        return int.Parse(stdout);
+    }
+
+    [Fact]
+    public void Colour_images_are_RGB_PNG_files_that_PIL_and_the_loader_decode_to_exactly_the_arrays()
+    {
+        // Not square, on purpose: rows and columns must not be swapped anywhere.
+        var dataset = ColourData.Write(temp["verify"], perSplit: 20, rows: 32, columns: 40);
+        Export(dataset, temp["verify"], new ExportParameters { SheetImages = 20 }, temp["export"]);
+
+        Assert.Equal(60, CheckWithPil(temp["export"], temp["verify"], dataset));
+        var lines = File.ReadAllLines(temp[Path.Combine("export", Exporter.Manifest)]).Skip(1).Select(l => l.Split(',')).ToList();
+        foreach (var f in lines)
+        {
+            var image = dataset.LoadSplit(temp["verify"], f[1]).Image(int.Parse(f[2])).ToArray();
+            Assert.Equal(image, ImageLoader.Load(temp[Path.Combine("export", f[0])], 3, 32, 40));
+            Assert.Equal(ContentHash.OfBytes(image), f[5]); // the hash is over the array's bytes, C×H×W
+        }
+        using (var codec = SKCodec.Create(temp[Path.Combine("export", lines[0][0])]))
+            Assert.Equal((40, 32), (codec.Info.Width, codec.Info.Height));
+
+        // The sheets show the colours: the first tile of classes.png is the first training image of class 0, scaled by 3.
+        var train = dataset.LoadSplit(temp["verify"], "train");
+        int first = Array.IndexOf(train.Labels, (byte)0);
+        using var sheet = SKBitmap.Decode(temp[Path.Combine("export", Exporter.Sheets, "classes.png")]);
+        for (int y = 0; y < 32; y += 5)
+            for (int x = 0; x < 40; x += 5)
+            {
+                var pixel = sheet.GetPixel(ContactSheet.Gap + 3 * x + 1, ContactSheet.Gap + 3 * y + 1);
+                int at = y * 40 + x, plane = 32 * 40;
+                Assert.Equal((train.Image(first)[at], train.Image(first)[plane + at], train.Image(first)[2 * plane + at]), (pixel.Red, pixel.Green, pixel.Blue));
+            }
+    }
+
+    [Fact]
+    public void Gray_files_decode_in_PIL_to_exactly_the_arrays()
+    {
+        var (dataset, verified) = MakeVerified(perSplit: 10);
+        Export(dataset, verified, new ExportParameters(), temp["export"]);
+        Assert.Equal(30, CheckWithPil(temp["export"], verified, dataset));
     }
 
     [Fact]
@@ -126,10 +209,14 @@ public class ExportTests : IDisposable
         var dataset = VerifiedDataset.Load(temp["verify"]);
         Export(dataset, temp["verify"], new ExportParameters { Limit = 300, Splits = ["test"] }, temp["export"]);
         var test = dataset.LoadSplit(temp["verify"], "test");
+        var files = new List<byte>();
         for (int i = 0; i < 300; i++)
         {
             string path = temp[Path.Combine("export", "test", test.Labels[i].ToString(), $"{i:D5}.png")];
             Assert.Equal(test.Image(i).ToArray(), ImageLoader.Load(path, 1, 28, 28));
+            files.AddRange(File.ReadAllBytes(path));
         }
+        // Gray files stay the bytes they always were (same encoder settings), whatever colour support adds.
+        Assert.Equal("ec835bf201e4037e", ContentHash.OfBytes([.. files])[..16]);
     }
 }

@@ -122,6 +122,61 @@ public class FeaturizeTests : IDisposable
     }
 
     [Fact]
+    public void Colour_goes_to_the_backbone_channel_by_channel_and_gray_is_the_same_value_in_all_three()
+    {
+        // Three different planes, each exactly reproduced by bilinear interpolation, so every value is known.
+        static double Plane(int c, double r, double x) => c switch { 0 => 4 * r + 5 * x, 1 => 250 - 3 * r - 2 * x, _ => 7 * r + x };
+        var image = new byte[3 * 28 * 30];
+        for (int c = 0; c < 3; c++)
+            for (int r = 0; r < 28; r++)
+                for (int x = 0; x < 30; x++)
+                    image[(c * 28 + r) * 30 + x] = (byte)Plane(c, r, x);
+        var preprocessor = new ImagePreprocessor(28, 30, 48, channels: 3);
+        var tensor = new float[preprocessor.TensorLength];
+        preprocessor.Write(image, tensor);
+        double Source(int i, int n) => Math.Clamp((i + 0.5) * n / 48 - 0.5, 0, n - 1);
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 48; y++)
+                for (int x = 0; x < 48; x++)
+                {
+                    double expected = (Plane(c, Source(y, 28), Source(x, 30)) / 255 - ImagePreprocessor.Mean[c]) / ImagePreprocessor.Std[c];
+                    Assert.True(Math.Abs(tensor[(c * 48 + y) * 48 + x] - expected) < 1e-5, $"channel {c}, ({y}, {x})");
+                }
+
+        // A gray image and the colour image with that gray in R, G and B give the backbone the same tensor, bit for bit.
+        var gray = image[..(28 * 30)];
+        var (fromGray, fromColour) = (new float[preprocessor.TensorLength], new float[preprocessor.TensorLength]);
+        new ImagePreprocessor(28, 30, 48).Write(gray, fromGray);
+        preprocessor.Write((byte[])[.. gray, .. gray, .. gray], fromColour);
+        Assert.Equal(fromGray, fromColour);
+    }
+
+    [Fact]
+    public async Task On_colour_images_larger_than_input_size_the_stage_uses_their_size_and_records_their_shape()
+    {
+        await store.RunAsync(new StageDefinition("verify", new { colour = 40 }), (w, _) =>
+        {
+            ColourData.Write(w.Directory, perSplit: 6, rows: 40, columns: 40);
+            return Task.CompletedTask;
+        });
+        await RunStage(Local(inputSize: 32));
+        string folder = store.StageDirectory(FeaturizeStage.Instance.Name);
+        var set = FeatureSet.Load(folder);
+        Assert.Equal((40, 3, 40, 40), (set.Manifest.InputSize, set.Manifest.Channels, set.Manifest.Rows, set.Manifest.Columns));
+
+        // The features are the backbone's on the RGB images at 40×40, not on a gray version.
+        var test = VerifiedDataset.Load(store.StageDirectory("verify")).LoadSplit(store.StageDirectory("verify"), "test");
+        var preprocessor = new ImagePreprocessor(40, 40, 40, channels: 3);
+        var batch = new float[test.Count * preprocessor.TensorLength];
+        for (int i = 0; i < test.Count; i++) preprocessor.Write(test.Image(i), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
+        using var featurizer = Featurizer.Load(Model(Zoo));
+        var expected = new float[test.Count * featurizer.Dim];
+        featurizer.Run(batch, test.Count, 40, expected);
+        Assert.Equal(expected, set["test"].Features);
+        Assert.Equal((32, 64, 40), (Local(32).InputSizeFor(28, 28), Local(64).InputSizeFor(40, 40), Local(32).InputSizeFor(24, 40)));
+    }
+
+    [Fact]
     public async Task A_backbone_whose_hash_does_not_match_the_pin_is_refused_and_nothing_is_recorded()
     {
         await MakeVerifyStage();

@@ -159,7 +159,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         using var trainer = TrainBriefly("logistic", trainSet, testSet);
         byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
         string path = temp["transfer.onnx"];
-        File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 28, 28, 64, head));
+        File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 1, 28, 28, 64, head));
 
         // The pipeline's way (ImagePreprocessor, the featurizer, the head in TorchSharp) against the one file on pixels / 255.
         using var pixels = LabelledTensors.From(images);
@@ -175,13 +175,57 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
 
         using var imageModel = nn.Sequential(("flatten", nn.Flatten()), ("dense", nn.Linear(784, 10)));
         byte[] notAHead = OnnxExport.ToBytes(imageModel, "flat", ImageShape, Digits, OnnxPreprocessing.GrayPixels);
-        var error = Assert.Throws<FeaturizeException>(() => TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 28, 28, 64, notAHead));
+        var error = Assert.Throws<FeaturizeException>(() => TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 1, 28, 28, 64, notAHead));
         Assert.Equal("the head's inputs are [images], expected [features] (a head exported alone)", error.Message);
+    }
+
+    [Theory]
+    [InlineData("reference")]
+    [InlineData("compact")]
+    public void An_exported_CNN_on_colour_images_takes_N_3_H_W_and_gives_TorchSharps_outputs(string model)
+    {
+        using var trainSet = LabelledTensors.From(ColourData.Split("train", 1000, first: 0, rows: 32, columns: 32));
+        var test = ColourData.Split("test", 500, first: 5000);
+        using var testSet = LabelledTensors.From(test);
+        using var trainer = TrainBriefly(model, trainSet, trainSet);
+        string path = temp[$"{model}-rgb.onnx"];
+        OnnxExport.Export(trainer.Model, model, [3, 32, 32], Digits, OnnxPreprocessing.Pixels(3), path);
+
+        AssertSame($"{model} 3×32×32", RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.ImagesInput, testSet.Images), test.Labels);
+        using var session = new InferenceSession(path);
+        Assert.Equal([-1, 3, 32, 32], session.InputMetadata[ClassifierOnnx.ImagesInput].Dimensions);
+        Assert.Contains("RGB", session.ModelMetadata.CustomMetadataMap["preprocessing"]);
+        CheckModels([path]);
+    }
+
+    [Fact]
+    public void The_transfer_model_on_colour_images_is_one_file_taking_N_3_H_W()
+    {
+        string zoo = TestHost.Required(Path.Combine(TestHost.ModelsMirror, "mobilenetv2-12-int8.onnx"));
+        using var featurizer = Featurizer.Load(zoo);
+        var train = ColourData.Split("train", 600, rows: 32, columns: 36);
+        var test = ColourData.Split("test", 300, first: 5000, rows: 32, columns: 36);
+        using var trainSet = Featurize(featurizer, train);
+        using var testSet = Featurize(featurizer, test);
+        using var trainer = TrainBriefly("logistic", trainSet, testSet);
+        byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
+        string path = temp["transfer-rgb.onnx"];
+        File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 3, 32, 36, 64, head));
+
+        using var pixels = LabelledTensors.From(test);
+        AssertSame("transfer 3×32×36 (one file)", RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.ImagesInput, pixels.Images), test.Labels);
+        using var session = new InferenceSession(path);
+        Assert.Equal([-1, 3, 32, 36], session.InputMetadata[ClassifierOnnx.ImagesInput].Dimensions);
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal("images [N, 3, 32, 36] float32", metadata["input"]);
+        Assert.StartsWith("RGB pixel bytes / 255", metadata["preprocessing"]);
+        Assert.DoesNotContain("gray", metadata["preprocessing"]);
+        CheckModels([path]);
     }
 
     static LabelledTensors Featurize(Featurizer featurizer, ImageSplit split, int size = 64)
     {
-        var preprocessor = new ImagePreprocessor(split.Rows, split.Columns, size);
+        var preprocessor = new ImagePreprocessor(split.Rows, split.Columns, size, split.Channels);
         var features = new float[split.Count * featurizer.Dim];
         const int batchSize = 100;
         var batch = new float[batchSize * preprocessor.TensorLength];

@@ -37,7 +37,7 @@ static class MnistTest
         {
             string path = Path.Combine(folder, Split.Labels[i].ToString(), $"{i:D5}.png");
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllBytes(path, GrayPng.Encode(Split.Image(i), Split.Columns, Split.Rows));
+            File.WriteAllBytes(path, Png.Encode(Split.Image(i), Split.Columns, Split.Rows));
         }
     }
 }
@@ -112,7 +112,7 @@ public class ImageLoaderTests : IDisposable
     {
         byte[] file = format switch
         {
-            "png" => GrayPng.Encode(Digit, 28, 28),
+            "png" => Png.Encode(Digit, 28, 28),
             "bmp" => Bmp(Digit, 28, 28),
             "gif" => Gif(Digit, 28, 28),
             "webp" => Encode(Digit, 28, 28, SKColorType.Gray8, p => p.Encode(new SKWebpEncoderOptions(SKWebpEncoderCompression.Lossless, 100))),
@@ -208,7 +208,7 @@ public class ImageLoaderTests : IDisposable
         var error = Assert.Throws<ImageException>(() => ImageLoader.Load(temp["notes.png"], 1, 28, 28));
         Assert.Equal($"{temp["notes.png"]}: not an image that can be decoded (PNG, JPEG, BMP, GIF or WebP)", error.Message);
 
-        var png = GrayPng.Encode(Digit, 28, 28);
+        var png = Png.Encode(Digit, 28, 28);
         File.WriteAllBytes(temp["cut.png"], png[..(png.Length / 2)]);
         error = Assert.Throws<ImageException>(() => ImageLoader.Load(temp["cut.png"], 1, 28, 28));
         Assert.StartsWith($"{temp["cut.png"]}: cannot decode it", error.Message);
@@ -376,7 +376,7 @@ public class PredictTests(ITestOutputHelper output) : IDisposable
         Assert.True(store.Check(PredictStage.Instance.Define(context)).UpToDate);
         string edited = Directory.EnumerateFiles(temp["own"], "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
         string before = ContentHash.OfFile(edited);
-        File.WriteAllBytes(edited, GrayPng.Encode(MnistTest.Split.Image(100), 28, 28));
+        File.WriteAllBytes(edited, Png.Encode(MnistTest.Split.Image(100), 28, 28));
         var status = store.Check(PredictStage.Instance.Define(context));
         Assert.False(status.UpToDate);
         Assert.StartsWith($"parameter pins.images.{edited}: \"{before}\" → ", status.Reason);
@@ -449,7 +449,7 @@ public class PredictTests(ITestOutputHelper output) : IDisposable
 
         Assert.Contains("skipped (up to date)", (await Host(args)).Row("Predict"));
         Assert.Contains("skipped (up to date)", (await Host([.. args, "--set=predict.top=2"])).Row("Predict"));
-        File.WriteAllBytes(temp[Path.Combine("own", "7", "00000.png")], GrayPng.Encode(MnistTest.Split.Image(1), 28, 28));
+        File.WriteAllBytes(temp[Path.Combine("own", "7", "00000.png")], Png.Encode(MnistTest.Split.Image(1), 28, 28));
         Assert.Contains("executed", (await Host(args)).Row("Predict"));
 
         File.WriteAllText(temp[Path.Combine("own", "broken.png")], "not an image");

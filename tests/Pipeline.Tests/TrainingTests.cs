@@ -89,6 +89,39 @@ public class TrainingTests
     }
 
     [Fact]
+    public void The_models_take_their_channels_and_size_from_the_data()
+    {
+        // Reference on RGB 32×40: Conv2d(3, 32, 3) → 32×30×38 = 36,480 → Dense(128) → Dense(10).
+        using var reference = ModelCatalog.Create("reference", 10, [3, 32, 40]);
+        var summary = ModelSummary.Describe("reference", reference, [3, 32, 40]);
+        Assert.Equal([32L, 30, 38], summary.Layers[0].OutputShape);
+        Assert.Equal([36_480L], summary.Layers.Single(l => l.Name == "flatten").OutputShape);
+        Assert.Equal(3 * 9 * 32 + 32 + 36_480 * 128 + 128 + 128 * 10 + 10, summary.TotalParameters);
+
+        // Compact: two 2×2 pools take 32×40 to 8×10 before the dense layer.
+        using var compact = ModelCatalog.Create("compact", 5, [3, 32, 40]);
+        var layers = ModelSummary.Describe("compact", compact, [3, 32, 40]).Layers;
+        Assert.Equal([64L * 8 * 10], layers.Single(l => l.Name == "flatten").OutputShape);
+        Assert.Equal(3 * 9 * 32, layers[0].Parameters);
+        using var output = compact.call(zeros(2, 3, 32, 40));
+        Assert.Equal([2L, 5], output.shape);
+
+        var error = Assert.Throws<ArgumentException>(() => ModelCatalog.Create("reference", 10, [784]));
+        Assert.StartsWith("model 'reference' takes images (C, H, W), not examples of shape (784)", error.Message);
+    }
+
+    [Fact]
+    public void Colour_splits_become_N_C_H_W_tensors_and_splits_of_other_shapes_are_refused()
+    {
+        var colour = ColourData.Split("train", 4);
+        using var tensors = LabelledTensors.From(colour);
+        Assert.Equal([4L, 3, 32, 32], tensors.Images.shape);
+        Assert.Equal(colour.Image(3)[1024 + 5] / 255f, tensors.Images[3, 1, 0, 5].item<float>()); // channel 1, row 0, column 5
+        var error = Assert.Throws<DatasetException>(() => LabelledTensors.From(colour, Squares("augmented", 2, 1)));
+        Assert.Equal("splits train (3×32×32), augmented (1×28×28) differ in image shape", error.Message);
+    }
+
+    [Fact]
     public void Unknown_model_names_are_refused_with_the_list()
     {
         var problems = new TrainParameters { Model = "resnet", Epochs = 0 }.Validate().ToList();

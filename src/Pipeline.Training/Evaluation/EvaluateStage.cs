@@ -50,7 +50,7 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         File.WriteAllBytes(workspace.PathOf("confusion.png"), Charts.ConfusionMatrix(metrics.Confusion, dataset.Classes));
         var predicted = Predictions.ArgMax(probabilities, dataset.Classes.Count);
         var mistakes = Enumerable.Range(0, test.Count).Where(i => predicted[i] != test.Labels[i]).Take(context.Section<EvaluateParameters>().GalleryImages)
-            .Select(i => new Tile(test.Image(i).ToArray(), test.Columns, test.Rows, $"{dataset.Classes[test.Labels[i]]} → {dataset.Classes[predicted[i]]}")).ToList();
+            .Select(i => Tile.Of(test, i, $"{dataset.Classes[test.Labels[i]]} → {dataset.Classes[predicted[i]]}")).ToList();
         File.WriteAllBytes(workspace.PathOf("misclassified.png"), ContactSheet.Render(mistakes, columns: 10, scale: 3));
 
         // Durations come from the records' metrics: the report is an output, so its timings are the recorded ones.

@@ -7,14 +7,15 @@ namespace Pipeline.Training.Models;
 
 /// <summary>
 /// The networks a run can choose by name, all returning one logit per class: CNNs for images (<c>train.model</c>,
-/// input <c>1×rows×columns</c>) and classifier heads for feature vectors (<c>transfer.head</c>, input <c>dim</c>).
+/// input <c>channels×rows×columns</c>, the layers sized from it) and classifier heads for feature vectors
+/// (<c>transfer.head</c>, input <c>dim</c>).
 /// </summary>
 public static class ModelCatalog
 {
     public static readonly IReadOnlyDictionary<string, string> ImageModels = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
-        ["reference"] = "the reference's Keras model: Conv2D(32, 3×3, ReLU) → Flatten → Dense(128, ReLU) → Dense(10)",
-        ["compact"] = "three 3×3 conv layers (32, 64, 64 filters, batch-norm, ReLU; 2×2 max-pool after the first two) → dropout → Dense(10)",
+        ["reference"] = "the reference's Keras model: Conv2D(32, 3×3, ReLU) → Flatten → Dense(128, ReLU) → Dense(classes)",
+        ["compact"] = "three 3×3 conv layers (32, 64, 64 filters, batch-norm, ReLU; 2×2 max-pool after the first two) → dropout → Dense(classes)",
     };
 
     public static readonly IReadOnlyDictionary<string, string> Heads = new SortedDictionary<string, string>(StringComparer.Ordinal)
@@ -25,9 +26,18 @@ public static class ModelCatalog
 
     public static string Describe(string name) => ImageModels.TryGetValue(name, out var text) ? text : Heads[name];
 
-    /// <summary>A fresh model with weights drawn from torch's generator (seed it first for reproducible weights).</summary>
-    public static Sequential Create(string name, int classes, long[] inputShape) =>
-        ImageModels.ContainsKey(name) ? CreateCnn(name, classes, (int)inputShape[^2], (int)inputShape[^1]) : CreateHead(name, classes, inputShape[^1]);
+    /// <summary>
+    /// A fresh model for examples of <paramref name="inputShape"/> (C, H, W for a CNN; dim for a head) with weights drawn
+    /// from torch's generator (seed it first for reproducible weights).
+    /// </summary>
+    public static Sequential Create(string name, int classes, long[] inputShape)
+    {
+        if (!ImageModels.ContainsKey(name))
+            return CreateHead(name, classes, inputShape[^1]);
+        if (inputShape is not [var channels, var rows, var columns])
+            throw new ArgumentException($"model '{name}' takes images (C, H, W), not examples of shape ({string.Join(", ", inputShape)})", nameof(inputShape));
+        return CreateCnn(name, classes, (int)channels, (int)rows, (int)columns);
+    }
 
     static Sequential CreateHead(string name, int classes, long dim) => name switch
     {
@@ -36,17 +46,17 @@ public static class ModelCatalog
         _ => throw new ArgumentException($"unknown head '{name}' (heads: {string.Join(", ", Heads.Keys)})", nameof(name)),
     };
 
-    static Sequential CreateCnn(string name, int classes, int rows, int columns) => name switch
+    static Sequential CreateCnn(string name, int classes, int channels, int rows, int columns) => name switch
     {
         "reference" => Sequential(
-            ("conv2d", Conv2d(1, 32, 3)),
+            ("conv2d", Conv2d(channels, 32, 3)),
             ("relu", ReLU()),
             ("flatten", Flatten()),
             ("dense", Linear(32L * (rows - 2) * (columns - 2), 128)),
             ("relu_1", ReLU()),
             ("dense_1", Linear(128, classes))),
         "compact" => Sequential(
-            ("conv2d", Conv2d(1, 32, 3, padding: 1, bias: false)),
+            ("conv2d", Conv2d(channels, 32, 3, padding: 1, bias: false)),
             ("batch_norm", BatchNorm2d(32)),
             ("relu", ReLU()),
             ("max_pool", MaxPool2d(2)),

@@ -132,15 +132,10 @@ public sealed class PredictStage : Stage<PredictStage>
     static byte[] Sheet(IReadOnlyList<Answers> answers, int count)
     {
         var first = answers[0];
-        int plane = first.Rows * first.Columns;
         var tiles = Enumerable.Range(0, Math.Min(count, SheetImages)).Select(i =>
         {
-            var image = first.Pixels[i];
-            // An RGB model's input is shown in gray, by the one luminance rule.
-            byte[] gray = first.Channels == 1 ? image
-                : [.. Enumerable.Range(0, plane).Select(p => ImageLoader.Luminance(image[p], image[plane + p], image[2 * plane + p]))];
             string caption = string.Join(" · ", answers.Select(a => a.Top(i, 1).First()).Select(b => $"{b.Class} {b.Probability * 100:0}%"));
-            return new Tile(gray, first.Columns, first.Rows, caption);
+            return new Tile(first.Pixels[i], first.Columns, first.Rows, caption, first.Channels);
         }).ToList();
         return ContactSheet.Render(tiles, columns: Math.Min(10, tiles.Count), scale: 4);
     }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Pipeline.Training;
 
 /// <summary>
-/// Examples and labels as models consume them: images as a float tensor <c>N×1×rows×columns</c> scaled to 0..1, or
+/// Examples and labels as models consume them: images as a float tensor <c>N×C×rows×columns</c> scaled to 0..1, or
 /// feature vectors <c>N×dim</c>; labels as int64. <see cref="Images"/> holds the examples either way.
 /// </summary>
 public sealed class LabelledTensors : IDisposable
@@ -19,20 +19,20 @@ public sealed class LabelledTensors : IDisposable
     public static LabelledTensors From(params ImageSplit[] splits)
     {
         if (splits.Length == 0) throw new ArgumentException("at least one split is needed", nameof(splits));
-        int rows = splits[0].Rows, columns = splits[0].Columns;
-        if (splits.Any(s => s.Rows != rows || s.Columns != columns))
-            throw new DatasetException($"splits {string.Join(", ", splits.Select(s => $"{s.Name} ({s.Rows}×{s.Columns})"))} differ in image size");
+        int channels = splits[0].Channels, rows = splits[0].Rows, columns = splits[0].Columns, size = splits[0].ImageSize;
+        if (splits.Any(s => s.Channels != channels || s.Rows != rows || s.Columns != columns))
+            throw new DatasetException($"splits {string.Join(", ", splits.Select(s => $"{s.Name} ({s.Channels}×{s.Rows}×{s.Columns})"))} differ in image shape");
         int count = splits.Sum(s => s.Count);
-        var pixels = new byte[(long)count * rows * columns];
+        var pixels = new byte[(long)count * size];
         var labels = new long[count];
         int offset = 0;
         foreach (var split in splits)
         {
-            split.Images.CopyTo(pixels, (long)offset * rows * columns);
+            split.Images.CopyTo(pixels, (long)offset * size);
             for (int i = 0; i < split.Count; i++) labels[offset + i] = split.Labels[i];
             offset += split.Count;
         }
-        using var bytes = tensor(pixels, [count, 1, rows, columns]);
+        using var bytes = tensor(pixels, [count, channels, rows, columns]);
         return new LabelledTensors(bytes.to_type(ScalarType.Float32).div_(255f), tensor(labels));
     }
 

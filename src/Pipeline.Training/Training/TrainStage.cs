@@ -54,7 +54,7 @@ public sealed class TrainStage : Stage<TrainStage>
 
         TrainingStage.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
             dataset.Classes, workspace, context.Log, context.Cancellation);
-        File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.GrayPixels));
+        File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.Pixels(dataset.Channels)));
         workspace.Metrics["peak_rss_mb"] = ProcessMemory.PeakResidentBytes() is { } peak ? Math.Round(peak / 1048576.0) : null;
         return Task.CompletedTask;
     }

@@ -40,7 +40,7 @@ public sealed class TransferStage : Stage<TransferStage>
         var m = features.Manifest;
         byte[] head = TrainingStage.Onnx(workspace, OnnxPreprocessing.Features($"{m.Backbone} features at {m.InputSize}×{m.InputSize}"));
         File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile),
-            TransferGraph.Combine(File.ReadAllBytes(Path.Combine(featurized, m.Backbone)), m.Backbone, m.Rows, m.Columns, m.InputSize, head));
+            TransferGraph.Combine(File.ReadAllBytes(Path.Combine(featurized, m.Backbone)), m.Backbone, m.Channels, m.Rows, m.Columns, m.InputSize, head));
         return Task.CompletedTask;
     }
 }

@@ -31,6 +31,7 @@ namespace Pipeline.Augmentation;
 [JsonDerivedType(typeof(RandomErasing), "random_erasing")]
 [JsonDerivedType(typeof(RandomBrightness), "random_brightness")]
 [JsonDerivedType(typeof(RandomContrast), "random_contrast")]
+[JsonDerivedType(typeof(RandomColor), "random_color")]
 [JsonDerivedType(typeof(Invert), "invert")]
 public abstract record AugmentOperation
 {
@@ -51,8 +52,8 @@ public abstract record AugmentOperation
 
     protected virtual IEnumerable<string> ValidateParameters() => [];
 
-    /// <summary>Why the step cannot work on images of this size, or null.</summary>
-    public virtual string? Unsuitable(int width, int height) => null;
+    /// <summary>Why the step cannot work on images of this size and channel count, or null.</summary>
+    public virtual string? Unsuitable(int width, int height, int channels) => null;
 
     /// <summary>Draws the step's parameters from <paramref name="rng"/>, changes the canvas, records what it drew.</summary>
     public abstract void Apply(Canvas canvas, ref Rng rng, Drawn drawn);

@@ -24,7 +24,10 @@ public sealed record AugmentParameters : IValidatedParameters
     public int PreviewImages { get; init; } = 40;
     /// <summary>Worker threads; 0 = one per core. The bytes written do not depend on it.</summary>
     public int Threads { get; init; }
-    /// <summary>The value geometry fills in where it brings in area from outside the image (MNIST's background is 0).</summary>
+    /// <summary>
+    /// The value geometry fills in, in every channel, where it brings in area from outside the image (MNIST's
+    /// background is 0).
+    /// </summary>
     public int Background { get; init; }
     public IReadOnlyList<AugmentOperation> Operations { get; init; } =
         [new Rotate { Probability = 0.9, MaxLeftRotation = 25, MaxRightRotation = 25 }];

@@ -28,8 +28,8 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
     public override IReadOnlyList<string> Shapes =>
         ["augment.seed", "augment.samples", "augment.source", "augment.png", "augment.preview_images", "augment.background", "augment.operations"];
     public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Augmentation/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Imaging/GrayPng.cs", "src/Pipeline/Imaging/ContactSheet.cs",
-         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+        ["src/Pipeline/Augmentation/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Imaging/Png.cs", "src/Pipeline/Imaging/ContactSheet.cs",
+         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Imaging/ImageLoader.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
 
     public override int Items(StageContext context) => context.Section<AugmentParameters>().Samples;
 
@@ -81,7 +81,7 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
             writePng = (index, label, pixels) =>
             {
                 string relative = $"{PngFolder}/{dataset.Classes[label]}/{index:D5}.png";
-                byte[] png = GrayPng.Encode(pixels, source.Columns, source.Rows);
+                byte[] png = Png.Encode(pixels, source.Columns, source.Rows, source.Channels);
                 File.WriteAllBytes(Path.Combine(output, relative), png);
                 onFile?.Invoke(relative, png);
             };
@@ -137,8 +137,8 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
         for (int i = 0; i < augmented.Captions.Length; i++)
         {
             int from = augmented.Sources[i];
-            tiles.Add(new Tile(source.Image(from).ToArray(), source.Columns, source.Rows, $"{classes[source.Labels[from]]} #{from}"));
-            tiles.Add(new Tile(augmented.Images.Image(i).ToArray(), source.Columns, source.Rows, augmented.Captions[i]));
+            tiles.Add(Tile.Of(source, from, $"{classes[source.Labels[from]]} #{from}"));
+            tiles.Add(Tile.Of(augmented.Images, i, augmented.Captions[i]));
         }
         return ContactSheet.Render(tiles, columns: 10, scale: 3);
     }

@@ -24,7 +24,7 @@ public static class Augmenter
     {
         var operations = parameters.Operations;
         for (int k = 0; k < operations.Count; k++)
-            if (operations[k].Unsuitable(source.Columns, source.Rows) is { } why)
+            if (operations[k].Unsuitable(source.Columns, source.Rows, source.Channels) is { } why)
                 throw new AugmentException($"augment.operations[{k}] ({operations[k].Name}): {why}");
         if (source.Count == 0)
             throw new AugmentException($"augment.source: split '{source.Name}' has no images");
@@ -40,7 +40,7 @@ public static class Augmenter
         var timesApplied = new long[operations.Count];
 
         Parallel.For(first, first + count, new ParallelOptions { MaxDegreeOfParallelism = parameters.WorkerThreads(), CancellationToken = cancellation },
-            () => (Canvas: new Canvas(source.Columns, source.Rows, (byte)parameters.Background), Drawn: new Drawn(), Counts: new long[operations.Count]),
+            () => (Canvas: new Canvas(source.Columns, source.Rows, source.Channels, (byte)parameters.Background), Drawn: new Drawn(), Counts: new long[operations.Count]),
             (i, _, worker) =>
             {
                 var (canvas, drawn, counts) = worker;
@@ -64,7 +64,7 @@ public static class Augmenter
             },
             worker => { lock (timesApplied) for (int k = 0; k < timesApplied.Length; k++) timesApplied[k] += worker.Counts[k]; });
         progress?.Complete();
-        return new Augmented(new ImageSplit(SplitName, images, labels, source.Rows, source.Columns), sources, applied, captionText, timesApplied);
+        return new Augmented(new ImageSplit(SplitName, images, labels, source.Rows, source.Columns, source.Channels), sources, applied, captionText, timesApplied);
     }
 
     /// <summary>A permutation of the source indices drawn from the seed (Fisher–Yates).</summary>

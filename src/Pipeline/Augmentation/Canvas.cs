@@ -1,19 +1,23 @@
 using System.Globalization;
 using System.Text;
+using Pipeline.Imaging;
 
 namespace Pipeline.Augmentation;
 
 /// <summary>
-/// One thread's working memory for one image at a time: the current pixels and a spare buffer that geometric
+/// One thread's working memory for one image at a time: the current pixels (<see cref="Channels"/> planes of
+/// <see cref="Width"/> × <see cref="Height"/>, as the pipeline's arrays hold them) and a spare buffer that geometric
 /// operations write into before swapping, so nothing is allocated per image or per pixel.
 /// </summary>
-public sealed class Canvas(int width, int height, byte background)
+public sealed class Canvas(int width, int height, int channels, byte background)
 {
-    byte[] current = new byte[width * height], spare = new byte[width * height];
+    byte[] current = new byte[channels * width * height], spare = new byte[channels * width * height];
 
     public int Width { get; } = width;
     public int Height { get; } = height;
-    /// <summary>The value that fills what geometry brings in from outside the image.</summary>
+    /// <summary>1 gray, 3 RGB.</summary>
+    public int Channels { get; } = channels;
+    /// <summary>The value that fills, in every channel, what geometry brings in from outside the image.</summary>
     public byte Background { get; } = background;
 
     public byte[] Pixels => current;
@@ -25,7 +29,7 @@ public sealed class Canvas(int width, int height, byte background)
     /// <summary>Resamples the image through <paramref name="map"/> (output pixel → source position).</summary>
     public void Transform(in Affine map)
     {
-        Warp.Apply(current, spare, Width, Height, map, Background);
+        Warp.Apply(current, spare, Width, Height, Channels, map, Background);
         Swap();
     }
 
@@ -33,8 +37,25 @@ public sealed class Canvas(int width, int height, byte background)
     public void Blend(int centre, float factor)
     {
         for (int i = 0; i < current.Length; i++)
-            current[i] = (byte)Math.Clamp((int)MathF.Round(centre + (current[i] - centre) * factor), 0, 255);
+            current[i] = Mix(current[i], centre, factor);
     }
+
+    /// <summary>
+    /// Each colour pixel moves away from (or towards) its own gray by the factor: 0 gives the gray image, 1 the image
+    /// as it is (PIL's ImageEnhance.Color; gray is <see cref="ImageLoader.Luminance"/>, PIL's <c>convert("L")</c>).
+    /// </summary>
+    public void BlendWithGray(float factor)
+    {
+        int plane = Width * Height;
+        for (int i = 0; i < plane; i++)
+        {
+            int gray = ImageLoader.Luminance(current[i], current[plane + i], current[2 * plane + i]);
+            for (int c = 0; c < 3; c++)
+                current[c * plane + i] = Mix(current[c * plane + i], gray, factor);
+        }
+    }
+
+    static byte Mix(int pixel, int centre, float factor) => (byte)Math.Clamp((int)MathF.Round(centre + (pixel - centre) * factor), 0, 255);
 
     /// <summary>Scratch for mesh distortions: per column / row, the grid cell and the position inside it.</summary>
     internal readonly int[] ColumnCell = new int[width], RowCell = new int[height];

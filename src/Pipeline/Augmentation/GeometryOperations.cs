@@ -1,6 +1,7 @@
 namespace Pipeline.Augmentation;
 
-// Geometry: each draws its parameters, then resamples once (bilinear, background outside) or moves pixels exactly.
+// Geometry: each draws its parameters, then resamples once (bilinear, background outside) or moves pixels exactly,
+// the same way in every channel.
 // Drawn values are rounded before use so the manifest states exactly what was done.
 
 /// <summary>Rotates by an angle drawn uniformly from [−max_right_rotation, +max_left_rotation] degrees (+ = left,
@@ -28,16 +29,16 @@ public abstract record QuarterTurn : AugmentOperation
 
     protected virtual bool NeedsSquare => true;
 
-    public override string? Unsuitable(int width, int height) =>
+    public override string? Unsuitable(int width, int height, int channels) =>
         width == height || !NeedsSquare ? null : $"needs square images, these are {width}×{height}";
 
     public override void Apply(Canvas canvas, ref Rng rng, Drawn drawn)
     {
         int turns = Turns(ref rng);
         drawn.Op(Name).Add("degrees", turns * 90);
-        if (turns == 1) Warp.Rotate90(canvas.Pixels, canvas.Spare, canvas.Width);
-        else if (turns == 2) Warp.Rotate180(canvas.Pixels, canvas.Spare);
-        else Warp.Rotate270(canvas.Pixels, canvas.Spare, canvas.Width);
+        if (turns == 1) Warp.Rotate90(canvas.Pixels, canvas.Spare, canvas.Width, canvas.Channels);
+        else if (turns == 2) Warp.Rotate180(canvas.Pixels, canvas.Spare, canvas.Channels);
+        else Warp.Rotate270(canvas.Pixels, canvas.Spare, canvas.Width, canvas.Channels);
         canvas.Swap();
     }
 }
@@ -61,8 +62,8 @@ public abstract record Flip : AugmentOperation
     {
         bool leftRight = LeftRight(ref rng);
         drawn.Op(Name).Add("axis", leftRight ? "left_right" : "top_bottom");
-        if (leftRight) Warp.FlipLeftRight(canvas.Pixels, canvas.Spare, canvas.Width, canvas.Height);
-        else Warp.FlipTopBottom(canvas.Pixels, canvas.Spare, canvas.Width, canvas.Height);
+        if (leftRight) Warp.FlipLeftRight(canvas.Pixels, canvas.Spare, canvas.Width, canvas.Height, canvas.Channels);
+        else Warp.FlipTopBottom(canvas.Pixels, canvas.Spare, canvas.Width, canvas.Height, canvas.Channels);
         canvas.Swap();
     }
 }
@@ -108,7 +109,7 @@ public abstract record SkewOperation : AugmentOperation
         else { moved[4] += amount; moved[6] -= amount; }                           // bottom side wider
         Span<double> map = stackalloc double[9];
         Warp.SolveHomography(moved, plane, map); // output corner → where it comes from
-        Warp.Perspective(canvas.Pixels, canvas.Spare, w, h, map, canvas.Background);
+        Warp.Perspective(canvas.Pixels, canvas.Spare, w, h, canvas.Channels, map, canvas.Background);
         canvas.Swap();
     }
 }
@@ -153,7 +154,7 @@ public record RandomDistortion : AugmentOperation
     protected override IEnumerable<string> ValidateParameters() => Problems(
         Between("grid_width", GridWidth, 1, 64), Between("grid_height", GridHeight, 1, 64), Between("magnitude", Magnitude, 0, 100));
 
-    public override string? Unsuitable(int width, int height) =>
+    public override string? Unsuitable(int width, int height, int channels) =>
         GridWidth > width || GridHeight > height ? $"a {GridWidth}×{GridHeight} grid does not fit {width}×{height} images" : null;
 
     /// <summary>How much of the drawn move a corner at (x, y) (0–1 across the image) keeps.</summary>

@@ -1,8 +1,10 @@
+using Pipeline.Imaging;
+
 namespace Pipeline.Augmentation;
 
 /// <summary>
 /// Augmentor's random erasing: a rectangle with sides between 0.1 and rectangle_area × the image's sides, at a random
-/// place, filled with uniform noise.
+/// place, filled with uniform noise (in every channel: colour noise on colour images).
 /// </summary>
 public sealed record RandomErasing : AugmentOperation
 {
@@ -19,13 +21,14 @@ public sealed record RandomErasing : AugmentOperation
         int x = rng.Between(0, w - width), y = rng.Between(0, h - height);
         drawn.Op(Name).Add("x", x).Add("y", y).Add("width", width).Add("height", height);
         var pixels = canvas.Pixels;
-        for (int row = y; row < y + height; row++)
-            for (int column = x; column < x + width; column++)
-                pixels[row * w + column] = (byte)rng.Below(256);
+        for (int c = 0, plane = 0; c < canvas.Channels; c++, plane += w * h)
+            for (int row = y; row < y + height; row++)
+                for (int column = x; column < x + width; column++)
+                    pixels[plane + row * w + column] = (byte)rng.Below(256);
     }
 }
 
-/// <summary>PIL's ImageEnhance: blends every pixel with a centre value by a factor from [min_factor, max_factor].</summary>
+/// <summary>PIL's ImageEnhance: blends every pixel with a degenerate image by a factor from [min_factor, max_factor].</summary>
 public abstract record EnhanceOperation : AugmentOperation
 {
     public double MinFactor { get; init; } = 0.7;
@@ -34,32 +37,54 @@ public abstract record EnhanceOperation : AugmentOperation
     protected override IEnumerable<string> ValidateParameters() => Problems(
         NotNegative("min_factor", MinFactor), NotNegative("max_factor", MaxFactor), MinMax("min_factor", MinFactor, "max_factor", MaxFactor));
 
-    /// <summary>The value a factor of 0 turns every pixel into.</summary>
-    protected abstract int Centre(Canvas canvas);
+    /// <summary>Blends the canvas with what a factor of 0 gives.</summary>
+    protected abstract void Enhance(Canvas canvas, float factor);
 
     public override void Apply(Canvas canvas, ref Rng rng, Drawn drawn)
     {
         double factor = Math.Round(rng.Uniform(MinFactor, MaxFactor), 3);
         drawn.Op(Name).Add("factor", factor);
-        canvas.Blend(Centre(canvas), (float)factor);
+        Enhance(canvas, (float)factor);
     }
 }
 
 /// <summary>Multiplies every pixel by the factor (ImageEnhance.Brightness).</summary>
 public sealed record RandomBrightness : EnhanceOperation
 {
-    protected override int Centre(Canvas canvas) => 0;
+    protected override void Enhance(Canvas canvas, float factor) => canvas.Blend(0, factor);
 }
 
-/// <summary>Moves every pixel away from (or towards) the image's mean by the factor (ImageEnhance.Contrast).</summary>
+/// <summary>
+/// Moves every pixel away from (or towards) the image's mean gray by the factor (ImageEnhance.Contrast: the mean of
+/// the gray image, so every channel of a colour image moves about the same value).
+/// </summary>
 public sealed record RandomContrast : EnhanceOperation
 {
-    protected override int Centre(Canvas canvas)
+    protected override void Enhance(Canvas canvas, float factor) => canvas.Blend(MeanGray(canvas), factor);
+
+    static int MeanGray(Canvas canvas)
     {
+        var pixels = canvas.Pixels;
+        int plane = canvas.Width * canvas.Height;
         long sum = 0;
-        foreach (var p in canvas.Pixels) sum += p;
-        return (int)(sum / (double)canvas.Pixels.Length + 0.5);
+        if (canvas.Channels == 1)
+            foreach (var p in pixels) sum += p;
+        else
+            for (int i = 0; i < plane; i++) sum += ImageLoader.Luminance(pixels[i], pixels[plane + i], pixels[2 * plane + i]);
+        return (int)(sum / (double)plane + 0.5);
     }
+}
+
+/// <summary>
+/// Augmentor's random_color: the saturation changed by the factor (ImageEnhance.Color): 0 gives the gray image, 1 the
+/// image as it is, above 1 stronger colours. Colour images only.
+/// </summary>
+public sealed record RandomColor : EnhanceOperation
+{
+    public override string? Unsuitable(int width, int height, int channels) =>
+        channels == 3 ? null : $"changes colour, and these images are gray ({channels} channel); use it on RGB data (3 channels)";
+
+    protected override void Enhance(Canvas canvas, float factor) => canvas.BlendWithGray(factor);
 }
 
 /// <summary>255 − every pixel.</summary>

@@ -31,24 +31,25 @@ public readonly record struct Affine(double A, double B, double C, double D, dou
 }
 
 /// <summary>
-/// Resampling kernels on 8-bit images: bilinear interpolation at the source position of every output pixel, the
-/// background value outside the source; and the exact quarter turns and flips, which move pixels without sampling.
+/// Resampling kernels on 8-bit images of one or more channel planes (C×H×W): bilinear interpolation at the source
+/// position of every output pixel, the same position in every channel, the background value outside the source; and
+/// the exact quarter turns and flips, which move pixels without sampling.
 /// </summary>
 public static class Warp
 {
-    public static void Apply(byte[] source, byte[] target, int width, int height, in Affine map, byte background)
+    public static void Apply(byte[] source, byte[] target, int width, int height, int channels, in Affine map, byte background)
     {
         float a = (float)map.A, b = (float)map.B, c = (float)map.C, d = (float)map.D, e = (float)map.E, f = (float)map.F;
         for (int y = 0, i = 0; y < height; y++)
         {
             float rowX = b * y + c, rowY = e * y + f;
             for (int x = 0; x < width; x++, i++)
-                target[i] = Sample(source, width, height, rowX + a * x, rowY + d * x, background);
+                SampleAll(source, target, i, width, height, channels, rowX + a * x, rowY + d * x, background);
         }
     }
 
     /// <summary>A perspective map (homography h, h[8] = 1) from output to source, in pixel-edge coordinates.</summary>
-    public static void Perspective(byte[] source, byte[] target, int width, int height, ReadOnlySpan<double> h, byte background)
+    public static void Perspective(byte[] source, byte[] target, int width, int height, int channels, ReadOnlySpan<double> h, byte background)
     {
         for (int y = 0, i = 0; y < height; y++)
         {
@@ -56,7 +57,7 @@ public static class Warp
             for (int x = 0; x < width; x++, i++)
             {
                 double ex = x + 0.5, w = h[6] * ex + h[7] * ey + 1;
-                target[i] = Sample(source, width, height, (float)((h[0] * ex + h[1] * ey + h[2]) / w - 0.5),
+                SampleAll(source, target, i, width, height, channels, (float)((h[0] * ex + h[1] * ey + h[2]) / w - 0.5),
                     (float)((h[3] * ex + h[4] * ey + h[5]) / w - 0.5), background);
             }
         }
@@ -116,7 +117,7 @@ public static class Warp
                 float u = canvas.ColumnAt[x];
                 float mx = Lerp(Lerp(dx[k], dx[k + 1], u), Lerp(dx[k + stride], dx[k + stride + 1], u), v);
                 float my = Lerp(Lerp(dy[k], dy[k + 1], u), Lerp(dy[k + stride], dy[k + stride + 1], u), v);
-                target[i] = Sample(source, width, height, x + mx, y + my, canvas.Background);
+                SampleAll(source, target, i, width, height, canvas.Channels, x + mx, y + my, canvas.Background);
             }
         }
         canvas.Swap();
@@ -136,9 +137,21 @@ public static class Warp
 
     static float Lerp(float a, float b, float t) => a + (b - a) * t;
 
-    /// <summary>Bilinear interpolation at (x, y); neighbours outside the image count as the background.</summary>
+    /// <summary>Output pixel <paramref name="i"/> of every channel plane, sampled at (x, y) of the same plane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static byte Sample(byte[] source, int width, int height, float x, float y, byte background)
+    static void SampleAll(byte[] source, byte[] target, int i, int width, int height, int channels, float x, float y, byte background)
+    {
+        int plane = width * height;
+        for (int c = 0, offset = 0; c < channels; c++, offset += plane)
+            target[offset + i] = Sample(source, offset, width, height, x, y, background);
+    }
+
+    /// <summary>
+    /// Bilinear interpolation at (x, y) in the plane starting at <paramref name="offset"/>; neighbours outside the image
+    /// count as the background.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static byte Sample(byte[] source, int offset, int width, int height, float x, float y, byte background)
     {
         if (!(x > -1 && y > -1 && x < width && y < height)) return background; // also NaN
         float fx0 = MathF.Floor(x), fy0 = MathF.Floor(y);
@@ -147,57 +160,63 @@ public static class Warp
         int p00, p10, p01, p11;
         if ((uint)x0 < (uint)(width - 1) && (uint)y0 < (uint)(height - 1))
         {
-            int i = y0 * width + x0;
+            int i = offset + y0 * width + x0;
             (p00, p10, p01, p11) = (source[i], source[i + 1], source[i + width], source[i + width + 1]);
         }
         else
         {
-            p00 = At(source, width, height, x0, y0, background);
-            p10 = At(source, width, height, x0 + 1, y0, background);
-            p01 = At(source, width, height, x0, y0 + 1, background);
-            p11 = At(source, width, height, x0 + 1, y0 + 1, background);
+            p00 = At(source, offset, width, height, x0, y0, background);
+            p10 = At(source, offset, width, height, x0 + 1, y0, background);
+            p01 = At(source, offset, width, height, x0, y0 + 1, background);
+            p11 = At(source, offset, width, height, x0 + 1, y0 + 1, background);
         }
         float top = p00 + (p10 - p00) * fx, bottom = p01 + (p11 - p01) * fx;
         return (byte)(top + (bottom - top) * fy + 0.5f);
     }
 
-    static int At(byte[] source, int width, int height, int x, int y, byte background) =>
-        (uint)x < (uint)width && (uint)y < (uint)height ? source[y * width + x] : background;
+    static int At(byte[] source, int offset, int width, int height, int x, int y, byte background) =>
+        (uint)x < (uint)width && (uint)y < (uint)height ? source[offset + y * width + x] : background;
 
-    // Exact moves: out(x, y) = in(…); quarter turns are counter-clockwise and need a square image.
+    // Exact moves, plane by plane: out(x, y) = in(…); quarter turns are counter-clockwise and need a square image.
 
-    public static void Rotate90(byte[] source, byte[] target, int size)
+    public static void Rotate90(byte[] source, byte[] target, int size, int channels)
     {
-        for (int y = 0, i = 0; y < size; y++)
-            for (int x = 0; x < size; x++, i++)
-                target[i] = source[x * size + (size - 1 - y)];
+        for (int c = 0, o = 0; c < channels; c++, o += size * size)
+            for (int y = 0, i = o; y < size; y++)
+                for (int x = 0; x < size; x++, i++)
+                    target[i] = source[o + x * size + (size - 1 - y)];
     }
 
-    public static void Rotate270(byte[] source, byte[] target, int size)
+    public static void Rotate270(byte[] source, byte[] target, int size, int channels)
     {
-        for (int y = 0, i = 0; y < size; y++)
-            for (int x = 0; x < size; x++, i++)
-                target[i] = source[(size - 1 - x) * size + y];
+        for (int c = 0, o = 0; c < channels; c++, o += size * size)
+            for (int y = 0, i = o; y < size; y++)
+                for (int x = 0; x < size; x++, i++)
+                    target[i] = source[o + (size - 1 - x) * size + y];
     }
 
-    public static void Rotate180(byte[] source, byte[] target)
+    /// <summary>Every plane reversed in place of itself: the image read backwards, channel order kept.</summary>
+    public static void Rotate180(byte[] source, byte[] target, int channels)
     {
         source.CopyTo(target, 0);
-        Array.Reverse(target);
+        int plane = source.Length / channels;
+        for (int c = 0; c < channels; c++) Array.Reverse(target, c * plane, plane);
     }
 
-    public static void FlipLeftRight(byte[] source, byte[] target, int width, int height)
+    /// <summary>Each row of every plane reversed.</summary>
+    public static void FlipLeftRight(byte[] source, byte[] target, int width, int height, int channels)
     {
-        for (int y = 0; y < height; y++)
+        for (int row = 0; row < channels * height; row++)
         {
-            source.AsSpan(y * width, width).CopyTo(target.AsSpan(y * width, width));
-            Array.Reverse(target, y * width, width);
+            source.AsSpan(row * width, width).CopyTo(target.AsSpan(row * width, width));
+            Array.Reverse(target, row * width, width);
         }
     }
 
-    public static void FlipTopBottom(byte[] source, byte[] target, int width, int height)
+    public static void FlipTopBottom(byte[] source, byte[] target, int width, int height, int channels)
     {
-        for (int y = 0; y < height; y++)
-            source.AsSpan((height - 1 - y) * width, width).CopyTo(target.AsSpan(y * width, width));
+        for (int c = 0, o = 0; c < channels; c++, o += width * height)
+            for (int y = 0; y < height; y++)
+                source.AsSpan(o + (height - 1 - y) * width, width).CopyTo(target.AsSpan(o + y * width, width));
     }
 }

@@ -36,7 +36,7 @@ public sealed record ExportResult(int Written, int Reused, double Seconds)
 }
 
 /// <summary>
-/// Writes a verified dataset as lossless 8-bit grayscale PNG files in the layout ImageFolder, Keras and ML.NET read:
+/// Writes a verified dataset as lossless 8-bit PNG files (grayscale for one channel, RGB for three) in the layout ImageFolder, Keras and ML.NET read:
 /// <c>&lt;split&gt;/&lt;class&gt;/&lt;index&gt;.png</c>, plus <c>manifest.csv</c> and contact sheets. A file that an
 /// earlier run already wrote with exactly the right bytes is moved over instead of written again.
 /// </summary>
@@ -95,7 +95,7 @@ public static class Exporter
                 var pixels = split.Image(i);
                 int label = split.Labels[i];
                 string relative = $"{splitName}/{dataset.Classes[label]}/{i:D5}.png";
-                byte[] png = GrayPng.Encode(pixels, split.Columns, split.Rows);
+                byte[] png = Png.Encode(pixels, split.Columns, split.Rows, split.Channels);
                 onFile?.Invoke(relative, png); // the caller may record its hash without reading it back
                 if (Reuse(relative, png, output, salvageFolders)) Interlocked.Increment(ref reused);
                 else
@@ -160,6 +160,6 @@ public static class Exporter
     }
 
     static Tile Tile(ImageSplit split, int index, IReadOnlyList<string> classes, bool oneHot) =>
-        new(split.Image(index).ToArray(), split.Columns, split.Rows,
+        Imaging.Tile.Of(split, index,
             oneHot ? $"{classes[split.Labels[index]]}  {OneHot(split.Labels[index], classes.Count).Replace(" ", "")}" : classes[split.Labels[index]]);
 }

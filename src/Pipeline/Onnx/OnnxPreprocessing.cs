@@ -15,6 +15,18 @@ public sealed record OnnxPreprocessing(string Layout, double Scale, string Descr
     public static OnnxPreprocessing GrayPixels { get; } =
         new("NCHW", 1.0 / 255, "gray pixel bytes / 255 as float32 (0 = black, 1 = white), one channel, rows top to bottom");
 
+    /// <summary>RGB pixel bytes / 255, as the CNNs are trained on them.</summary>
+    public static OnnxPreprocessing RgbPixels { get; } =
+        new("NCHW", 1.0 / 255, "RGB pixel bytes / 255 as float32 (0 = none, 1 = full), three channels R, G, B (planes, not interleaved), rows top to bottom");
+
+    /// <summary>The pixels of images with <paramref name="channels"/> channels (1 gray, 3 RGB).</summary>
+    public static OnnxPreprocessing Pixels(int channels) => channels switch
+    {
+        1 => GrayPixels,
+        3 => RgbPixels,
+        _ => throw new ArgumentException($"images have 1 (gray) or 3 (RGB) channels, not {channels}", nameof(channels)),
+    };
+
     /// <summary>Feature vectors as they are (a classifier head's input); <paramref name="source"/> says what made them.</summary>
     public static OnnxPreprocessing Features(string source) => new("NC", 1, $"feature vectors as they are: {source}");
 
