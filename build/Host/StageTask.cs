@@ -49,11 +49,19 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
     public sealed override async Task RunAsync(PipelineContext context)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (!context.Forced && context.Store.Restore(Stage.Define(context.Stages)) is { } restored)
+        if (!context.Forced)
         {
-            context.Report.Add(TaskName, TaskOutcome.Restored, clock.Elapsed, context.Report.ReasonFor(TaskName));
-            context.Logger.Information("{Task}: restored from the run cache ({Outputs} files) in {Seconds:0.00} s", TaskName, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
-            return;
+            // This machine's cache first, then the shared one.
+            var definition = Stage.Define(context.Stages);
+            var (restored, outcome, from) = context.Store.Restore(definition) is { } local ? (local, TaskOutcome.Restored, "the run cache")
+                : await context.Store.RestoreRemoteAsync(definition, context.Cancellation) is { } remote ? (remote, TaskOutcome.RestoredRemote, "the remote cache")
+                : default;
+            if (restored is not null)
+            {
+                context.Report.Add(TaskName, outcome, clock.Elapsed, context.Report.ReasonFor(TaskName));
+                context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName, from, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
+                return;
+            }
         }
         var stages = context.StagesFor(TaskName);
         var record = await context.Store.RunAsync(Stage.Define(stages), (workspace, _) => Stage.ProduceAsync(stages, workspace),

@@ -52,6 +52,9 @@ public sealed partial class RunCache(string root, Action<string> warn)
         }
     }
 
+    /// <summary>Whether a file with this content is kept (it is checked against its hash when restored).</summary>
+    public bool Holds(string sha256) => File.Exists(Object(sha256));
+
     /// <summary>The cached run with this fingerprint, if any.</summary>
     public StageRecord? Find(string fingerprint)
     {
