@@ -84,14 +84,14 @@ public sealed class RemoteCache : IDisposable
     public async Task<bool> FetchAsync(RunCache local, string stage, string fingerprint, CancellationToken cancellation = default)
     {
         var clock = Stopwatch.StartNew();
-        string incoming = Path.Combine(local.Root, "incoming", fingerprint);
+        string incoming = Path.Combine(local.Root, $"incoming-{fingerprint}");
         try
         {
             using var deadline = Deadline(cancellation);
             using var response = await http.GetAsync(new Uri(Url, $"ac/{fingerprint}"), HttpCompletionOption.ResponseHeadersRead, deadline.Token);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
-                log.Debug("{Stage}: not in the remote cache {Url}", stage, Url);
+                log.Debug("{StageName}: not in the remote cache {Url}", stage, Url);
                 return false;
             }
             Expect(response, $"ac/{fingerprint[..12]}");
@@ -102,17 +102,22 @@ public sealed class RemoteCache : IDisposable
             var missing = record!.Outputs.DistinctBy(o => o.Sha256).Where(o => !local.Holds(o.Sha256)).ToList();
             if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true);
             var progress = new Progress(log, $"{stage} from the remote cache", missing.Sum(o => o.Size), "bytes");
-            await Parallel.ForEachAsync(missing, Bounded(cancellation), (output, token) =>
-                new ValueTask(DownloadAsync(output, Path.Combine(incoming, output.Path), progress, token)));
-            // Every file is verified: into the local cache, from where the ordinary restore puts the run in place.
+            Directory.CreateDirectory(incoming);
+            await Parallel.ForEachAsync(missing, Bounded(cancellation), async (output, token) =>
+            {
+                string file = Path.Combine(incoming, output.Sha256);
+                await DownloadAsync(output, file, progress, token);
+                local.Adopt(output.Sha256, file);
+            });
+            // Every file is now held, checked: this keeps the record, and the ordinary restore puts the run in place.
             local.Keep(record, incoming);
-            log.Information("{Stage}: fetched from the remote cache {Url}: {Files} files, {Bytes} in {Seconds:0.00} s ({Held} already here)",
+            log.Information("{StageName}: fetched from the remote cache {Url}: {Files} files, {Bytes} in {Seconds:0.00} s ({Held} already here)",
                 stage, Url, missing.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, record.Outputs.Count - missing.Count);
             return true;
         }
         catch (Exception e) when (IsCacheProblem(e, cancellation))
         {
-            log.Warning("remote cache {Url}: cannot restore {Stage} ({Problem}); it runs as if the cache were empty", Url, stage, Describe(e));
+            log.Warning("remote cache {Url}: cannot restore {StageName} ({Problem}); it runs as if the cache were empty", Url, stage, Describe(e));
             return false;
         }
         finally
@@ -122,14 +127,25 @@ public sealed class RemoteCache : IDisposable
         }
     }
 
-    /// <summary>One file into <paramref name="target"/>, hashed as it arrives; a body of another size or hash is an error.</summary>
+    /// <summary>One file into <paramref name="target"/>, hashed as it arrives; a body of another size or hash is an error naming the file.</summary>
     async Task DownloadAsync(OutputFile output, string target, Progress progress, CancellationToken cancellation)
     {
         string name = $"cas/{output.Sha256[..12]} ({output.Path})";
+        try
+        {
+            await DownloadAsync(output, name, target, progress, cancellation);
+        }
+        catch (Exception e) when (e is not RemoteCacheException && IsCacheProblem(e, cancellation))
+        {
+            throw new RemoteCacheException($"{name}: {Describe(e)}");
+        }
+    }
+
+    async Task DownloadAsync(OutputFile output, string name, string target, Progress progress, CancellationToken cancellation)
+    {
         using var deadline = Deadline(cancellation);
         using var response = await http.GetAsync(new Uri(Url, $"cas/{output.Sha256}"), HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         Expect(response, name);
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         await using var body = await response.Content.ReadAsStreamAsync(deadline.Token);
         await using var file = new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
         using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -184,12 +200,12 @@ public sealed class RemoteCache : IDisposable
                 progress.Add(1);
             });
             await PutAsync($"ac/{record.Fingerprint}", Path.Combine(folder, StageRecord.FileName), cancellation);
-            log.Information("{Stage}: uploaded to the remote cache {Url}: {Sent} files, {Bytes} ({Present} already there) in {Seconds:0.00} s",
+            log.Information("{StageName}: uploaded to the remote cache {Url}: {Sent} files, {Bytes} ({Present} already there) in {Seconds:0.00} s",
                 record.Stage, Url, sent, Progress.Bytes(bytes), files.Count - sent, clock.Elapsed.TotalSeconds);
         }
         catch (Exception e) when (IsCacheProblem(e, cancellation))
         {
-            log.Warning("remote cache {Url}: cannot upload {Stage}'s run ({Problem}); the run goes on", Url, record.Stage, Describe(e));
+            log.Warning("remote cache {Url}: cannot upload {StageName}'s run ({Problem}); the run goes on", Url, record.Stage, Describe(e));
         }
     }
 
