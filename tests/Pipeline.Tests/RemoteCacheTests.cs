@@ -70,6 +70,25 @@ public class RemoteCacheTests : IDisposable
         Assert.Equal(["PUT /ac/"], again.Where(r => r.StartsWith("PUT ")).Select(r => r[..8]));
     }
 
+    [NginxFact]
+    public async Task A_file_corrupted_on_nginx_makes_its_stage_run_and_is_replaced_by_the_good_copy()
+    {
+        using var nginx = new Nginx();
+        Assert.Contains("executed", (await HostTests.Host(Pipeline("first", nginx.Url, "--target=Download"))).Row("Download"));
+        var file = StageRecord.TryRead(Path.Combine(temp["first"], "download"))!.Outputs.First(o => o.Path.EndsWith(".gz"));
+        string served = Path.Combine(nginx.Entries, "cas", file.Sha256);
+        byte[] good = File.ReadAllBytes(served), bad = [.. good];
+        bad[bad.Length / 2] ^= 1;
+        File.WriteAllBytes(served, bad); // the same size: only the hash tells
+
+        var second = await HostTests.Host(Pipeline("second", nginx.Url, "--target=Download"));
+        Assert.Equal(0, second.ExitCode);
+        Assert.Contains("executed", second.Row("Download"));
+        Assert.Contains($"cannot restore download (cas/{file.Sha256[..12]} ({file.Path}): the body does not match its SHA-256)", second.Output);
+        Assert.Equal(HostTests.Outputs(Path.Combine(temp["first"], "download")), HostTests.Outputs(Path.Combine(temp["second"], "download")));
+        Assert.Equal(good, File.ReadAllBytes(served)); // sent again by the run that replaced it
+    }
+
     // A stage of 40 files of different sizes, run by the engine as the host runs it.
     static readonly StageDefinition Parts = new("parts", new { files = 40 });
 

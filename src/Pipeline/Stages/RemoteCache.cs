@@ -25,6 +25,8 @@ public sealed class RemoteCache : IDisposable
     readonly HttpClient http;
     readonly ILogger log;
     readonly TimeSpan timeout;
+    /// <summary>Files the server served with wrong bytes of the right size: sent again when the stage has run (a HEAD sees only the size).</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> corrupt = new();
 
     /// <summary>The cache's base URL, ending in '/'; it never holds credentials, so it may be logged.</summary>
     public Uri Url { get; }
@@ -99,7 +101,8 @@ public sealed class RemoteCache : IDisposable
             if (Problem(record, stage, fingerprint) is { } problem)
                 throw new RemoteCacheException($"the record ac/{fingerprint[..12]} {problem}");
 
-            var missing = record!.Outputs.DistinctBy(o => o.Sha256).Where(o => !local.Holds(o.Sha256)).ToList();
+            var files = record!.Outputs.DistinctBy(o => o.Sha256).ToList();
+            var missing = files.Where(o => !local.Holds(o.Sha256)).ToList();
             if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true);
             var progress = new Progress(log, $"{stage} from the remote cache", missing.Sum(o => o.Size), "bytes");
             Directory.CreateDirectory(incoming);
@@ -112,7 +115,7 @@ public sealed class RemoteCache : IDisposable
             // Every file is now held, checked: this keeps the record, and the ordinary restore puts the run in place.
             local.Keep(record, incoming);
             log.Information("{StageName}: fetched from the remote cache {Url}: {Files} files, {Bytes} in {Seconds:0.00} s ({Held} already here)",
-                stage, Url, missing.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, record.Outputs.Count - missing.Count);
+                stage, Url, missing.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, files.Count - missing.Count);
             return true;
         }
         catch (Exception e) when (IsCacheProblem(e, cancellation))
@@ -167,7 +170,10 @@ public sealed class RemoteCache : IDisposable
             if (size != output.Size)
                 throw new RemoteCacheException($"{name}: {size:N0} bytes, recorded {output.Size:N0}");
             if (Convert.ToHexStringLower(sha256.GetHashAndReset()) != output.Sha256)
+            {
+                corrupt[output.Sha256] = true;
                 throw new RemoteCacheException($"{name}: the body does not match its SHA-256");
+            }
         }
         finally
         {
@@ -191,7 +197,7 @@ public sealed class RemoteCache : IDisposable
             long bytes = 0;
             await Parallel.ForEachAsync(files, Bounded(cancellation), async (output, token) =>
             {
-                if (!await HasAsync(output, token))
+                if (corrupt.ContainsKey(output.Sha256) || !await HasAsync(output, token))
                 {
                     await PutAsync($"cas/{output.Sha256}", Path.Combine(folder, output.Path), token);
                     Interlocked.Increment(ref sent);
