@@ -49,24 +49,25 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
     public sealed override async Task RunAsync(PipelineContext context)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (!context.Forced)
+        if (!context.Forced && await RestoreAsync(context) is var (restored, outcome, from))
         {
-            // This machine's cache first, then the shared one.
-            var definition = Stage.Define(context.Stages);
-            var (restored, outcome, from) = context.Store.Restore(definition) is { } local ? (local, TaskOutcome.Restored, "the run cache")
-                : await context.Store.RestoreRemoteAsync(definition, context.Cancellation) is { } remote ? (remote, TaskOutcome.RestoredRemote, "the remote cache")
-                : default;
-            if (restored is not null)
-            {
-                context.Report.Add(TaskName, outcome, clock.Elapsed, context.Report.ReasonFor(TaskName));
-                context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName, from, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
-                return;
-            }
+            context.Report.Add(TaskName, outcome, clock.Elapsed, context.Report.ReasonFor(TaskName));
+            context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName, from, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
+            return;
         }
         var stages = context.StagesFor(TaskName);
         var record = await context.Store.RunAsync(Stage.Define(stages), (workspace, _) => Stage.ProduceAsync(stages, workspace),
             context.Cancellation, fresh: context.Forced);
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
+    }
+
+    /// <summary>The stage put back from this machine's run cache, else from the shared one; null when neither holds a good run.</summary>
+    async Task<(StageRecord Record, TaskOutcome Outcome, string From)?> RestoreAsync(PipelineContext context)
+    {
+        var definition = Stage.Define(context.Stages);
+        return context.Store.Restore(definition) is { } local ? (local, TaskOutcome.Restored, "the run cache")
+            : await context.Store.RestoreRemoteAsync(definition, context.Cancellation) is { } remote ? (remote, TaskOutcome.RestoredRemote, "the remote cache")
+            : null;
     }
 
     public sealed override Task FinishAsync(PipelineContext context)

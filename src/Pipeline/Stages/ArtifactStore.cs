@@ -163,9 +163,9 @@ public sealed class ArtifactStore(string root)
 
     /// <summary>
     /// Runs <paramref name="produce"/> in a fresh staging folder, hashes what it wrote, writes the record, and swaps
-    /// the folder in; then the run is kept in the run cache and sent to the remote one. When <paramref name="produce"/> throws, nothing is recorded and the previous outputs stay, and so
-    /// does what it wrote (a later run may salvage it). <paramref name="fresh"/> (<c>--force</c>) offers the run nothing to
-    /// salvage or resume from.
+    /// the folder in; then the run is kept in the run cache and sent to the remote one. When <paramref name="produce"/>
+    /// throws, nothing is recorded and the previous outputs stay, and so does what it wrote (a later run may salvage it).
+    /// <paramref name="fresh"/> (<c>--force</c>) offers the run nothing to salvage or resume from.
     /// </summary>
     public async Task<StageRecord> RunAsync(StageDefinition stage, Func<StageWorkspace, CancellationToken, Task> produce,
         CancellationToken cancellation = default, bool fresh = false)
