@@ -12,6 +12,10 @@ public sealed record PipelineSettings
     public bool Exclusive { get; init; }
     public bool Help { get; init; }
     public bool NoCache { get; init; }
+    /// <summary>The shared run cache (--cache-url or PIPELINE_CACHE_URL); null: this machine's run cache only.</summary>
+    public Uri? CacheUrl { get; init; }
+    /// <summary>--cache-upload=false: fetch runs from the shared cache, never send any.</summary>
+    public bool CacheUpload { get; init; } = true;
     public string? Experiment { get; init; }
     public IReadOnlyList<string> Sweeps { get; init; } = [];
     public string Format { get; init; } = "table";
@@ -66,6 +70,8 @@ public static class CommandLine
         new("split", "SPLIT", "With --target=Show: the split to look at (train, validation or test; default train)."),
         new("index", "N", "With --target=Show: the image's index within the split (default 0)."),
         new("no-cache", null, "Run without the run cache: neither restore earlier runs from it nor keep this one."),
+        new("cache-url", "URL", "Share the run cache through this HTTP cache (Bazel's protocol: <url>/ac/, <url>/cas/), e.g. nginx; PIPELINE_CACHE_URL also sets it."),
+        new("cache-upload", null, "With --cache-url: send this run's stages to the shared cache (default true; --cache-upload=false only fetches)."),
         new("experiment", "NAME", "Name this run's experiment (see --target=Experiments); named experiments are never evicted from the cache."),
         new("sweep", "SECTION.KEY=V1,V2", "Run the pipeline once per point of the grid (repeatable: the grid is the product), each an experiment.", Repeatable: true),
         new("format", "FORMAT", "With --target=Experiments: table, md, csv or json (default table)."),
@@ -159,6 +165,20 @@ public static class CommandLine
             shard = (i, n);
         }
 
+        // The URL is checked before anything runs, and echoed only when it holds no credentials.
+        string? cacheVariable = Environment.GetEnvironmentVariable("PIPELINE_CACHE_URL");
+        string? cacheText = One("cache-url") ?? (string.IsNullOrEmpty(cacheVariable) ? null : cacheVariable);
+        Uri? cacheUrl = null;
+        if (cacheText is not null)
+        {
+            string source = One("cache-url") is null ? "PIPELINE_CACHE_URL" : "--cache-url";
+            try { cacheUrl = Pipeline.Stages.RemoteCache.ParseUrl(cacheText); }
+            catch (Pipeline.Stages.RemoteCacheException e)
+            {
+                throw new UsageException($"{source}{(cacheText.Contains('@') ? "" : $"={cacheText}")}: {e.Message}");
+            }
+        }
+
         return new PipelineSettings
         {
             Executor = executor,
@@ -171,6 +191,8 @@ public static class CommandLine
             Exclusive = Flag("exclusive"),
             Help = Flag("help"),
             NoCache = Flag("no-cache"),
+            CacheUrl = cacheUrl,
+            CacheUpload = One("cache-upload") is null || Flag("cache-upload"),
             Experiment = One("experiment"),
             Sweeps = values.Where(v => v.Key == "sweep").Select(v => v.Value).ToList(),
             Format = One("format") ?? "table",

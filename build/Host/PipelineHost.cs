@@ -138,15 +138,20 @@ public static class PipelineHost
         Console.CancelKeyPress += cancel;
 
         ArtifactsLock? artifactsLock = null;
+        RemoteCache? remote = null;
         var clock = Stopwatch.StartNew();
         PipelineContext? context = null;
         int exitCode = 0;
         string? experiment = null;
         try
         {
+            // --no-cache turns the shared cache off too: runs come from it and go to it through this machine's.
+            remote = settings.CacheUrl is null || settings.NoCache ? null
+                : new RemoteCache(settings.CacheUrl, logger, settings.CacheUpload, RemoteCache.Credentials(Environment.GetEnvironmentVariable));
             var store = new ArtifactStore(artifacts)
             {
                 Cache = settings.NoCache ? null : new RunCache(Path.Combine(artifacts, ".cache"), m => logger.Warning("{Message:l}", m)),
+                Remote = remote,
             };
             if (!settings.DryRun)
             {
@@ -167,7 +172,7 @@ public static class PipelineHost
         catch (Exception e)
         {
             var error = CakeWiring.Unwrap(e);
-            exitCode = error is UsageException or ExperimentException ? 2 : 1;
+            exitCode = error is UsageException or ExperimentException or RemoteCacheException ? 2 : 1;
             if (error is PipelineException or OperationCanceledException)
                 logger.Error("{Message:l}", error.Message);
             else
@@ -176,6 +181,7 @@ public static class PipelineHost
         finally
         {
             artifactsLock?.Dispose();
+            remote?.Dispose();
             Console.CancelKeyPress -= cancel;
         }
 

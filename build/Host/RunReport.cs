@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Build.Host;
 
-public enum TaskOutcome { Executed, Restored, UpToDate, NotNeeded, WouldRun, Failed }
+public enum TaskOutcome { Executed, Restored, RestoredRemote, UpToDate, NotNeeded, WouldRun, Failed }
 
 /// <summary>What happened to each task of the run, for the summary table at the end.</summary>
 public sealed class RunReport
@@ -35,7 +35,7 @@ public sealed class RunReport
     public bool WillRun(string task)
     {
         lock (entries)
-            return entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored);
+            return entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored or TaskOutcome.RestoredRemote);
     }
 
     /// <summary>The table; with <paramref name="wall"/>, a last line with the wall time beside the sum of the tasks' times.</summary>
@@ -45,6 +45,7 @@ public sealed class RunReport
         {
             TaskOutcome.Executed => "executed",
             TaskOutcome.Restored => "restored (cache)",
+            TaskOutcome.RestoredRemote => "restored (remote cache)",
             TaskOutcome.UpToDate => "skipped (up to date)",
             TaskOutcome.NotNeeded => "skipped (not needed)",
             TaskOutcome.WouldRun => "would run",

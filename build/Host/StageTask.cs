@@ -49,10 +49,10 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
     public sealed override async Task RunAsync(PipelineContext context)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (!context.Forced && context.Store.Restore(Stage.Define(context.Stages)) is { } restored)
+        if (!context.Forced && await RestoreAsync(context) is var (restored, outcome, from))
         {
-            context.Report.Add(TaskName, TaskOutcome.Restored, clock.Elapsed, context.Report.ReasonFor(TaskName));
-            context.Logger.Information("{Task}: restored from the run cache ({Outputs} files) in {Seconds:0.00} s", TaskName, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
+            context.Report.Add(TaskName, outcome, clock.Elapsed, context.Report.ReasonFor(TaskName));
+            context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName, from, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
             return;
         }
         var stages = context.StagesFor(TaskName);
@@ -64,6 +64,15 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
             context.Cancellation, fresh: context.Forced);
         if (slurm) SlurmExecutor.Recorded(context, definition);
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
+    }
+
+    /// <summary>The stage put back from this machine's run cache, else from the shared one; null when neither holds a good run.</summary>
+    async Task<(StageRecord Record, TaskOutcome Outcome, string From)?> RestoreAsync(PipelineContext context)
+    {
+        var definition = Stage.Define(context.Stages);
+        return context.Store.Restore(definition) is { } local ? (local, TaskOutcome.Restored, "the run cache")
+            : await context.Store.RestoreRemoteAsync(definition, context.Cancellation) is { } remote ? (remote, TaskOutcome.RestoredRemote, "the remote cache")
+            : null;
     }
 
     public sealed override Task FinishAsync(PipelineContext context)

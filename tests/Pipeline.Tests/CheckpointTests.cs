@@ -225,7 +225,7 @@ public sealed class CheckpointTests : IDisposable
         return (child.ExitCode, await output + await error);
     }
 
-    sealed class Collector : ILogEventSink
+    internal sealed class Collector : ILogEventSink
     {
         readonly ConcurrentQueue<string> warnings = new();
 

@@ -13,19 +13,23 @@ public class HostTests : IDisposable
 
     string Artifacts => temp["artifacts"];
 
-    sealed record Run(int ExitCode, string Output, string Error)
+    internal sealed record Run(int ExitCode, string Output, string Error)
     {
         /// <summary>A stage's row of the summary table: its result and reason.</summary>
         public string Row(string task) => Output.Split('\n').FirstOrDefault(l => l.StartsWith(task + " ", StringComparison.Ordinal))?.Trim() ?? "";
     }
 
-    static Task<Run> Host(params string[] args) => HostKilledAt(null, args);
+    internal static Task<Run> Host(params string[] args) => HostWith(new Dictionary<string, string>(), args);
 
     /// <summary>The host with PIPELINE_KILL_AT=<paramref name="killAt"/> (the crash suite's hook), or without it when null.</summary>
-    static async Task<Run> HostKilledAt(string? killAt, params string[] args)
+    static Task<Run> HostKilledAt(string? killAt, params string[] args) =>
+        HostWith(killAt is null ? new Dictionary<string, string>() : new() { ["PIPELINE_KILL_AT"] = killAt }, args);
+
+    /// <summary>The host with these environment variables set.</summary>
+    internal static async Task<Run> HostWith(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (killAt is not null) start.Environment["PIPELINE_KILL_AT"] = killAt;
+        foreach (var (name, value) in environment) start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
@@ -41,7 +45,7 @@ public class HostTests : IDisposable
         HostKilledAt(killAt, [$"--artifacts={artifacts}", $"--mirror={TestHost.MnistMirror}", "--target=Verify", .. args]);
 
     /// <summary>Every output file of a stage (not its record) and its bytes' hash.</summary>
-    static Dictionary<string, string> Outputs(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+    internal static Dictionary<string, string> Outputs(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
         .Where(f => Path.GetFileName(f) != StageRecord.FileName)
         .ToDictionary(f => Path.GetRelativePath(folder, f), ContentHash.OfFile);
 

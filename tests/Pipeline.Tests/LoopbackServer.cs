@@ -20,7 +20,12 @@ abstract record Reply
 /// <summary>An HTTP/1.1 server on 127.0.0.1 and a random port, with faults chosen per request by the test.</summary>
 sealed class LoopbackServer : IAsyncDisposable
 {
-    public sealed record Request(string Path, long? RangeStart);
+    public sealed record Request(string Path, long? RangeStart)
+    {
+        public string Method { get; init; } = "GET";
+        /// <summary>The header lines as sent ("Name: value").</summary>
+        public IReadOnlyList<string> Headers { get; init; } = [];
+    }
 
     readonly TcpListener listener = new(IPAddress.Loopback, 0);
     readonly CancellationTokenSource stop = new();
@@ -64,7 +69,7 @@ sealed class LoopbackServer : IAsyncDisposable
             string path = lines[0].Split(' ')[1];
             long? range = lines.Where(l => l.StartsWith("Range: bytes=", StringComparison.OrdinalIgnoreCase))
                 .Select(l => (long?)long.Parse(l["Range: bytes=".Length..].TrimEnd('-'))).FirstOrDefault();
-            var request = new Request(path, range);
+            var request = new Request(path, range) { Method = lines[0].Split(' ')[0], Headers = lines[1..].Where(l => l.Length > 0).ToList() };
             lock (Requests) Requests.Add(request);
 
             switch (handle(request))

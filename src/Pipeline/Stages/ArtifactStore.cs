@@ -60,6 +60,17 @@ public sealed class ArtifactStore(string root)
         return record;
     }
 
+    /// <summary>The run cache shared between machines (<c>--cache-url</c>); null: this machine's run cache only.</summary>
+    public RemoteCache? Remote { get; init; }
+
+    /// <summary>
+    /// The run with the stage's current fingerprint from the remote cache: fetched into the local run cache, every file
+    /// checked, and put in place by <see cref="Restore"/>. Null when the remote cache does not hold a good one.
+    /// </summary>
+    public async Task<StageRecord?> RestoreRemoteAsync(StageDefinition stage, CancellationToken cancellation = default) =>
+        Cache is not null && Remote is not null && await Remote.FetchAsync(Cache, stage.Name, Fingerprint(stage).Hash, cancellation)
+            ? Restore(stage) : null;
+
     /// <summary>The stage's fingerprint and the canonical form of what went into it.</summary>
     public (string Hash, JsonNode? Parameters, SortedDictionary<string, string> Inputs) Fingerprint(StageDefinition stage)
     {
@@ -152,9 +163,9 @@ public sealed class ArtifactStore(string root)
 
     /// <summary>
     /// Runs <paramref name="produce"/> in a fresh staging folder, hashes what it wrote, writes the record, and swaps
-    /// the folder in. When <paramref name="produce"/> throws, nothing is recorded and the previous outputs stay, and so
-    /// does what it wrote (a later run may salvage it). <paramref name="fresh"/> (<c>--force</c>) offers the run nothing to
-    /// salvage or resume from.
+    /// the folder in; then the run is kept in the run cache and sent to the remote one. When <paramref name="produce"/>
+    /// throws, nothing is recorded and the previous outputs stay, and so does what it wrote (a later run may salvage it).
+    /// <paramref name="fresh"/> (<c>--force</c>) offers the run nothing to salvage or resume from.
     /// </summary>
     public async Task<StageRecord> RunAsync(StageDefinition stage, Func<StageWorkspace, CancellationToken, Task> produce,
         CancellationToken cancellation = default, bool fresh = false)
@@ -216,6 +227,7 @@ public sealed class ArtifactStore(string root)
         CommitStep("swapped");
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         Cache?.Keep(record, final);
+        if (Remote is not null) await Remote.UploadAsync(record, final, cancellation);
         return record;
     }
 

@@ -52,6 +52,17 @@ public sealed partial class RunCache(string root, Action<string> warn)
         }
     }
 
+    /// <summary>Whether a file with this content is kept (it is checked against its hash when restored).</summary>
+    public bool Holds(string sha256) => File.Exists(Object(sha256));
+
+    /// <summary>Keeps a file already checked against <paramref name="sha256"/>, moving it in (it must be on the cache's volume).</summary>
+    public void Adopt(string sha256, string file)
+    {
+        string target = Object(sha256);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        File.Move(file, target, overwrite: true);
+    }
+
     /// <summary>The cached run with this fingerprint, if any.</summary>
     public StageRecord? Find(string fingerprint)
     {

@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Pipeline.Stages;
+
+namespace Pipeline.Tests;
+
+/// <summary>
+/// The run cache shared over Bazel's HTTP cache protocol: through a real nginx from the repository's configuration, and
+/// against loopback servers that fail in the ways real ones do. The run never fails because the cache did, and no byte
+/// that does not match its record is ever kept.
+/// </summary>
+public class RemoteCacheTests : IDisposable
+{
+    readonly TempFolder temp = new();
+    readonly CheckpointTests.Collector log = new();
+
+    public void Dispose() => temp.Dispose();
+
+    string[] Pipeline(string artifacts, string url, params string[] more) =>
+        [$"--artifacts={temp[artifacts]}", $"--mirror={TestHost.MnistMirror}", $"--cache-url={url}", .. more];
+
+    [NginxFact]
+    public async Task A_second_artifacts_folder_restores_every_stage_from_nginx_byte_for_byte()
+    {
+        using var nginx = new Nginx();
+        string[] export = ["--target=Export", "--set=export.limit=20"];
+        var first = await HostTests.Host(Pipeline("first", nginx.Url, export));
+        Assert.True(first.ExitCode == 0, first.Output + first.Error);
+        string[] stages = ["Download", "Verify", "Export"];
+        Assert.All(stages, s => Assert.Contains("executed", first.Row(s)));
+
+        int sent = nginx.Requests.Count;
+        var second = await HostTests.Host(Pipeline("second", nginx.Url, export));
+        Assert.True(second.ExitCode == 0, second.Output + second.Error);
+        Assert.All(stages, s => Assert.Contains("restored (remote cache)", second.Row(s)));
+        foreach (var stage in stages.Select(s => s.ToLowerInvariant()))
+        {
+            Assert.Equal(HostTests.Outputs(Path.Combine(temp["first"], stage)), HostTests.Outputs(Path.Combine(temp["second"], stage)));
+            Assert.True(File.Exists(Path.Combine(nginx.Entries, "ac", StageRecord.TryRead(Path.Combine(temp["first"], stage))!.Fingerprint)));
+        }
+        Assert.All(nginx.Requests.Skip(sent), r => Assert.StartsWith("GET ", r)); // restored runs are not sent back
+
+        // The restored records are ordinary records: the next run finds every stage up to date.
+        var third = await HostTests.Host(Pipeline("second", nginx.Url, export));
+        Assert.All(stages, s => Assert.Contains("skipped (up to date)", third.Row(s)));
+    }
+
+    [NginxFact]
+    public async Task A_read_only_run_sends_nothing_and_a_warm_server_receives_no_file_twice()
+    {
+        using var nginx = new Nginx();
+        var readOnly = await HostTests.Host(Pipeline("a", nginx.Url, "--target=Download", "--cache-upload=false"));
+        Assert.Contains("executed", readOnly.Row("Download"));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(nginx.Entries));
+        Assert.All(nginx.Requests, r => Assert.StartsWith("GET /ac/", r));
+
+        var cold = await HostTests.Host(Pipeline("a", nginx.Url, "--target=Download", "--force"));
+        Assert.Contains("executed", cold.Row("Download"));
+        var files = StageRecord.TryRead(Path.Combine(temp["a"], "download"))!.Outputs.DistinctBy(o => o.Sha256).ToList();
+        Assert.Equal(files.Count, nginx.Requests.Count(r => r.StartsWith("PUT /cas/")));
+
+        int before = nginx.Requests.Count;
+        var warm = await HostTests.Host(Pipeline("a", nginx.Url, "--target=Download", "--force"));
+        Assert.Contains("executed", warm.Row("Download"));
+        var again = nginx.Requests.Skip(before).ToList();
+        Assert.Equal(files.Count, again.Count(r => r.StartsWith("HEAD /cas/")));
+        Assert.Equal(["PUT /ac/"], again.Where(r => r.StartsWith("PUT ")).Select(r => r[..8]));
+    }
+
+    [NginxFact]
+    public async Task A_file_corrupted_on_nginx_makes_its_stage_run_and_is_replaced_by_the_good_copy()
+    {
+        using var nginx = new Nginx();
+        Assert.Contains("executed", (await HostTests.Host(Pipeline("first", nginx.Url, "--target=Download"))).Row("Download"));
+        var file = StageRecord.TryRead(Path.Combine(temp["first"], "download"))!.Outputs.First(o => o.Path.EndsWith(".gz"));
+        string served = Path.Combine(nginx.Entries, "cas", file.Sha256);
+        byte[] good = File.ReadAllBytes(served), bad = [.. good];
+        bad[bad.Length / 2] ^= 1;
+        File.WriteAllBytes(served, bad); // the same size: only the hash tells
+
+        var second = await HostTests.Host(Pipeline("second", nginx.Url, "--target=Download"));
+        Assert.Equal(0, second.ExitCode);
+        Assert.Contains("executed", second.Row("Download"));
+        Assert.Contains($"cannot restore download (cas/{file.Sha256[..12]} ({file.Path}): the body does not match its SHA-256)", second.Output);
+        Assert.Equal(HostTests.Outputs(Path.Combine(temp["first"], "download")), HostTests.Outputs(Path.Combine(temp["second"], "download")));
+        Assert.Equal(good, File.ReadAllBytes(served)); // sent again by the run that replaced it
+    }
+
+    // A stage of 40 files of different sizes, run by the engine as the host runs it.
+    static readonly StageDefinition Parts = new("parts", new { files = 40 });
+
+    static string Part(int i) => $"part {i}\n" + new string((char)('a' + i % 26), 500 * i);
+
+    static Task<StageRecord> Produce(ArtifactStore store) => store.RunAsync(Parts, async (workspace, _) =>
+    {
+        Directory.CreateDirectory(workspace.PathOf("parts"));
+        for (int i = 0; i < 40; i++) await File.WriteAllTextAsync(workspace.PathOf($"parts/{i}.txt"), Part(i));
+    });
+
+    public static TheoryData<string, string> Faults => new()
+    {
+        { "record 500", "HTTP 500" },
+        { "record of another run", "is another run" },
+        { "file 500", "HTTP 500" },
+        { "file truncated", "ended prematurely" },
+        { "file with a wrong body", "does not match its SHA-256" },
+        { "file stalls", "no answer within 1 s" },
+        { "refused", "Connection refused" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task A_failing_server_makes_the_stage_run_and_keeps_no_byte_it_did_not_verify(string fault, string said)
+    {
+        var source = new ArtifactStore(temp["source"]) { Cache = new RunCache(temp["source/.cache"], _ => { }) };
+        var record = await Produce(source);
+        string folder = source.StageDirectory("parts");
+        var files = record.Outputs.ToDictionary(o => o.Sha256, o => File.ReadAllBytes(Path.Combine(folder, o.Path)));
+        byte[] recordBytes = File.ReadAllBytes(Path.Combine(folder, StageRecord.FileName));
+        var victim = record.Outputs[7];
+        byte[] wrong = [.. files[victim.Sha256]];
+        wrong[^2] ^= 1;
+
+        await using var server = new LoopbackServer(request => (fault, request.Path) switch
+        {
+            ("record 500", _) => new Reply.Status(500, "Internal Server Error"),
+            ("record of another run", _) => new Reply.Body(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(recordBytes).Replace(record.Fingerprint, new string('0', 64)))),
+            (_, var path) when path == $"/ac/{record.Fingerprint}" => new Reply.Body(recordBytes),
+            (_, var path) when path == $"/cas/{victim.Sha256}" => fault switch
+            {
+                "file 500" => new Reply.Status(500, "Internal Server Error"),
+                "file truncated" => new Reply.Body(files[victim.Sha256], CutAfter: victim.Size / 2),
+                "file with a wrong body" => new Reply.Body(wrong),
+                _ => new Reply.Body(files[victim.Sha256], StallAfter: 10),
+            },
+            (_, var path) when path.StartsWith("/cas/") => new Reply.Body(files[path["/cas/".Length..]]),
+            _ => new Reply.Status(404, "Not Found"),
+        });
+        string url = fault == "refused" ? $"http://127.0.0.1:{Nginx.FreePort()}/" : server.Url();
+
+        var target = new ArtifactStore(temp["target"])
+        {
+            Cache = new RunCache(temp["target/.cache"], _ => { }),
+            Remote = new RemoteCache(new Uri(url), log.Logger, upload: false, timeout: TimeSpan.FromSeconds(1)),
+        };
+        Assert.Null(await target.RestoreRemoteAsync(Parts));
+        var warning = Assert.Single(log.Warnings);
+        Assert.Contains(said, warning);
+        Assert.Contains("it runs as if the cache were empty", warning);
+        if (fault.StartsWith("file")) Assert.Contains($"cas/{victim.Sha256[..12]} ({victim.Path})", warning);
+
+        var ran = await Produce(target);
+        Assert.Equal(record.OutputHash, ran.OutputHash);
+        // Nothing unverified is kept: every kept file is what its name says, and no partial download is left.
+        foreach (var kept in Directory.EnumerateFiles(temp["target/.cache/objects"], "*", SearchOption.AllDirectories))
+            Assert.Equal(Path.GetFileName(kept), ContentHash.OfFile(kept));
+        Assert.Empty(Directory.EnumerateDirectories(temp["target/.cache"], "incoming-*"));
+        Assert.DoesNotContain(Directory.EnumerateFiles(temp["target"], "*", SearchOption.AllDirectories),
+            f => File.ReadAllBytes(f).AsSpan().SequenceEqual(wrong));
+    }
+
+    [Fact]
+    public async Task The_token_is_sent_never_logged_and_a_failing_server_never_fails_the_run()
+    {
+        const string token = "s3cret-cache-token-81f2";
+        await using var server = new LoopbackServer(_ => new Reply.Status(500, "Internal Server Error"));
+        var run = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_TOKEN"] = token },
+            Pipeline("artifacts", server.Url("cache"), "--target=Download"));
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("executed", run.Row("Download"));
+        Assert.Contains("cannot restore download (ac/", run.Output);
+        Assert.Contains("cannot upload download's run (HEAD cas/", run.Output);
+        Assert.All(server.Requests, r => Assert.Contains($"Authorization: Bearer {token}", r.Headers));
+        Assert.Contains(server.Requests, r => r.Path.StartsWith("/cache/ac/"));
+        string logs = string.Concat(Directory.EnumerateFiles(temp["artifacts/logs"]).Select(File.ReadAllText));
+        Assert.DoesNotContain(token, run.Output + run.Error + logs);
+    }
+
+    [Fact]
+    public async Task A_bad_cache_url_or_half_given_credentials_stop_the_run_at_once_naming_them()
+    {
+        var scheme = await HostTests.Host("--target=Download", "--cache-url=ftp://cache.example/");
+        Assert.Equal(2, scheme.ExitCode);
+        Assert.Contains("--cache-url=ftp://cache.example/: expected http://HOST[:PORT]/PATH", scheme.Error);
+
+        var password = await HostTests.Host("--target=Download", "--cache-url=http://me:pa55word@cache.example/");
+        Assert.Equal(2, password.ExitCode);
+        Assert.Contains("--cache-url: credentials do not belong in the URL", password.Error);
+        Assert.DoesNotContain("pa55word", password.Output + password.Error);
+
+        var variable = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_URL"] = "cache.example:8080" }, "--target=Download");
+        Assert.Equal(2, variable.ExitCode);
+        Assert.Contains("PIPELINE_CACHE_URL=cache.example:8080: expected", variable.Error);
+
+        var half = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_USER"] = "me" },
+            $"--artifacts={temp["half"]}", "--target=Download", "--cache-url=http://127.0.0.1:9/");
+        Assert.Equal(2, half.ExitCode);
+        Assert.Contains("PIPELINE_CACHE_USER and PIPELINE_CACHE_PASSWORD go together", half.Output + half.Error);
+        Assert.Null(StageRecord.TryRead(Path.Combine(temp["half"], "download")));
+    }
+}
+
+/// <summary>A fact that needs nginx: skipped, saying so, where nginx is not installed and this user cannot install it.</summary>
+public sealed class NginxFactAttribute : FactAttribute
+{
+    public NginxFactAttribute()
+    {
+        if (!Nginx.Installed && !Environment.IsPrivilegedProcess)
+            Skip = "nginx is not installed and only root can install it (apt-get install -y nginx, or build/cache/nginx.sh install; .ci/run does)";
+    }
+}
+
+/// <summary>
+/// nginx serving an empty cache from the repository's build/cache/nginx.conf on a free loopback port, started and
+/// stopped by build/cache/nginx.sh as .ci/run does (installed first, as root, where it is missing).
+/// </summary>
+sealed class Nginx : IDisposable
+{
+    readonly TempFolder folder = new();
+
+    public string Url { get; }
+
+    /// <summary>The folder nginx serves: ac/ and cas/ appear in it.</summary>
+    public string Entries => folder["cache"];
+
+    /// <summary>The requests answered so far, as "METHOD /path STATUS", from nginx's access log.</summary>
+    public IReadOnlyList<string> Requests => [.. File.ReadLines(folder["logs/access.log"])
+        .Select(line => Regex.Match(line, "\"([A-Z]+) (\\S+) HTTP/[0-9.]+\" ([0-9]+)"))
+        .Select(m => $"{m.Groups[1]} {m.Groups[2]} {m.Groups[3]}")];
+
+    public static bool Installed => File.Exists("/usr/sbin/nginx")
+        || (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, "nginx")));
+
+    public Nginx()
+    {
+        if (!Installed) Script("install");
+        // Another process may take the free port before nginx does: then another one.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Url = Script("start", folder.Path, FreePort().ToString()).Trim();
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 3) { }
+        }
+    }
+
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    static string Script(params string[] args)
+    {
+        var start = new ProcessStartInfo(Path.Combine(TestHost.Root, "build", "cache", "nginx.sh")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"build/cache/nginx.sh {string.Join(' ', args)}: {error.Result}");
+    }
+
+    public void Dispose()
+    {
+        Script("stop", folder.Path);
+        folder.Dispose();
+    }
+}
