@@ -24,9 +24,10 @@ public sealed record Inventory(string Dataset, IReadOnlyList<string> Classes, So
         foreach (var (split, title) in new[] { ("train", "Training"), ("validation", "Validation"), ("test", "Testing") })
             if (Counts.TryGetValue(split, out int n))
                 text.AppendLine($"  {title,-11}{n,8:N0}");
-        text.Append($"  {"class",-11}").AppendJoin("", Classes.Select(c => $"{c,7}")).AppendLine();
+        int width = Math.Max(7, Classes.Max(c => c.Length) + 1); // a folder dataset's class names may be long
+        text.Append($"  {"class",-11}").AppendJoin("", Classes.Select(c => c.PadLeft(width))).AppendLine();
         foreach (var split in VerifiedDataset.SplitOrder.Where(PerClass.ContainsKey))
-            text.Append($"  {split,-11}").AppendJoin("", PerClass[split].Select(n => $"{n,7:N0}")).AppendLine();
+            text.Append($"  {split,-11}").AppendJoin("", PerClass[split].Select(n => n.ToString("N0").PadLeft(width))).AppendLine();
         if (Skipped is { Count: > 0 }) text.AppendLine($"  skipped {Skipped.Count:N0} unreadable file{(Skipped.Count == 1 ? "" : "s")}");
         if (Leaks is { Count: > 0 }) text.AppendLine($"  {Leaks.Count:N0} image{(Leaks.Count == 1 ? " is" : "s are")} in more than one split");
         return text.ToString().TrimEnd();
