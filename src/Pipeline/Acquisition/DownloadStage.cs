@@ -33,7 +33,7 @@ public sealed class DownloadStage : Stage<DownloadStage>
         var shaping = dataset with { Mirrors = [], Archive = dataset.Archive is { } archive ? archive with { Url = archive.FileName } : null };
         if (dataset.Path is null)
             return new { Definition = shaping };
-        var listing = FolderListing.Scan(dataset.Path, dataset.Path, FolderListing.Read(context.OutputOf(Instance)), DefinitionName(context));
+        var listing = FolderListing.Scan(dataset.Path, dataset.Path, () => FolderListing.Read(context.OutputOf(Instance)), DefinitionName(context));
         return new { Definition = shaping, Files = listing.Files.Count, Content = listing.ContentHash() };
     }
 
@@ -90,10 +90,10 @@ public sealed class DownloadStage : Stage<DownloadStage>
             string root = Extracted;
             while (Visible(Directory.GetFiles(workspace.PathOf(root))).Length == 0 && Visible(Directory.GetDirectories(workspace.PathOf(root))) is [var only])
                 root = Path.GetRelativePath(workspace.Directory, only).Replace('\\', '/');
-            listing = FolderListing.Scan(workspace.PathOf(root), root, null, archive.FileName);
+            listing = FolderListing.Scan(workspace.PathOf(root), root, () => null, archive.FileName);
         }
         else
-            listing = FolderListing.Scan(dataset.Path!, dataset.Path!, FolderListing.Read(context.OutputOf(Instance)), source);
+            listing = FolderListing.Scan(dataset.Path!, dataset.Path!, () => FolderListing.Read(context.OutputOf(Instance)), source);
         string absolute = listing.RootIn(workspace.Directory);
         var layout = FolderLayout.Resolve(dataset, absolute, listing, source);
         CanonicalJson.WriteFile(workspace.PathOf(FolderListing.FileName), listing);

@@ -6,22 +6,41 @@ namespace Pipeline.Acquisition;
 
 /// <summary>
 /// One file of a folder dataset: its path relative to the dataset's root ('/' separators), size and SHA-256.
-/// <see cref="Modified"/> (UTC ticks) only spares hashing it again while its size and time stay the same.
+/// <see cref="Modified"/> (UTC ticks) only spares hashing it again while its size and time stay the same. Declared in
+/// key order, as is <see cref="FolderListing"/>, so that the serializer writes canonical JSON by itself.
 /// </summary>
-public sealed record FolderFile(string Path, long Size, string Sha256, long Modified);
+public sealed record FolderFile(long Modified, string Path, string Sha256, long Size);
 
 /// <summary>
 /// Download's record of a folder dataset (<c>files.json</c>): its root (absolute for a local folder, relative to
 /// Download's folder for an extracted archive) and every file under it, sorted by path (ordinal). Hidden files and
 /// folders (names starting with '.') and macOS's <c>__MACOSX</c> folders are not part of a dataset.
 /// </summary>
-public sealed record FolderListing(string Root, IReadOnlyList<FolderFile> Files)
+public sealed record FolderListing(IReadOnlyList<FolderFile> Files, string Root)
 {
     public const string FileName = "files.json";
 
     /// <summary>The content as a hash of every file's path, size and SHA-256 (not its time): a changed, added or removed file changes it.</summary>
-    public string ContentHash() =>
-        Stages.ContentHash.OfText(CanonicalJson.Serialize(Files.Select(f => new object[] { f.Path, f.Size, f.Sha256 })));
+    public string ContentHash()
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var file in Files)
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{file.Path}\0{file.Size}\0{file.Sha256}\n"));
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// Writes files.json. Not through <see cref="CanonicalJson.WriteFile"/>, whose generic sorting re-parses every
+    /// value (seconds for 100,000 files): the records are declared in key order, so this is the same canonical form.
+    /// </summary>
+    public void Write(string folder)
+    {
+        string path = System.IO.Path.Combine(folder, FileName), temp = path + ".tmp";
+        using (var stream = File.Create(temp))
+            JsonSerializer.Serialize(stream, this, CanonicalJson.Options); // compact: read back on every rerun
+        File.AppendAllText(temp, "\n");
+        File.Move(temp, path, overwrite: true);
+    }
 
     /// <summary>The listing Download recorded in <paramref name="folder"/>, or null.</summary>
     public static FolderListing? Read(string folder)
@@ -41,35 +60,39 @@ public sealed record FolderListing(string Root, IReadOnlyList<FolderFile> Files)
     static readonly ConcurrentDictionary<string, FolderListing> LastScans = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// Lists <paramref name="root"/>: a file whose size and modification time are those of <paramref name="previous"/>
-    /// (or of this process's last listing) keeps its recorded hash; any other is hashed (in parallel). So a rerun with
+    /// Lists <paramref name="root"/>: a file whose size and modification time are those of this process's last listing
+    /// (or else of <paramref name="previous"/>, the recorded one) keeps its hash; any other is hashed (in parallel). So a rerun with
     /// nothing changed reads no file, and a changed file is noticed even if its size stayed.
     /// </summary>
-    public static FolderListing Scan(string root, string recordedRoot, FolderListing? previous, string source)
+    public static FolderListing Scan(string root, string recordedRoot, Func<FolderListing?> previous, string source)
     {
         if (!Directory.Exists(root))
             throw new DatasetException($"{source}: {root}: no such folder");
+        root = System.IO.Path.TrimEndingDirectorySeparator(root);
         var known = new Dictionary<string, FolderFile>(StringComparer.Ordinal);
-        foreach (var listing in new[] { previous, LastScans.GetValueOrDefault(root) })
-            foreach (var file in listing?.Files ?? [])
-                known[file.Path] = file;
+        // This process's last listing is as new as the recorded one, and spares reading files.json.
+        foreach (var file in (LastScans.GetValueOrDefault(root) ?? previous())?.Files ?? [])
+            known[file.Path] = file;
 
+        // Path, size and time straight from the directory entries: no FileInfo per file.
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false };
-        var found = new DirectoryInfo(root).EnumerateFiles("*", options)
-            .Select(info => (Info: info, Path: System.IO.Path.GetRelativePath(root, info.FullName).Replace('\\', '/')))
+        var found = new System.IO.Enumeration.FileSystemEnumerable<(string Path, long Size, long Modified)>(root,
+                (ref System.IO.Enumeration.FileSystemEntry entry) =>
+                    (System.IO.Path.Join(entry.Directory[root.Length..].TrimStart("/\\"), entry.FileName).Replace('\\', '/'),
+                     entry.Length, entry.LastWriteTimeUtc.UtcTicks), options)
+            { ShouldIncludePredicate = (ref System.IO.Enumeration.FileSystemEntry entry) => !entry.IsDirectory }
             .Where(f => f.Path.Split('/').All(Visible))
             .OrderBy(f => f.Path, StringComparer.Ordinal)
             .ToList();
         var files = new FolderFile[found.Count];
         Parallel.For(0, found.Count, i =>
         {
-            var (info, path) = found[i];
-            long size = info.Length, modified = info.LastWriteTimeUtc.Ticks;
+            var (path, size, modified) = found[i];
             files[i] = known.TryGetValue(path, out var was) && was.Size == size && was.Modified == modified
                 ? was
-                : new FolderFile(path, size, Stages.ContentHash.OfFile(info.FullName), modified);
+                : new FolderFile(modified, path, Stages.ContentHash.OfFile(System.IO.Path.Combine(root, path)), size);
         });
-        var scanned = new FolderListing(recordedRoot, files);
+        var scanned = new FolderListing(files, recordedRoot);
         LastScans[root] = scanned;
         return scanned;
     }
