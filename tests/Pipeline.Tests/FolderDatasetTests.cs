@@ -302,6 +302,10 @@ public class FolderDatasetTests : IDisposable
         string definition = Definition("""{ "name": "clothes", "kind": "folder", "path": "clothes", "channels": 3, "image_size": 16 }""");
         var context = await Verify(definition);
         Assert.True(context.Store.Check(DownloadStage.Instance.Define(context)).UpToDate);
+        // files.json is written by the serializer directly: it must be the canonical form all the same.
+        string listing = File.ReadAllText(Path.Combine(context.OutputOf(DownloadStage.Instance), FolderListing.FileName)).TrimEnd('\n');
+        Assert.Equal(CanonicalJson.Serialize(JsonNode.Parse(listing)), listing);
+        Assert.Equal(30, FolderListing.Read(context.OutputOf(DownloadStage.Instance))!.Files.Count);
         File.SetLastWriteTimeUtc(temp["clothes/Bag/test-00030.png"], DateTime.UtcNow.AddMinutes(-5)); // touched: the same content
         Assert.True(context.Store.Check(DownloadStage.Instance.Define(context)).UpToDate);
         var png = File.ReadAllBytes(temp["clothes/Bag/test-00030.png"]);

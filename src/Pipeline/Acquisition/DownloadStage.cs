@@ -96,7 +96,7 @@ public sealed class DownloadStage : Stage<DownloadStage>
             listing = FolderListing.Scan(dataset.Path!, dataset.Path!, () => FolderListing.Read(context.OutputOf(Instance)), source);
         string absolute = listing.RootIn(workspace.Directory);
         var layout = FolderLayout.Resolve(dataset, absolute, listing, source);
-        CanonicalJson.WriteFile(workspace.PathOf(FolderListing.FileName), listing);
+        listing.Write(workspace.Directory);
         CanonicalJson.WriteFile(workspace.PathOf(DatasetDefinition.FileName), dataset with { Classes = layout.Classes, SplitBy = layout.SplitBy });
         context.Log.Information("{Root}: {Files:N0} files, {Classes} classes ({Names}), splits by {SplitBy}", absolute, listing.Files.Count,
             layout.Classes.Count, string.Join(", ", layout.Classes), layout.SplitBy);

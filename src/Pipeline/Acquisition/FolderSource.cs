@@ -46,7 +46,9 @@ public sealed record FolderListing(IReadOnlyList<FolderFile> Files, string Root)
     public static FolderListing? Read(string folder)
     {
         string path = System.IO.Path.Combine(folder, FileName);
-        return File.Exists(path) ? JsonSerializer.Deserialize<FolderListing>(File.ReadAllText(path), CanonicalJson.Options) : null;
+        if (!File.Exists(path)) return null;
+        using var stream = File.OpenRead(path); // streamed: a listing of 100,000 files is 20 MB of text
+        return JsonSerializer.Deserialize<FolderListing>(stream, CanonicalJson.Options);
     }
 
     /// <summary>False for hidden files and folders and for macOS's __MACOSX folders, which are no part of a dataset.</summary>
