@@ -24,6 +24,7 @@ public class StageDeclarationTests : IDisposable
         ["download.connect_timeout_seconds"] = ("5", []),
         ["download.read_timeout_seconds"] = ("5", []),
         ["verify.validation"] = ("100", ["verify"]),
+        ["verify.skip_unreadable"] = ("true", ["verify"]),
         ["export.splits"] = ("[\"test\"]", ["export"]),
         ["export.limit"] = ("10", ["export"]),
         ["export.one_hot"] = ("true", ["export"]),
@@ -117,8 +118,9 @@ public class StageDeclarationTests : IDisposable
     [InlineData("src/Pipeline/Acquisition/Idx.cs", "verify")]
     [InlineData("src/Pipeline/Acquisition/VerifiedDataset.cs", "verify augment train featurize transfer export")]
     [InlineData("src/Pipeline/Imaging/Png.cs", "augment export")]
-    [InlineData("src/Pipeline/Imaging/ImageLoader.cs", "augment predict")]
-    [InlineData("src/Pipeline/Imaging/ContactSheet.cs", "augment evaluate export predict")]
+    [InlineData("src/Pipeline/Imaging/ImageLoader.cs", "verify augment predict")]
+    [InlineData("src/Pipeline/Imaging/ContactSheet.cs", "verify augment evaluate export predict")]
+    [InlineData("src/Pipeline/Acquisition/FolderSource.cs", "download verify")]
     [InlineData("src/Pipeline/Imaging/TextArt.cs", "")]
     [InlineData("src/Pipeline.Features/ImagePreprocessor.cs", "featurize")]
     [InlineData("src/Pipeline.Training/Models/ModelCatalog.cs", "train transfer evaluate")]

@@ -26,8 +26,11 @@ public sealed record DownloadParameters(
     };
 }
 
-/// <summary>The <c>verify</c> section: how many training images to hold out for validation.</summary>
-public sealed record VerifyParameters(int Validation = 5000) : IValidatedParameters
+/// <summary>
+/// The <c>verify</c> section: how many training images of an IDX dataset to hold out for validation; whether a folder
+/// dataset's files that do not decode are left out (and listed) instead of failing the run.
+/// </summary>
+public sealed record VerifyParameters(int Validation = 5000, bool SkipUnreadable = false) : IValidatedParameters
 {
     public IEnumerable<string> Validate()
     {

@@ -3,11 +3,20 @@ using Pipeline.Stages;
 
 namespace Pipeline.Acquisition;
 
-/// <summary>Image counts per split and per class: the reference's "Image Inventory", as JSON and as a table.</summary>
+/// <summary>
+/// Image counts per split and per class: the reference's "Image Inventory", as JSON and as a table. A folder dataset's
+/// also lists the files skipped as unreadable and the images found in more than one split.
+/// </summary>
 public sealed record Inventory(string Dataset, IReadOnlyList<string> Classes, SortedDictionary<string, int> Counts,
     SortedDictionary<string, int[]> PerClass)
 {
     public const string FileName = "inventory.json";
+
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<SkippedFile>? Skipped { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<PixelLeak>? Leaks { get; init; }
 
     public string ToTable()
     {
@@ -15,9 +24,12 @@ public sealed record Inventory(string Dataset, IReadOnlyList<string> Classes, So
         foreach (var (split, title) in new[] { ("train", "Training"), ("validation", "Validation"), ("test", "Testing") })
             if (Counts.TryGetValue(split, out int n))
                 text.AppendLine($"  {title,-11}{n,8:N0}");
-        text.Append($"  {"class",-11}").AppendJoin("", Classes.Select(c => $"{c,7}")).AppendLine();
+        int width = Math.Max(7, Classes.Max(c => c.Length) + 1); // a folder dataset's class names may be long
+        text.Append($"  {"class",-11}").AppendJoin("", Classes.Select(c => c.PadLeft(width))).AppendLine();
         foreach (var split in VerifiedDataset.SplitOrder.Where(PerClass.ContainsKey))
-            text.Append($"  {split,-11}").AppendJoin("", PerClass[split].Select(n => $"{n,7:N0}")).AppendLine();
+            text.Append($"  {split,-11}").AppendJoin("", PerClass[split].Select(n => n.ToString("N0").PadLeft(width))).AppendLine();
+        if (Skipped is { Count: > 0 }) text.AppendLine($"  skipped {Skipped.Count:N0} unreadable file{(Skipped.Count == 1 ? "" : "s")}");
+        if (Leaks is { Count: > 0 }) text.AppendLine($"  {Leaks.Count:N0} image{(Leaks.Count == 1 ? " is" : "s are")} in more than one split");
         return text.ToString().TrimEnd();
     }
 }

@@ -2,21 +2,31 @@ using Pipeline.Stages;
 
 namespace Pipeline.Acquisition;
 
-/// <summary>Verify: checksums and IDX structure, then the train/validation/test arrays every later stage reads.</summary>
+/// <summary>
+/// Verify: checksums and IDX structure, or a folder's images decoded and fitted, then the train/validation/test arrays
+/// every later stage reads.
+/// </summary>
 public sealed class VerifyStage : Stage<VerifyStage>
 {
     public override string Name => "verify";
-    public override string Description => "Check checksums and IDX structure; write train/validation/test arrays and the image inventory.";
+    public override string Description => "Check checksums and IDX structure (or decode a folder's images); write train/validation/test arrays and the image inventory.";
     public override IReadOnlyList<Stage> Upstream => [DownloadStage.Instance];
-    public override IReadOnlyList<string> Shapes => ["verify.validation"];
+    public override IReadOnlyList<string> Shapes => ["verify.validation", "verify.skip_unreadable"];
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline/Acquisition/DatasetVerifier.cs", "src/Pipeline/Acquisition/Idx.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs"];
+         "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
+         "src/Pipeline/Acquisition/FolderVerifier.cs", "src/Pipeline/Acquisition/FolderSource.cs", "src/Pipeline/Imaging/ImageLoader.cs",
+         "src/Pipeline/Imaging/ImageFiles.cs", "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
-        var inventory = DatasetVerifier.Verify(DownloadStage.Recorded(context), context.OutputOf(DownloadStage.Instance),
-            context.Section<VerifyParameters>().Validation, workspace.Directory);
+        var definition = DownloadStage.Recorded(context);
+        string downloads = context.OutputOf(DownloadStage.Instance);
+        var parameters = context.Section<VerifyParameters>();
+        var inventory = definition.IsFolder
+            ? FolderVerifier.Verify(definition, FolderListing.Read(downloads)!, downloads, parameters.SkipUnreadable, workspace.Directory,
+                context.Log, context.Cancellation)
+            : DatasetVerifier.Verify(definition, downloads, parameters.Validation, workspace.Directory);
         context.Log.Information("{Inventory:l}", inventory.ToTable());
         foreach (var (split, count) in inventory.Counts)
             workspace.Metrics[split] = count;

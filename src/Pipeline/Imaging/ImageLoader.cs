@@ -22,8 +22,18 @@ public static class ImageLoader
         byte[] file;
         try { file = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageException($"{name}: cannot read it ({e.Message})"); }
+        return Load(file, name, channels, rows, columns);
+    }
+
+    /// <summary>
+    /// A file's bytes as <paramref name="channels"/> planes of <paramref name="rows"/> × <paramref name="columns"/>:
+    /// fitted by <see cref="Fit"/> (crop) or <see cref="Pad"/> (pad with <paramref name="background"/>).
+    /// </summary>
+    public static byte[] Load(byte[] file, string name, int channels, int rows, int columns, bool pad = false, byte background = 0)
+    {
         var (rgba, width, height) = Decode(file, name);
-        return Fit(Planes(rgba, channels, name), channels, width, height, rows, columns);
+        var planes = Planes(rgba, channels, name);
+        return pad ? Pad(planes, channels, width, height, rows, columns, background) : Fit(planes, channels, width, height, rows, columns);
     }
 
     /// <summary>RGBA bytes, unpremultiplied, as stored: no colour management (PIL does none either).</summary>
@@ -85,33 +95,64 @@ public static class ImageLoader
         bool widthFits = (long)columns * height >= (long)rows * width;
         int scaledWidth = widthFits ? columns : Math.Max(columns, (int)((double)rows * width / height));
         int scaledHeight = widthFits ? Math.Max(rows, (int)((double)columns * height / width)) : rows;
-        var xTaps = Taps(width, scaledWidth, (int)Math.Round((scaledWidth - columns) / 2.0), columns);
-        var yTaps = Taps(height, scaledHeight, (int)Math.Round((scaledHeight - rows) / 2.0), rows);
         var fitted = new byte[channels * rows * columns];
-        var across = new byte[height * columns]; // each source row, already scaled and cropped horizontally
+        Resample(planes, channels, width, height, Taps(width, scaledWidth, (int)Math.Round((scaledWidth - columns) / 2.0), columns),
+            Taps(height, scaledHeight, (int)Math.Round((scaledHeight - rows) / 2.0), rows), fitted, rows, columns, 0, 0);
+        return fitted;
+    }
+
+    /// <summary>
+    /// Fits planes to <paramref name="rows"/> × <paramref name="columns"/> as PIL's <c>ImageOps.pad(image, size,
+    /// method=Image.BILINEAR, color=background)</c> does: scaled with the aspect ratio kept so that the whole image fits
+    /// (the longer side, relative to the target, fits exactly; the other is rounded half to even), the same bilinear
+    /// resampling as <see cref="Fit"/>, and placed in the middle (offset rounded half to even) of a canvas of
+    /// <paramref name="background"/>. Nothing of the image is lost; an image already at the target size is returned as it is.
+    /// </summary>
+    public static byte[] Pad(byte[] planes, int channels, int width, int height, int rows, int columns, byte background)
+    {
+        if (width == columns && height == rows) return planes;
+        int scaledWidth = columns, scaledHeight = rows;
+        double ratio = (double)width / height, target = (double)columns / rows;
+        if (ratio > target) scaledHeight = Math.Max(1, (int)Math.Round((double)height / width * columns, MidpointRounding.ToEven));
+        else if (ratio < target) scaledWidth = Math.Max(1, (int)Math.Round((double)width / height * rows, MidpointRounding.ToEven));
+        var padded = new byte[channels * rows * columns];
+        padded.AsSpan().Fill(background);
+        Resample(planes, channels, width, height, Taps(width, scaledWidth, 0, scaledWidth), Taps(height, scaledHeight, 0, scaledHeight),
+            padded, rows, columns, (int)Math.Round((rows - scaledHeight) / 2.0), (int)Math.Round((columns - scaledWidth) / 2.0));
+        return padded;
+    }
+
+    /// <summary>
+    /// PIL's two passes (across, then down, bytes between them) through <paramref name="xTaps"/> and <paramref name="yTaps"/>,
+    /// written into <paramref name="output"/> (planes of <paramref name="rows"/> × <paramref name="columns"/>) at the offset.
+    /// </summary>
+    static void Resample(byte[] planes, int channels, int width, int height, (int First, int[] Weights)[] xTaps, (int First, int[] Weights)[] yTaps,
+        byte[] output, int rows, int columns, int top, int left)
+    {
+        int outWidth = xTaps.Length, outHeight = yTaps.Length;
+        var across = new byte[height * outWidth]; // each source row, already scaled (and cropped) horizontally
         for (int c = 0; c < channels; c++)
         {
             var plane = planes.AsSpan(c * width * height, width * height);
             for (int y = 0; y < height; y++)
-                for (int x = 0; x < columns; x++)
+                for (int x = 0; x < outWidth; x++)
                 {
                     var (first, weights) = xTaps[x];
                     int sum = Half;
                     for (int k = 0; k < weights.Length; k++) sum += plane[y * width + first + k] * weights[k];
-                    across[y * columns + x] = Clip(sum);
+                    across[y * outWidth + x] = Clip(sum);
                 }
-            for (int y = 0; y < rows; y++)
+            for (int y = 0; y < outHeight; y++)
             {
                 var (first, weights) = yTaps[y];
-                for (int x = 0; x < columns; x++)
+                for (int x = 0; x < outWidth; x++)
                 {
                     int sum = Half;
-                    for (int k = 0; k < weights.Length; k++) sum += across[(first + k) * columns + x] * weights[k];
-                    fitted[(c * rows + y) * columns + x] = Clip(sum);
+                    for (int k = 0; k < weights.Length; k++) sum += across[(first + k) * outWidth + x] * weights[k];
+                    output[(c * rows + top + y) * columns + left + x] = Clip(sum);
                 }
             }
         }
-        return fitted;
     }
 
     // PIL's fixed point for 8-bit images: weights × 2²², sums started at one half.
