@@ -62,7 +62,7 @@ public class ParameterTests
     public void An_unknown_section_is_rejected()
     {
         var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {}, "verify": {}, "verfy": {} }"""), "params.json", []);
-        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify, export, augment, featurize, train, transfer, evaluate, cache, predict)",
+        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify, export, augment, featurize, train, transfer, evaluate, cache, predict, slurm)",
             Assert.Throws<ParameterException>(() => set.BindAll<PipelineParameters>()).Message);
     }
 
