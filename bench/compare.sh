@@ -8,6 +8,7 @@
 #   bench/compare.sh                      3 pairs of each figure
 #   PAIRS=5 TRAIN_EPOCHS=4 bench/compare.sh
 #   bench/compare.sh train                only some figures (train, export, augment, featurize)
+#   bench/compare.sh --table              the table of the last run's measurements again
 #
 # Peers: ../shared/bench/seed_pytorch.py (PyTorch, with the glibc tunables its README documents),
 # ../shared/bench/seed_export.py (matplotlib imsave), Augmentor 0.2.12 (import Augmentor, or AUGMENTOR_SRC=a checkout
@@ -25,6 +26,8 @@ mnist=${MNIST:-../shared/datasets/mnist}
 models=${MODELS:-../shared/models}
 peers=${PEERS:-../shared/bench}
 figures=${*:-train export augment featurize}
+table_only=false
+if [[ ${1:-} == --table ]]; then table_only=true; fi
 py=/usr/bin/python3
 work=artifacts/.bench-compare
 results=$work/results.jsonl
@@ -33,7 +36,7 @@ for f in "$mnist/train-images-idx3-ubyte.gz" "$models/mobilenetv2-12-int8.onnx" 
   [[ -f $f ]] || { echo "compare: $f not found (set MNIST, MODELS or PEERS)" >&2; exit 2; }
 done
 
-if ! $py -c "import torch, matplotlib, PIL, tqdm" 2>/dev/null; then
+if $table_only; then :; elif ! $py -c "import torch, matplotlib, PIL, tqdm" 2>/dev/null; then
   echo "== installing the peers: python3-torch python3-matplotlib python3-pil python3-tqdm"
   # The archive folder is moved because some images delete /var/cache/apt/archives/*.deb after every dpkg call,
   # which breaks installs large enough to take several.
@@ -49,6 +52,7 @@ else
   augment_peer="PIL rotate loop (Augmentor 0.2.12 not found: set AUGMENTOR_SRC)"
 fi
 
+if ! $table_only; then
 echo "== building the host and the probe"
 ./build.sh --tree >/dev/null
 dotnet build bench/TorchProbe -c Release -v q -nologo >/dev/null
@@ -78,7 +82,7 @@ peer_export() { $py "$peers/seed_export.py" "$mnist" "$export_n" "$work/peer-exp
 project_augment() { build --target=Augment --exclusive --force --set augment.png=true --set augment.samples="$augment_n"; metric augment images_per_second; }
 peer_augment() {
   rm -rf "$work/augmentor-source/output"
-  PYTHONPATH=$augmentor_path $py - "$work/augmentor-source" "$augment_n" 2>/dev/null <<'PY'
+  { PYTHONPATH=$augmentor_path $py - "$work/augmentor-source" "$augment_n" 2>/dev/null <<'PY'
 import os, random, sys, time
 folder, n = sys.argv[1], int(sys.argv[2])
 try:
@@ -103,6 +107,7 @@ except ImportError:
     s = time.perf_counter() - t
 print(round(n / s))
 PY
+  } | tail -n 1  # Augmentor prints its own lines first
 }
 project_featurize() { build --target=Featurize --exclusive --force; $py -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(round(m['images']/m['seconds']))" "$work/artifacts/featurize/stage.json"; }
 gemm() { "$probe" gemm | $py -c "import json,sys; print(json.loads(sys.stdin.read())['gflops_per_second'])"; }
@@ -121,7 +126,8 @@ for figure in $figures; do
   done
 done
 
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+fi
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(awk -F': ' '/^cpu family/ {print $2; exit}' /proc/cpuinfo), model $(awk -F': ' '/^model\t/ {print $2; exit}' /proc/cpuinfo), $(grep -qw avx512f /proc/cpuinfo && echo "AVX-512" || echo "no AVX-512"))"
 $py - "$results" "$cpu" "$(nproc)" "$augment_peer" "$epochs" "$export_n" "$augment_n" <<'PY'
 import json, statistics as s, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
