@@ -6,8 +6,10 @@ using static TorchSharp.torch;
 using static TorchSharp.torch.nn.functional;
 
 // bench/TorchProbe gemm [SIZE]       attainable single-precision GFLOP/s of libtorch's mm (median of 7)
-// bench/TorchProbe profile [BATCH]   the reference model's training step split into phases, ms per batch
-//                                    (PROBE_ADAM=torchsharp: TorchSharp's Adam instead of the fused step)
+// bench/TorchProbe profile [BATCH]   a catalog model's training step split into phases, ms per batch
+//                                    (PROBE_MODEL=name: another model than the reference;
+//                                    PROBE_ADAM=torchsharp: TorchSharp's Adam instead of the fused step)
+// bench/TorchProbe layers [BATCH]    each layer's forward time in training mode, ms per batch (PROBE_MODEL as above)
 string mode = args.Length > 0 ? args[0] : "gemm";
 TorchRuntime.Initialize(0, mklIntelPath: Environment.GetEnvironmentVariable("PROBE_MKL_INTEL") != "0", Path.Combine(Path.GetTempPath(), "pipeline-probe"));
 
@@ -29,10 +31,39 @@ if (mode == "gemm")
     Console.WriteLine(JsonSerializer.Serialize(new { probe = "gemm", size = n, threads = get_num_threads(), gflops_per_second = Math.Round(gflops, 1), versions = TorchRuntime.Versions }));
 }
 else if (mode == "profile")
+    await Task.Run(Profile);
+else if (mode == "layers")
+{
+    int batch = args.Length > 1 ? int.Parse(args[1]) : 256;
+    random.manual_seed(1);
+    string name = Environment.GetEnvironmentVariable("PROBE_MODEL") is { Length: > 0 } chosen ? chosen : "reference";
+    var model = ModelCatalog.Create(name, 10, [1, 28, 28]);
+    model.train();
+    using var x0 = rand(batch, 1, 28, 28);
+    var forward = new SortedDictionary<string, double>();
+    for (int round = 0; round < 30; round++)
+    {
+        using var scope = NewDisposeScope();
+        Tensor x = x0;
+        int i = 0;
+        foreach (var (layer, module) in model.named_children())
+        {
+            var watch = Stopwatch.StartNew();
+            x = ((TorchSharp.torch.nn.Module<Tensor, Tensor>)module).call(x);
+            x.sum().item<float>();
+            if (round >= 5) { string key = $"{i++:D2} {layer}"; forward[key] = forward.GetValueOrDefault(key) + watch.Elapsed.TotalMilliseconds / 25; }
+        }
+    }
+    foreach (var (k, v) in forward) Console.WriteLine($"{k,-20} {v,8:F2} ms");
+}
+
+// On a pool thread, as the pipeline runs a stage (glibc gives such threads arenas of their own).
+void Profile()
 {
     int batch = args.Length > 1 ? int.Parse(args[1]) : 512;
     random.manual_seed(1);
-    var model = ModelCatalog.Create("reference", 10, [1, 28, 28]);
+    string name = Environment.GetEnvironmentVariable("PROBE_MODEL") is { Length: > 0 } chosen ? chosen : "reference";
+    var model = ModelCatalog.Create(name, 10, [1, 28, 28]);
     using var optimizer = Environment.GetEnvironmentVariable("PROBE_ADAM") == "torchsharp"
         ? optim.Adam(model.parameters(), lr: 1e-3) : new FusedAdam(model.parameters(), 1e-3);
     using var images = rand(60000, 1, 28, 28);
@@ -59,5 +90,5 @@ else if (mode == "profile")
         batches++;
     }
     double seconds = total.Elapsed.TotalSeconds;
-    Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", batch, adam = optimizer.GetType().Name, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
+    Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", model = name, batch, adam = optimizer.GetType().Name, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
 }

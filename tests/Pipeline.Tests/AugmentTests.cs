@@ -31,6 +31,7 @@ public class AugmentTests : IDisposable
         new FlipRandom { Probability = probability }, new Skew { Probability = probability, Magnitude = 0.3 },
         new Shear { Probability = probability }, new RandomDistortion { Probability = probability },
         new GaussianDistortion { Probability = probability, Method = "out" }, new Zoom { Probability = probability },
+        new Translate { Probability = probability },
         new CropRandom { Probability = probability, RandomisePercentageArea = true }, new CropCentre { Probability = probability },
         new RandomErasing { Probability = probability }, new RandomBrightness { Probability = probability },
         new RandomContrast { Probability = probability }, new Invert { Probability = probability },
@@ -58,6 +59,29 @@ public class AugmentTests : IDisposable
     }
 
     [Fact]
+    public void Translate_moves_every_pixel_by_the_whole_pixels_it_records_and_fills_the_background()
+    {
+        var split = RandomSplit(40);
+        var result = Augmenter.Run(split, With(40, new Translate { Probability = 1, MaxX = 3, MaxY = 2 }) with { Background = 7 });
+        var moves = new HashSet<(int, int)>();
+        for (int i = 0; i < 40; i++)
+        {
+            var move = JsonNode.Parse(result.Applied[i])![0]!;
+            int dx = (int)move["x"]!, dy = (int)move["y"]!;
+            moves.Add((dx, dy));
+            Assert.InRange(dx, -3, 3);
+            Assert.InRange(dy, -2, 2);
+            var original = split.Image(result.Sources[i]);
+            var expected = new byte[784];
+            for (int y = 0; y < 28; y++)
+                for (int x = 0; x < 28; x++)
+                    expected[y * 28 + x] = x - dx is >= 0 and < 28 && y - dy is >= 0 and < 28 ? original[(y - dy) * 28 + x - dx] : (byte)7;
+            Assert.Equal(expected, result.Images.Image(i).ToArray());
+        }
+        Assert.True(moves.Count >= 10, $"only {moves.Count} different moves in 40 images");
+    }
+
+    [Fact]
     public void Probability_0_leaves_every_image_identical_and_probability_1_always_applies()
     {
         var split = RandomSplit();
@@ -68,7 +92,7 @@ public class AugmentTests : IDisposable
 
         var always = Augmenter.Run(split, With(200, AllOperations(probability: 1)));
         Assert.All(always.TimesApplied, count => Assert.Equal(200, count));
-        Assert.All(always.Applied, a => Assert.Equal(14, JsonNode.Parse(a)!.AsArray().Count));
+        Assert.All(always.Applied, a => Assert.Equal(AllOperations().Length, JsonNode.Parse(a)!.AsArray().Count));
     }
 
     [Fact]

@@ -150,7 +150,7 @@ public class HostTests : IDisposable
     [InlineData("--target=Nope", "--target=Nope: no such task")]
     [InlineData("train", "unexpected argument 'train'")]
     [InlineData("--set=train.epochs=abc", "train.epochs expects a whole number, got \"abc\"")]
-    [InlineData("--set=trian.epochs=3", "no section 'trian'")]
+    [InlineData("--set=trian.epochs=3", "--set trian.epochs=3: unknown section 'trian'")]
     [InlineData("--dryrun=maybe", "--dryrun is a flag")]
     [InlineData("--lock-wait=-1", "--lock-wait=-1: expected a number of seconds ≥ 0")]
     [InlineData("--params=no-such-params.json", "no-such-params.json: parameters file not found")]

@@ -106,6 +106,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
     [Theory]
     [InlineData("reference")]
     [InlineData("compact")]
+    [InlineData("strided")]
     public void An_exported_CNN_gives_TorchSharps_outputs_on_the_whole_mnist_test_split(string model)
     {
         var (train, test) = Mnist.Value;
@@ -182,6 +183,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
     [Theory]
     [InlineData("reference")]
     [InlineData("compact")]
+    [InlineData("strided")]
     public void An_exported_CNN_on_colour_images_takes_N_3_H_W_and_gives_TorchSharps_outputs(string model)
     {
         using var trainSet = LabelledTensors.From(ColourData.Split("train", 1000, first: 0, rows: 32, columns: 32));

@@ -43,10 +43,19 @@ public class ParameterTests
     }
 
     [Theory]
-    [InlineData("train.epochs=6", "--set train.epochs=6: no section 'train' in params.json (sections: download, verify)")]
+    [InlineData("trian.epochs=6", "--set trian.epochs=6: unknown section 'trian' (sections: download, verify, export, augment, featurize, train, transfer, evaluate, cache, predict, slurm)")]
     [InlineData("validation=5", "--set validation=5: expected section.key=value (e.g. verify.validation=10000)")]
     public void A_malformed_override_is_rejected(string assignment, string message) =>
-        Assert.Equal(message, Assert.Throws<ParameterException>(() => Parse(assignment)).Message);
+        Assert.Equal(message, Assert.Throws<ParameterException>(() => Parse(assignment).BindAll<PipelineParameters>()).Message);
+
+    [Fact]
+    public void An_override_sets_its_key_in_a_section_the_file_leaves_out()
+    {
+        // A recipe file holds only the sections it changes; --set still reaches the others.
+        var bound = Parse("train.epochs=6").BindAll<PipelineParameters>();
+        Assert.Equal(6, bound.Train.Epochs);
+        Assert.Equal("reference", bound.Train.Model);
+    }
 
     [Fact]
     public void A_hosts_option_sets_its_key_even_in_a_section_the_file_leaves_out()

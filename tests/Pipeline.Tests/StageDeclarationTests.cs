@@ -48,7 +48,9 @@ public class StageDeclarationTests : IDisposable
         ["train.epochs"] = ("6", ["train"]),
         ["train.batch_size"] = ("256", ["train"]),
         ["train.learning_rate"] = ("0.002", ["train"]),
+        ["train.learning_rate_schedule"] = ("one_cycle", ["train"]),
         ["train.learning_rate_decay"] = ("0.5", ["train"]),
+        ["train.label_smoothing"] = ("0.1", ["train"]),
         ["train.seed"] = ("2", ["train"]),
         ["train.threads"] = ("1", ["train", "transfer", "evaluate"]),
         ["train.mkl_intel_path"] = ("false", ["train", "transfer", "evaluate"]),
@@ -109,6 +111,22 @@ public class StageDeclarationTests : IDisposable
             var reruns = Stages.Where(s => Shape(s, baseline) != Shape(s, changed)).Select(s => s.Name).ToList();
             Assert.True(expected.SequenceEqual(reruns), $"{key}={value}: expected [{string.Join(", ", expected)}], got [{string.Join(", ", reruns)}]");
         }
+    }
+
+    [Fact]
+    public void More_epochs_resume_under_the_exponential_schedule_and_retrain_under_one_cycle()
+    {
+        var store = new ArtifactStore(temp["artifacts"]);
+        string? ResumeKey(params string[] overrides) =>
+            Pipeline.Training.TrainStage.Instance.Define(TestStages.Context(store, TestStages.Parameters(overrides))).ResumeParameters?.ToJsonString();
+        Assert.NotNull(ResumeKey("train.epochs=5"));
+        Assert.Equal(ResumeKey("train.epochs=5"), ResumeKey("train.epochs=9"));
+        Assert.NotEqual(ResumeKey("train.epochs=5"), ResumeKey("train.epochs=5", "train.learning_rate=0.002"));
+        // one_cycle spreads its schedule over all the epochs: epoch 1 of a 9-epoch run is not epoch 1 of a 5-epoch run,
+        // so only a killed run of the same length is continued.
+        Assert.NotNull(ResumeKey("train.epochs=5", "train.learning_rate_schedule=one_cycle"));
+        Assert.NotEqual(ResumeKey("train.epochs=5", "train.learning_rate_schedule=one_cycle"),
+            ResumeKey("train.epochs=9", "train.learning_rate_schedule=one_cycle"));
     }
 
     /// <summary>A file of each part of the library, and the stages whose code fingerprint holds it.</summary>

@@ -37,6 +37,24 @@ public class TrainingTests
         new() { Model = model, Epochs = epochs, BatchSize = 32, LearningRate = 1e-3, LearningRateDecay = 0.8, Seed = 7, MklIntelPath = false };
 
     [Fact]
+    public void One_cycle_climbs_to_the_peak_at_30_percent_of_the_run_and_ends_near_zero()
+    {
+        var parameters = new TrainParameters { Epochs = 10, LearningRate = 0.01, LearningRateSchedule = "one_cycle" };
+        var rates = Enumerable.Range(1, 10).SelectMany(epoch => Enumerable.Range(0, 100).Select(step => parameters.LearningRateAt(epoch, step / 100.0))).ToList();
+        Assert.Equal(0.01 / 25, rates[0], 12);
+        Assert.Equal(0.01, rates.Max(), 12);
+        Assert.Equal(300, rates.IndexOf(rates.Max())); // epoch 4's first batch
+        Assert.True(rates.Take(300).Zip(rates.Skip(1)).All(p => p.Second > p.First), "rises until the peak");
+        Assert.True(rates.Skip(300).Zip(rates.Skip(301)).All(p => p.Second < p.First), "falls after it");
+        Assert.InRange(parameters.LearningRateAt(10, 1.0), 0.01 / 250000 * 0.999, 0.01 / 250000 * 1.001);
+
+        // The exponential schedule is per epoch: the same within an epoch, whatever the total.
+        var exponential = new TrainParameters { Epochs = 3, LearningRate = 0.01, LearningRateDecay = 0.5 };
+        Assert.Equal(0.0025, exponential.LearningRateAt(3, 0.7), 12);
+        Assert.Equal(exponential.LearningRateAt(3), (exponential with { Epochs = 30 }).LearningRateAt(3));
+    }
+
+    [Fact]
     public void The_reference_model_has_the_Keras_shapes_and_2770634_parameters()
     {
         using var model = ModelCatalog.Create("reference", 10, [1, 28, 28]);
@@ -106,6 +124,16 @@ public class TrainingTests
         using var output = compact.call(zeros(2, 3, 32, 40));
         Assert.Equal([2L, 5], output.shape);
 
+        // Strided: two stride-2 convolutions take 30×37 to 15×19, then 8×10 (odd sides round up).
+        using var strided = ModelCatalog.Create("strided", 5, [3, 30, 37]);
+        var stridedLayers = ModelSummary.Describe("strided", strided, [3, 30, 37]).Layers;
+        Assert.Equal([128L * 8 * 10], stridedLayers.Single(l => l.Name == "flatten").OutputShape);
+        Assert.Equal(3 * 25 * 32, stridedLayers[0].Parameters);
+        using var stridedOutput = strided.call(zeros(2, 3, 30, 37));
+        Assert.Equal([2L, 5], stridedOutput.shape);
+        using var stridedMnist = ModelCatalog.Create("strided", 10, [1, 28, 28]);
+        Assert.Equal(874_570, ModelCatalog.ParameterCount(stridedMnist)); // the README's figure
+
         var error = Assert.Throws<ArgumentException>(() => ModelCatalog.Create("reference", 10, [784]));
         Assert.StartsWith("model 'reference' takes images (C, H, W), not examples of shape (784)", error.Message);
     }
@@ -122,16 +150,19 @@ public class TrainingTests
     }
 
     [Fact]
-    public void Unknown_model_names_are_refused_with_the_list()
+    public void Bad_training_parameters_are_refused_naming_the_key_and_the_choices()
     {
-        var problems = new TrainParameters { Model = "resnet", Epochs = 0 }.Validate().ToList();
-        Assert.Contains(problems, p => p.Contains("unknown model 'resnet'") && p.Contains("reference") && p.Contains("compact"));
+        var problems = new TrainParameters { Model = "resnet", Epochs = 0, LearningRateSchedule = "cosine", LabelSmoothing = 1 }.Validate().ToList();
+        Assert.Contains(problems, p => p.Contains("unknown model 'resnet'") && p.Contains("reference") && p.Contains("compact") && p.Contains("strided"));
         Assert.Contains(problems, p => p.Contains("epochs must be ≥ 1"));
+        Assert.Contains("learning_rate_schedule: unknown schedule 'cosine' (schedules: exponential, one_cycle)", problems);
+        Assert.Contains("label_smoothing must be ≥ 0 and < 1, got 1", problems);
     }
 
     [Theory]
     [InlineData("reference")]
     [InlineData("compact")]
+    [InlineData("strided")]
     public void A_few_epochs_on_a_small_set_reduce_the_loss(string model)
     {
         var data = Data();
@@ -142,6 +173,26 @@ public class TrainingTests
         // Batch-norm's running statistics lag after so few steps, so validation is checked loosely, training tightly.
         Assert.True(last.ValLoss < before * 0.75, $"validation loss {before} → {last.ValLoss}");
         Assert.True(last.Accuracy > 0.8, $"training accuracy {last.Accuracy}");
+    }
+
+    [Fact]
+    public void Label_smoothing_keeps_the_model_from_becoming_certain()
+    {
+        // With smoothing ε over 10 classes the loss is least where the true class gets 1 − ε + ε/10, so a model that
+        // learned the set answers with about that probability instead of nearly 1.
+        double MeanTopProbability(double smoothing)
+        {
+            var data = Data();
+            using var trainer = new Trainer(Small(8) with { LabelSmoothing = smoothing }, 10, [1, 28, 28]);
+            EpochRecord last = null!;
+            for (int epoch = 1; epoch <= 8; epoch++) last = trainer.TrainEpoch(epoch, data.Train, data.Validation);
+            Assert.True(last.ValAccuracy > 0.9, $"validation accuracy {last.ValAccuracy} with smoothing {smoothing}");
+            using var logits = Predictor.Logits(trainer.Model, data.Validation.Images);
+            return logits.softmax(1).amax(1).mean().item<float>();
+        }
+        double plain = MeanTopProbability(0), smoothed = MeanTopProbability(0.5);
+        Assert.True(plain > 0.9, $"without smoothing: mean top probability {plain}");
+        Assert.InRange(smoothed, 0.35, 0.7);
     }
 
     [Fact]

@@ -21,9 +21,10 @@ public sealed class TrainStage : Stage<TrainStage>
     // Threads and the MKL path change libtorch's sums in the last bits, so they are part of the result.
     public override bool RunsAlone => true;
     public override IReadOnlyList<string> Shapes =>
-        ["train.model", "train.epochs", "train.batch_size", "train.learning_rate", "train.learning_rate_decay", "train.seed",
+        ["train.model", "train.epochs", "train.batch_size", "train.learning_rate", "train.learning_rate_schedule", "train.learning_rate_decay", "train.label_smoothing", "train.seed",
          "train.threads", "train.mkl_intel_path"];
-    public override IReadOnlyList<string> Resumable => ["train.epochs"];
+    public override IReadOnlyList<string>? Resumable(StageContext context) =>
+        context.Section<TrainParameters>().EpochsResume ? ["train.epochs"] : [];
     public override IReadOnlyList<string> Code => TrainingCode;
 
     /// <summary>The training library's code that shapes a trained model (shared with Transfer).</summary>

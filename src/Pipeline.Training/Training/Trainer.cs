@@ -35,7 +35,6 @@ public sealed class Trainer : IDisposable
         CancellationToken cancellation = default)
     {
         double learningRate = parameters.LearningRateAt(epoch);
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
         random.manual_seed(EpochSeed(parameters.Seed, epoch, stream: 1)); // dropout
         using var generator = new Generator((ulong)EpochSeed(parameters.Seed, epoch, stream: 2));
         using var order = randperm(train.Count, generator: generator);
@@ -48,10 +47,11 @@ public sealed class Trainer : IDisposable
             cancellation.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             int size = Math.Min(parameters.BatchSize, train.Count - start);
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = parameters.LearningRateAt(epoch, (double)start / train.Count);
             var batch = order.narrow(0, start, size);
             var labels = train.Labels.index_select(0, batch);
             var logits = Model.call(train.Images.index_select(0, batch));
-            var loss = cross_entropy(logits, labels);
+            var loss = cross_entropy(logits, labels, label_smoothing: parameters.LabelSmoothing);
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();

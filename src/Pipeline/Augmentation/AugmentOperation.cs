@@ -26,6 +26,7 @@ namespace Pipeline.Augmentation;
 [JsonDerivedType(typeof(RandomDistortion), "random_distortion")]
 [JsonDerivedType(typeof(GaussianDistortion), "gaussian_distortion")]
 [JsonDerivedType(typeof(Zoom), "zoom")]
+[JsonDerivedType(typeof(Translate), "translate")]
 [JsonDerivedType(typeof(CropRandom), "crop_random")]
 [JsonDerivedType(typeof(CropCentre), "crop_centre")]
 [JsonDerivedType(typeof(RandomErasing), "random_erasing")]

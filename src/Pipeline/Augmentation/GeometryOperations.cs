@@ -223,6 +223,23 @@ public sealed record Zoom : AugmentOperation
     }
 }
 
+/// <summary>Moves the image by whole pixels drawn from [−max_x, +max_x] (+ = right) and [−max_y, +max_y] (+ = down), as
+/// torchvision's RandomAffine translate; exact (nothing is resampled), the background fills what comes in.</summary>
+public sealed record Translate : AugmentOperation
+{
+    public int MaxX { get; init; } = 2;
+    public int MaxY { get; init; } = 2;
+
+    protected override IEnumerable<string> ValidateParameters() => Problems(Between("max_x", MaxX, 0, 1000), Between("max_y", MaxY, 0, 1000));
+
+    public override void Apply(Canvas canvas, ref Rng rng, Drawn drawn)
+    {
+        int x = rng.Between(-MaxX, MaxX), y = rng.Between(-MaxY, MaxY);
+        drawn.Op(Name).Add("x", x).Add("y", y);
+        canvas.Transform(Affine.FromRectangle(canvas.Width, canvas.Height, -x, -y, canvas.Width, canvas.Height));
+    }
+}
+
 /// <summary>
 /// Augmentor's crops, then scaled back to the image's size: each side of the crop is percentage_area × the image's
 /// side (Augmentor's meaning of the name); with randomise_percentage_area it is drawn from [0.1, percentage_area].

@@ -15,6 +15,7 @@ namespace Pipeline.Parameters;
 public sealed class ParameterSet
 {
     readonly JsonObject root;
+    readonly Dictionary<string, string> addedBy = new(StringComparer.Ordinal); // section → the --set that added it
 
     public string Source { get; }
 
@@ -62,8 +63,14 @@ public sealed class ParameterSet
         try { value = JsonNode.Parse(text); }
         catch (JsonException) { value = JsonValue.Create(text); }
 
+        if (root[path[0]] is null)
+        {
+            // A section the file leaves out holds the defaults; BindAll names it if it is not a section at all.
+            root[path[0]] = new JsonObject();
+            addedBy[path[0]] = assignment;
+        }
         if (root[path[0]] is not JsonObject section)
-            throw new ParameterException($"--set {assignment}: no section '{path[0]}' in {Source} (sections: {string.Join(", ", root.Select(p => p.Key))})");
+            throw new ParameterException($"--set {assignment}: '{path[0]}' in {Source} is not a section of key: value");
         for (int i = 1; i < path.Length - 1; i++)
         {
             if (section[path[i]] is not JsonObject child)
@@ -96,7 +103,7 @@ public sealed class ParameterSet
             .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), StringComparer.Ordinal);
         foreach (var name in Sections)
             if (!sections.ContainsKey(name))
-                throw new ParameterException($"{Source}: unknown section '{name}' (sections: {string.Join(", ", sections.Keys)})");
+                throw new ParameterException($"{(addedBy.TryGetValue(name, out var set) ? $"--set {set}" : Source)}: unknown section '{name}' (sections: {string.Join(", ", sections.Keys)})");
         var bind = typeof(ParameterSet).GetMethod(nameof(Bind))!;
         var bound = sections.ToDictionary(s => s.Key, s =>
         {

@@ -26,8 +26,9 @@ public abstract class Stage
     /// <summary>The <c>section.key</c> parameters that shape the outputs; their values are in the fingerprint.</summary>
     public abstract IReadOnlyList<string> Shapes { get; }
 
-    /// <summary>Keys of <see cref="Shapes"/> whose change may continue from earlier outputs (e.g. more epochs).</summary>
-    public virtual IReadOnlyList<string> Resumable => [];
+    /// <summary>Keys of <see cref="Shapes"/> whose change may continue from earlier outputs in this run (e.g. more epochs);
+    /// empty: only a run with the same parameters is continued (one that was killed); null: nothing is continued.</summary>
+    public virtual IReadOnlyList<string>? Resumable(StageContext context) => null;
 
     /// <summary>The library's source files (globs from the repository root) whose code shapes the outputs.</summary>
     public abstract IReadOnlyList<string> Code { get; }
@@ -66,13 +67,14 @@ public abstract class Stage
         if (Pins(context) is { } pins)
             parameters["pins"] = CanonicalJson.ToNode(pins);
         var resume = (JsonObject)parameters.DeepClone();
-        foreach (var key in Resumable)
+        var resumable = Resumable(context);
+        foreach (var key in resumable ?? [])
             resume.Remove(key);
         var code = CodeManifest.For(GetType().Assembly).Select(Name, Code);
         var inputs = Reads(context).Select(s => (StageInput)new UpstreamInput(s.Name)).ToList();
         return new StageDefinition(Name, CanonicalJson.ToNode(parameters), code, inputs)
         {
-            ResumeParameters = Resumable.Count > 0 ? CanonicalJson.ToNode(resume) : null,
+            ResumeParameters = resumable is null ? null : CanonicalJson.ToNode(resume),
         };
     }
 
