@@ -47,7 +47,7 @@ public sealed record TrainParameters : IValidatedParameters
     };
 
     /// <summary>Whether epoch k trains the same whatever the total number of epochs (so a longer run resumes a shorter one).</summary>
-    public bool EpochsResume => LearningRateSchedule == "exponential";
+    public bool LongerRunsResume() => LearningRateSchedule == "exponential";
 
     /// <summary>The learning rate for the batch that starts at <paramref name="progress"/> (0 to 1) of epoch <paramref name="epoch"/>.</summary>
     public double LearningRateAt(int epoch, double progress = 0)

@@ -24,7 +24,7 @@ public sealed class TrainStage : Stage<TrainStage>
         ["train.model", "train.epochs", "train.batch_size", "train.learning_rate", "train.learning_rate_schedule", "train.learning_rate_decay", "train.label_smoothing", "train.seed",
          "train.threads", "train.mkl_intel_path"];
     public override IReadOnlyList<string>? Resumable(StageContext context) =>
-        context.Section<TrainParameters>().EpochsResume ? ["train.epochs"] : [];
+        context.Section<TrainParameters>().LongerRunsResume() ? ["train.epochs"] : [];
     public override IReadOnlyList<string> Code => TrainingCode;
 
     /// <summary>The training library's code that shapes a trained model (shared with Transfer).</summary>
