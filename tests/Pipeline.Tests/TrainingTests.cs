@@ -116,21 +116,18 @@ public class TrainingTests
         Assert.Equal([36_480L], summary.Layers.Single(l => l.Name == "flatten").OutputShape);
         Assert.Equal(3 * 9 * 32 + 32 + 36_480 * 128 + 128 + 128 * 10 + 10, summary.TotalParameters);
 
-        // Compact: two 2×2 pools take 32×40 to 8×10 before the dense layer.
-        using var compact = ModelCatalog.Create("compact", 5, [3, 32, 40]);
-        var layers = ModelSummary.Describe("compact", compact, [3, 32, 40]).Layers;
-        Assert.Equal([64L * 8 * 10], layers.Single(l => l.Name == "flatten").OutputShape);
-        Assert.Equal(3 * 9 * 32, layers[0].Parameters);
-        using var output = compact.call(zeros(2, 3, 32, 40));
-        Assert.Equal([2L, 5], output.shape);
-
-        // Strided: two stride-2 convolutions take 30×37 to 15×19, then 8×10 (odd sides round up).
-        using var strided = ModelCatalog.Create("strided", 5, [3, 30, 37]);
-        var stridedLayers = ModelSummary.Describe("strided", strided, [3, 30, 37]).Layers;
-        Assert.Equal([128L * 8 * 10], stridedLayers.Single(l => l.Name == "flatten").OutputShape);
-        Assert.Equal(3 * 25 * 32, stridedLayers[0].Parameters);
-        using var stridedOutput = strided.call(zeros(2, 3, 30, 37));
-        Assert.Equal([2L, 5], stridedOutput.shape);
+        // A model with 5 classes on RGB images: the flattened size, the first layer's weights, the logits.
+        void Sized(string name, long[] shape, long flattened, long firstLayerParameters)
+        {
+            using var model = ModelCatalog.Create(name, 5, shape);
+            var layers = ModelSummary.Describe(name, model, shape).Layers;
+            Assert.Equal([flattened], layers.Single(l => l.Name == "flatten").OutputShape);
+            Assert.Equal(firstLayerParameters, layers[0].Parameters);
+            using var output = model.call(zeros([2, .. shape]));
+            Assert.Equal([2L, 5], output.shape);
+        }
+        Sized("compact", [3, 32, 40], 64L * 8 * 10, 3 * 9 * 32);   // two 2×2 pools take 32×40 to 8×10
+        Sized("strided", [3, 30, 37], 128L * 8 * 10, 3 * 25 * 32); // two stride-2 convs: 30×37 → 15×19 → 8×10 (odd sides round up)
         using var stridedMnist = ModelCatalog.Create("strided", 10, [1, 28, 28]);
         Assert.Equal(874_570, ModelCatalog.ParameterCount(stridedMnist)); // the README's figure
 
