@@ -105,9 +105,9 @@ except ImportError:
             im = im2.crop(((im2.size[0] - cw) / 2, (im2.size[1] - cw) / 2, (im2.size[0] + cw) / 2, (im2.size[1] + cw) / 2)).resize((w, h), resample=Image.BICUBIC)
         im.save(os.path.join(out, f"{i}.png"))
     s = time.perf_counter() - t
-print(round(n / s))
+print(f"\n{round(n / s)}")
 PY
-  } | tail -n 1  # Augmentor prints its own lines first
+  } | tail -n 1  # on a line of its own: Augmentor's messages come first and the last has no newline
 }
 project_featurize() { build --target=Featurize --exclusive --force; $py -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(round(m['images']/m['seconds']))" "$work/artifacts/featurize/stage.json"; }
 gemm() { "$probe" gemm | $py -c "import json,sys; print(json.loads(sys.stdin.read())['gflops_per_second'])"; }

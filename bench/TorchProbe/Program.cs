@@ -9,6 +9,8 @@ using static TorchSharp.torch.nn.functional;
 // bench/TorchProbe profile [BATCH]   a catalog model's training step split into phases, ms per batch
 //                                    (PROBE_MODEL=name: another model than the reference;
 //                                    PROBE_ADAM=torchsharp: TorchSharp's Adam instead of the fused step)
+// bench/TorchProbe dense [BATCH]    the reference's three dense-layer GEMMs (forward, weight and input gradients)
+//                                    in GFLOP/s, each as a fraction of the 4096² probe measured alternately with them
 // bench/TorchProbe layers [BATCH]    each layer's forward time in training mode, ms per batch (PROBE_MODEL as above)
 string mode = args.Length > 0 ? args[0] : "gemm";
 TorchRuntime.Initialize(0, mklIntelPath: Environment.GetEnvironmentVariable("PROBE_MKL_INTEL") != "0", Path.Combine(Path.GetTempPath(), "pipeline-probe"));
@@ -30,6 +32,8 @@ if (mode == "gemm")
     double gflops = 2.0 * n * n * n / seconds[seconds.Count / 2] / 1e9;
     Console.WriteLine(JsonSerializer.Serialize(new { probe = "gemm", size = n, threads = get_num_threads(), gflops_per_second = Math.Round(gflops, 1), versions = TorchRuntime.Versions }));
 }
+else if (mode == "dense")
+    await Task.Run(Dense);
 else if (mode == "profile")
     await Task.Run(Profile);
 else if (mode == "layers")
@@ -55,6 +59,37 @@ else if (mode == "layers")
         }
     }
     foreach (var (k, v) in forward) Console.WriteLine($"{k,-20} {v,8:F2} ms");
+}
+
+// Alternating rounds so that a busy neighbour slows the probe and the dense GEMMs alike; medians of 9 rounds.
+void Dense()
+{
+    int batch = args.Length > 1 ? int.Parse(args[1]) : 512;
+    const int features = 21632, units = 128, n = 4096;
+    random.manual_seed(1);
+    using var x = rand(batch, features);
+    using var w = randn(units, features);
+    using var gy = randn(batch, units);
+    using var a = randn(n, n);
+    (string Name, double Flops, Func<Tensor> Run)[] gemms =
+    [
+        ("probe mm 4096²", 2.0 * n * n * n, () => a.mm(a)),
+        ("forward x·Wᵀ", 2.0 * batch * features * units, () => x.mm(w.t())),
+        ("weight gradient gyᵀ·x", 2.0 * batch * features * units, () => gy.t().mm(x)),
+        ("input gradient gy·W", 2.0 * batch * features * units, () => gy.mm(w)),
+    ];
+    var rates = gemms.ToDictionary(g => g.Name, _ => new List<double>());
+    for (int round = 0; round < 11; round++)
+        foreach (var (name, flops, run) in gemms)
+        {
+            var watch = Stopwatch.StartNew();
+            using (var c = run()) c.sum().item<float>();
+            if (round >= 2) rates[name].Add(flops / watch.Elapsed.TotalSeconds / 1e9);
+        }
+    double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
+    double probe = Median(rates[gemms[0].Name]);
+    foreach (var (name, _, _) in gemms)
+        Console.WriteLine($"{name,-24} {Median(rates[name]),7:F1} GFLOP/s {Median(rates[name]) / probe,5:P0} of the probe");
 }
 
 // On a pool thread, as the pipeline runs a stage (glibc gives such threads arenas of their own).
