@@ -20,7 +20,8 @@ import json, sys
 folder = sys.argv[1]
 train = json.load(open(f"{folder}/train/stage.json"))
 evaluate = json.load(open(f"{folder}/evaluate/stage.json"))
-m, p = train["metrics"], train["parameters"]
+m = train["metrics"]
+p = {key.removeprefix("train."): value for key, value in train["parameters"].items()}
 flops = 17.8e6 if p["model"] == "reference" else None
 print(json.dumps({"model": p["model"], "epochs": p["epochs"], "batch_size": p["batch_size"], "threads": train["tools"]["torch_threads"],
                   "mkl_cpu_path": train["tools"]["mkl_cpu_path"], "images_per_second": m["images_per_second"],
