@@ -28,8 +28,7 @@ if (mode == "gemm")
         using (var c = a.mm(b)) c.sum().item<float>();
         if (i >= 2) seconds.Add(watch.Elapsed.TotalSeconds);
     }
-    seconds.Sort();
-    double gflops = 2.0 * n * n * n / seconds[seconds.Count / 2] / 1e9;
+    double gflops = 2.0 * n * n * n / Median(seconds) / 1e9;
     Console.WriteLine(JsonSerializer.Serialize(new { probe = "gemm", size = n, threads = get_num_threads(), gflops_per_second = Math.Round(gflops, 1), versions = TorchRuntime.Versions }));
 }
 else if (mode == "dense")
@@ -65,10 +64,11 @@ else if (mode == "layers")
 void Dense()
 {
     int batch = args.Length > 1 ? int.Parse(args[1]) : 512;
-    const int features = 21632, units = 128, n = 4096;
+    const int n = 4096;
     random.manual_seed(1);
+    using var w = ModelCatalog.Create("reference", 10, [1, 28, 28]).named_parameters().Single(p => p.name == "dense.weight").parameter.detach();
+    long units = w.shape[0], features = w.shape[1];
     using var x = rand(batch, features);
-    using var w = randn(units, features);
     using var gy = randn(batch, units);
     using var a = randn(n, n);
     (string Name, double Flops, Func<Tensor> Run)[] gemms =
@@ -86,7 +86,6 @@ void Dense()
             using (var c = run()) c.sum().item<float>();
             if (round >= 2) rates[name].Add(flops / watch.Elapsed.TotalSeconds / 1e9);
         }
-    double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
     double probe = Median(rates[gemms[0].Name]);
     foreach (var (name, _, _) in gemms)
         Console.WriteLine($"{name,-24} {Median(rates[name]),7:F1} GFLOP/s {Median(rates[name]) / probe,5:P0} of the probe");
@@ -127,3 +126,5 @@ void Profile()
     double seconds = total.Elapsed.TotalSeconds;
     Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", model = name, batch, adam = optimizer.GetType().Name, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
 }
+
+static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
