@@ -5,14 +5,18 @@ WebP files of mixed sizes (28, 40, 56 px and 56x40), tinted so that they are rea
 with the pipeline's own Skia code, so reading them back checks the pipeline against another library.
 
   make_folder_dataset.py OUT [--per-class N] [--first K] [--layout hash|folders] [--broken] [--all] [--formats png,jpg]
+                          [--bombs 20000,20000,30000]
 
 --all writes every image of both IDX splits (70,000) instead, as the formats given (for measuring Verify's memory).
+--bombs adds decompression bombs: valid black gray PNG files of SIZE x SIZE pixels each (about 390 KB for 20000), written
+without ever holding the decoded image.
 Needs Debian's python3-pil (apt-get install -y python3-pil)."""
 import argparse
 import gzip
 import os
 import struct
 import sys
+import zlib
 
 from PIL import Image
 
@@ -50,6 +54,18 @@ def save(image, path, form):
         image.save(path, {"png": "PNG", "bmp": "BMP"}[form])
 
 
+def bomb(size):
+    """A valid PNG of size x size black gray pixels, compressed a row at a time (never the whole image in memory)."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    compressor, row, idat = zlib.compressobj(9), bytes(size + 1), []  # each row: filter type 0, then the pixels
+    for _ in range(size):
+        idat.append(compressor.compress(row))
+    idat.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(idat)) + chunk(b"IEND", b"")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
@@ -59,6 +75,7 @@ def main():
     parser.add_argument("--layout", choices=["hash", "folders"], default="hash", help="folders: the first 80%% of each class in train/, the rest in test/")
     parser.add_argument("--broken", action="store_true", help="add a truncated JPEG (Bag/) and a text file named .png (Coat/)")
     parser.add_argument("--all", action="store_true", help="every image of both IDX splits, for measuring memory")
+    parser.add_argument("--bombs", default="", help="comma-separated sizes: one decompression-bomb PNG of SIZE x SIZE pixels each")
     parser.add_argument("--formats", default="png,jpg,png,jpg,bmp,gif,webp", help="file formats, cycled over the images")
     args = parser.parse_args()
     formats = args.formats.split(",")
@@ -107,6 +124,15 @@ def main():
         with open(os.path.join(coat, "notes.png"), "w") as f:
             f.write("not an image, only named like one\n")
         written += 2
+    bombs = {}
+    for i, size in enumerate(int(s) for s in args.bombs.split(",") if s):
+        if size not in bombs:
+            bombs[size] = bomb(size)
+        folder = os.path.join(args.out, "train" if args.layout == "folders" else "", CLASSES[i % len(CLASSES)])
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"bomb-{i}-{size}x{size}.png"), "wb") as f:
+            f.write(bombs[size])
+        written += 1
     print(f"{written} files in {args.out}")
 
 

@@ -33,7 +33,7 @@ public class ParameterTests
     [Theory]
     [InlineData("verify.validation=abc", "verify.validation expects a whole number, got \"abc\"")]
     [InlineData("verify.validation=1.5", "verify.validation expects a whole number, got 1.5")]
-    [InlineData("verify.validaton=1", "verify.validaton is not a parameter of 'verify' (known: validation, skip_unreadable)")]
+    [InlineData("verify.validaton=1", "verify.validaton is not a parameter of 'verify' (known: validation, skip_unreadable, max_image_pixels)")]
     [InlineData("verify.validation=-1", "verify.validation must be ≥ 0, got -1")]
     [InlineData("download.retries=99", "download.retries must be between 0 and 20, got 99")]
     public void A_bad_value_names_the_key_and_what_it_expects(string assignment, string message)

@@ -25,6 +25,7 @@ public class StageDeclarationTests : IDisposable
         ["download.read_timeout_seconds"] = ("5", []),
         ["verify.validation"] = ("100", ["verify"]),
         ["verify.skip_unreadable"] = ("true", ["verify"]),
+        ["verify.max_image_pixels"] = ("1000", ["verify"]),
         ["export.splits"] = ("[\"test\"]", ["export"]),
         ["export.limit"] = ("10", ["export"]),
         ["export.one_hot"] = ("true", ["export"]),

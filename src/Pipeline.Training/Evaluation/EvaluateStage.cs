@@ -44,7 +44,6 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
 
         var history = CheckpointedTraining.ReadHistory(Path.Combine(trained, CheckpointedTraining.HistoryFile));
         var record = context.RecordOf(TrainStage.Instance);
-        var timings = TrainingStage.Timings(record).ToDictionary(t => t.Epoch);
         File.WriteAllBytes(workspace.PathOf("curves.png"), Charts.TrainingCurves(history.Select(h => h.Epoch).ToList(),
             history.Select(h => h.Loss).ToList(), history.Select(h => h.ValLoss).ToList(), history.Select(h => h.Accuracy).ToList(), history.Select(h => h.ValAccuracy).ToList()));
         File.WriteAllBytes(workspace.PathOf("confusion.png"), Charts.ConfusionMatrix(metrics.Confusion, dataset.Classes));
@@ -53,10 +52,8 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
             .Select(i => Tile.Of(test, i, $"{dataset.Classes[test.Labels[i]]} → {dataset.Classes[predicted[i]]}")).ToList();
         File.WriteAllBytes(workspace.PathOf("misclassified.png"), ContactSheet.Render(mistakes, columns: 10, scale: 3));
 
-        // Durations come from the records' metrics: the report is an output, so its timings are the recorded ones.
-        var epochs = history.Select(h => new EpochRow(h.Epoch, h.Loss, h.Accuracy, h.ValLoss, h.ValAccuracy, h.LearningRate,
-            timings.TryGetValue(h.Epoch, out var t) ? t.Seconds : null)).ToList();
-        var cnn = new ModelResult(card.Model, ModelCatalog.Describe(card.Model), metrics, null, timings.Values.Sum(t => t.Seconds));
+        var epochs = history.Select(h => new EpochRow(h.Epoch, h.Loss, h.Accuracy, h.ValLoss, h.ValAccuracy, h.LearningRate)).ToList();
+        var cnn = new ModelResult(card.Model, ModelCatalog.Describe(card.Model), metrics);
         var others = WithTransfer(context) ? [EvaluateTransfer(context, test.Name, workspace)] : Array.Empty<ModelResult>();
         var report = new ReportContent(dataset.Name, test.Name, cnn, epochs, File.ReadAllText(Path.Combine(trained, "summary.txt")),
             CanonicalJson.Serialize(record.Parameters), record.Tools, others);
@@ -85,13 +82,11 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         var metrics = ClassificationMetrics.Compute(features[split].Labels, probabilities, features.Manifest.Classes);
         string name = $"mobilenetv2-{features.Manifest.InputSize}+{card.Model}";
         File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
-        double? featurizeSeconds = context.RecordOf(FeaturizeStage.Instance).Metrics.GetValueOrDefault("seconds")?.GetValue<double>();
-        double trainSeconds = TrainingStage.Timings(context.RecordOf(TransferStage.Instance)).Sum(t => t.Seconds);
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",
             name, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), metrics.MacroF1);
         workspace.Metrics["transfer_accuracy"] = metrics.Accuracy;
         return new ModelResult(name, $"MobileNetV2 (ImageNet, int8, ONNX) features of {features.Manifest.InputSize}×{features.Manifest.InputSize} inputs → {ModelCatalog.Describe(card.Model)}",
-            metrics, featurizeSeconds, trainSeconds);
+            metrics);
     }
 
     public override void Finish(StageContext context)

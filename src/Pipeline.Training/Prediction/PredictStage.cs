@@ -87,6 +87,7 @@ public sealed class PredictStage : Stage<PredictStage>
     {
         CheckRequest(context);
         var images = Images(context);
+        long maxPixels = context.Section<Acquisition.VerifyParameters>().MaxImagePixels;
         int top = context.Section<PredictParameters>().Top;
         var clock = Stopwatch.StartNew();
         var pixels = new Dictionary<(int, int, int), IReadOnlyList<byte[]>>(); // models of the same input share the decoding
@@ -97,7 +98,7 @@ public sealed class PredictStage : Stage<PredictStage>
             using var classifier = OnnxClassifier.Load(path);
             var shape = (classifier.Channels, classifier.Rows, classifier.Columns);
             if (!pixels.TryGetValue(shape, out var loaded))
-                pixels[shape] = loaded = [.. images.Select(i => ImageLoader.Load(i, classifier.Channels, classifier.Rows, classifier.Columns))];
+                pixels[shape] = loaded = [.. images.Select(i => ImageLoader.Load(i, classifier.Channels, classifier.Rows, classifier.Columns, maxPixels))];
             answers.Add(new Answers(label, classifier.Classes, classifier.Probabilities(loaded), loaded, classifier.Channels, classifier.Rows, classifier.Columns));
         }
         double seconds = clock.Elapsed.TotalSeconds;

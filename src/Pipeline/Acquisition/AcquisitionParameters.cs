@@ -1,3 +1,4 @@
+using Pipeline.Imaging;
 using Pipeline.Parameters;
 
 namespace Pipeline.Acquisition;
@@ -28,12 +29,16 @@ public sealed record DownloadParameters(
 
 /// <summary>
 /// The <c>verify</c> section: how many training images of an IDX dataset to hold out for validation; whether a folder
-/// dataset's files that do not decode are left out (and listed) instead of failing the run.
+/// dataset's files that do not decode are left out (and listed) instead of failing the run; the most pixels an image's
+/// header may claim (Verify and Predict refuse larger ones before decoding them).
 /// </summary>
-public sealed record VerifyParameters(int Validation = 5000, bool SkipUnreadable = false) : IValidatedParameters
+public sealed record VerifyParameters(int Validation = 5000, bool SkipUnreadable = false, long MaxImagePixels = ImageLoader.DefaultMaxPixels)
+    : IValidatedParameters
 {
     public IEnumerable<string> Validate()
     {
         if (Validation < 0) yield return $"validation must be ≥ 0, got {Validation}";
+        if (MaxImagePixels is < 1 or > ImageLoader.LargestMaxPixels)
+            yield return $"max_image_pixels must be between 1 and {ImageLoader.LargestMaxPixels:N0}, got {MaxImagePixels}";
     }
 }

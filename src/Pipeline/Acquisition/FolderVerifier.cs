@@ -54,7 +54,7 @@ public static class FolderVerifier
     }
 
     public static Inventory Verify(DatasetDefinition definition, FolderListing listing, string downloads, bool skipUnreadable,
-        string output, ILogger log, CancellationToken cancellation = default)
+        long maxPixels, string output, ILogger log, CancellationToken cancellation = default)
     {
         string root = listing.RootIn(downloads);
         int channels = definition.Channels!.Value, size = definition.ImageSize!.Value, imageSize = channels * size * size;
@@ -97,7 +97,7 @@ public static class FolderVerifier
                     int count = Math.Min(Chunk, entries.Count - start);
                     Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellation }, i =>
                     {
-                        results[i] = Load(root, entries[start + i].File, channels, size, pad, background);
+                        results[i] = Load(root, entries[start + i].File, channels, size, pad, background, maxPixels);
                         progress.Add(1);
                     });
                     for (int i = 0; i < count; i++)
@@ -164,7 +164,8 @@ public static class FolderVerifier
     }
 
     /// <summary>One file as its split's array holds it, with the hash of those bytes; or what is wrong with it.</summary>
-    static (byte[]? Pixels, UInt128 Hash, string? Problem, bool Unreadable) Load(string root, FolderFile file, int channels, int size, bool pad, byte background)
+    static (byte[]? Pixels, UInt128 Hash, string? Problem, bool Unreadable) Load(string root, FolderFile file, int channels, int size, bool pad, byte background,
+        long maxPixels)
     {
         string path = Path.Combine(root, file.Path);
         byte[] bytes;
@@ -178,7 +179,7 @@ public static class FolderVerifier
             return (null, default, "changed since Download listed it: run the build again", false);
         try
         {
-            var pixels = ImageLoader.Load(bytes, file.Path, channels, size, size, pad, background);
+            var pixels = ImageLoader.Load(bytes, file.Path, channels, size, size, pad, background, maxPixels);
             return (pixels, BinaryPrimitives.ReadUInt128BigEndian(SHA256.HashData(pixels)), null, false);
         }
         catch (ImageException e)

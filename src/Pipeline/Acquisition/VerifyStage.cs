@@ -11,7 +11,7 @@ public sealed class VerifyStage : Stage<VerifyStage>
     public override string Name => "verify";
     public override string Description => "Check checksums and IDX structure (or decode a folder's images); write train/validation/test arrays and the image inventory.";
     public override IReadOnlyList<Stage> Upstream => [DownloadStage.Instance];
-    public override IReadOnlyList<string> Shapes => ["verify.validation", "verify.skip_unreadable"];
+    public override IReadOnlyList<string> Shapes => ["verify.validation", "verify.skip_unreadable", "verify.max_image_pixels"];
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline/Acquisition/DatasetVerifier.cs", "src/Pipeline/Acquisition/Idx.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
          "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
@@ -24,7 +24,7 @@ public sealed class VerifyStage : Stage<VerifyStage>
         string downloads = context.OutputOf(DownloadStage.Instance);
         var parameters = context.Section<VerifyParameters>();
         var inventory = definition.IsFolder
-            ? FolderVerifier.Verify(definition, FolderListing.Read(downloads)!, downloads, parameters.SkipUnreadable, workspace.Directory,
+            ? FolderVerifier.Verify(definition, FolderListing.Read(downloads)!, downloads, parameters.SkipUnreadable, parameters.MaxImagePixels, workspace.Directory,
                 context.Log, context.Cancellation)
             : DatasetVerifier.Verify(definition, downloads, parameters.Validation, workspace.Directory);
         context.Log.Information("{Inventory:l}", inventory.ToTable());

@@ -4,16 +4,20 @@ using System.Text;
 namespace Pipeline.Evaluation;
 
 /// <summary>One epoch as the report shows it.</summary>
-public sealed record EpochRow(int Epoch, double Loss, double Accuracy, double ValLoss, double ValAccuracy, double LearningRate, double? Seconds);
+public sealed record EpochRow(int Epoch, double Loss, double Accuracy, double ValLoss, double ValAccuracy, double LearningRate);
 
 /// <summary>A model's column in the side-by-side comparison.</summary>
-public sealed record ModelResult(string Name, string Description, ClassificationMetrics Metrics, double? PrepareSeconds, double TrainSeconds);
+public sealed record ModelResult(string Name, string Description, ClassificationMetrics Metrics);
 
 /// <summary>Everything the Markdown report puts together.</summary>
 public sealed record ReportContent(string Dataset, string Split, ModelResult Cnn, IReadOnlyList<EpochRow> Epochs, string ModelSummary,
     string TrainParametersJson, IReadOnlyDictionary<string, string> Versions, IReadOnlyList<ModelResult> Others);
 
-/// <summary>Writes <c>report.md</c>: headline numbers, curves, per-class scores, confusion matrix, mistakes, model and provenance.</summary>
+/// <summary>
+/// Writes <c>report.md</c>: headline numbers, curves, per-class scores, confusion matrix, mistakes, model and provenance.
+/// Results only: durations differ run to run (and between a resumed run and a straight one), so they stay in the stage
+/// records' metrics and the report of two runs that computed the same model is the same bytes.
+/// </summary>
 public static class EvaluationReport
 {
     public const string BinaryAccuracyNote =
@@ -31,8 +35,7 @@ public static class EvaluationReport
         text.AppendLine($"| categorical accuracy | **{Percent(m.Accuracy)}** ({m.Count - Errors(m):N0} of {m.Count:N0} right) |");
         text.AppendLine($"| binary accuracy (Keras \"accuracy\" under binary cross-entropy) | {Percent(m.BinaryAccuracy)} |");
         text.AppendLine($"| loss (softmax cross-entropy) | {m.Loss.ToString("0.0000", CultureInfo.InvariantCulture)} |");
-        text.AppendLine($"| macro F1 | {m.MacroF1.ToString("0.0000", CultureInfo.InvariantCulture)} |");
-        text.AppendLine($"| training time | {content.Cnn.TrainSeconds:0.0} s |").AppendLine();
+        text.AppendLine($"| macro F1 | {m.MacroF1.ToString("0.0000", CultureInfo.InvariantCulture)} |").AppendLine();
         text.AppendLine(BinaryAccuracyNote + " The reference trained with sigmoid outputs and binary cross-entropy; this model is " +
             "trained on its logits with softmax cross-entropy, the loss that matches one label per image.").AppendLine();
 
@@ -46,17 +49,16 @@ public static class EvaluationReport
             text.AppendLine("| macro F1 | " + string.Join(" | ", models.Select(r => r.Metrics.MacroF1.ToString("0.0000", CultureInfo.InvariantCulture))) + " |");
             for (int c = 0; c < m.Classes.Count; c++)
                 text.AppendLine($"| F1 of {m.Classes[c].Class} | " + string.Join(" | ", models.Select(r => r.Metrics.Classes[c].F1.ToString("0.0000", CultureInfo.InvariantCulture))) + " |");
-            text.AppendLine("| time to featurize | " + string.Join(" | ", models.Select(r => r.PrepareSeconds is { } s ? $"{s:0.0} s" : "—")) + " |");
-            text.AppendLine("| time to train | " + string.Join(" | ", models.Select(r => $"{r.TrainSeconds:0.0} s")) + " |").AppendLine();
+            text.AppendLine();
             foreach (var other in content.Others) text.AppendLine($"`{other.Name}`: {other.Description}.");
             text.AppendLine();
         }
 
         text.AppendLine("## Training").AppendLine().AppendLine("![training curves](curves.png)").AppendLine();
-        text.AppendLine("| epoch | loss | accuracy | val_loss | val_accuracy | learning rate | seconds |").AppendLine("|---|---|---|---|---|---|---|");
+        text.AppendLine("| epoch | loss | accuracy | val_loss | val_accuracy | learning rate |").AppendLine("|---|---|---|---|---|---|");
         foreach (var e in content.Epochs)
             text.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {e.Epoch} | {e.Loss:0.0000} | {e.Accuracy:0.0000} | {e.ValLoss:0.0000} | {e.ValAccuracy:0.0000} | {e.LearningRate:0.######} | {(e.Seconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) : "—")} |"));
+                $"| {e.Epoch} | {e.Loss:0.0000} | {e.Accuracy:0.0000} | {e.ValLoss:0.0000} | {e.ValAccuracy:0.0000} | {e.LearningRate:0.######} |"));
         text.AppendLine();
 
         text.AppendLine("## Per class").AppendLine().AppendLine("| class | precision | recall | F1 | images |").AppendLine("|---|---|---|---|---|");

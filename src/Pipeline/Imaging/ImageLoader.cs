@@ -15,46 +15,96 @@ public static class ImageLoader
 
     public static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
+    /// <summary>
+    /// The default of <c>verify.max_image_pixels</c>: Pillow's <c>Image.MAX_IMAGE_PIXELS</c>. An image whose header
+    /// claims more pixels is refused before any pixel is decoded (a 400 KB PNG can claim 400 million).
+    /// </summary>
+    public const long DefaultMaxPixels = 89_478_485;
+
+    /// <summary>The most pixels any limit may allow: a decoded image is one array of 4 bytes (RGBA) per pixel.</summary>
+    public const long LargestMaxPixels = 536_870_000;
+
+    /// <summary>
+    /// Above this many pixels an image is decoded at the codec's largest reduction that still leaves both sides at least
+    /// twice the target's (JPEG's 1/2–1/8 DCT scaling, WebP's any scale): a 6000×4000 photo need not be decoded whole
+    /// to make a 224×224 input. Below it images decode whole, so the bytes stay those of PIL's full decode.
+    /// </summary>
+    public const long WholeDecodeLimit = 4096L * 4096;
+
     /// <summary>The file as <paramref name="channels"/> planes (1 gray, 3 RGB) of <paramref name="rows"/> × <paramref name="columns"/> bytes.</summary>
-    public static byte[] Load(string path, int channels, int rows, int columns)
+    public static byte[] Load(string path, int channels, int rows, int columns, long maxPixels = DefaultMaxPixels)
     {
         string name = ImageFiles.Named(path);
         byte[] file;
         try { file = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageException($"{name}: cannot read it ({e.Message})"); }
-        return Load(file, name, channels, rows, columns);
+        return Load(file, name, channels, rows, columns, maxPixels: maxPixels);
     }
 
     /// <summary>
     /// A file's bytes as <paramref name="channels"/> planes of <paramref name="rows"/> × <paramref name="columns"/>:
-    /// fitted by <see cref="Fit"/> (crop) or <see cref="Pad"/> (pad with <paramref name="background"/>).
+    /// fitted by <see cref="Fit"/> (crop) or <see cref="Pad"/> (pad with <paramref name="background"/>). Every failure,
+    /// including an arithmetic or allocation one, is an <see cref="ImageException"/> that names the file.
     /// </summary>
-    public static byte[] Load(byte[] file, string name, int channels, int rows, int columns, bool pad = false, byte background = 0)
+    public static byte[] Load(byte[] file, string name, int channels, int rows, int columns, bool pad = false, byte background = 0,
+        long maxPixels = DefaultMaxPixels)
     {
-        var (rgba, width, height) = Decode(file, name);
-        var planes = Planes(rgba, channels, name);
-        return pad ? Pad(planes, channels, width, height, rows, columns, background) : Fit(planes, channels, width, height, rows, columns);
+        try
+        {
+            var (rgba, width, height) = Decode(file, name, maxPixels, rows, columns);
+            var planes = Planes(rgba, channels, name);
+            return pad ? Pad(planes, channels, width, height, rows, columns, background) : Fit(planes, channels, width, height, rows, columns);
+        }
+        catch (Exception e) when (e is OverflowException or OutOfMemoryException or ArgumentException or IndexOutOfRangeException)
+        {
+            throw new ImageException($"{name}: cannot be loaded ({e.GetType().Name}: {e.Message})");
+        }
     }
 
-    /// <summary>RGBA bytes, unpremultiplied, as stored: no colour management (PIL does none either).</summary>
-    public static (byte[] Rgba, int Width, int Height) Decode(byte[] file, string name)
+    /// <summary>
+    /// RGBA bytes, unpremultiplied, as stored: no colour management (PIL does none either). The header's dimensions are
+    /// checked against <paramref name="maxPixels"/> before anything is decoded; an image over <see cref="WholeDecodeLimit"/>
+    /// is decoded reduced where the codec can, but never below twice <paramref name="rows"/> × <paramref name="columns"/>.
+    /// </summary>
+    public static (byte[] Rgba, int Width, int Height) Decode(byte[] file, string name, long maxPixels = DefaultMaxPixels, int rows = 0, int columns = 0)
     {
         using var data = SKData.CreateCopy(file);
         using var codec = SKCodec.Create(data)
             ?? throw new ImageException($"{name}: not an image that can be decoded (PNG, JPEG, BMP, GIF or WebP)");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var (width, height) = (codec.Info.Width, codec.Info.Height);
+        long pixels = (long)width * height;
+        if (width <= 0 || height <= 0)
+            throw new ImageException($"{name}: its header claims {width} × {height} pixels");
+        if (pixels > maxPixels)
+            throw new ImageException($"{name}: {width:N0} × {height:N0} = {pixels:N0} pixels, over the limit of {maxPixels:N0} "
+                + "(verify.max_image_pixels; a decompression bomb, or raise the limit)");
+        var size = pixels > WholeDecodeLimit && rows > 0 && columns > 0 ? Reduced(codec, 2 * rows, 2 * columns) : new SKSizeI(width, height);
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize64];
         unsafe
         {
-            fixed (byte* pixels = rgba)
+            fixed (byte* target = rgba)
             {
                 // A truncated file decodes partly (IncompleteInput): that is a broken file too.
-                var result = codec.GetPixels(info, (nint)pixels);
+                var result = codec.GetPixels(info, (nint)target);
                 if (result != SKCodecResult.Success)
                     throw new ImageException($"{name}: cannot decode it ({result})");
             }
         }
         return (rgba, info.Width, info.Height);
+    }
+
+    /// <summary>The smallest size the codec decodes to directly whose sides are at least <paramref name="rows"/> and <paramref name="columns"/>.</summary>
+    static SKSizeI Reduced(SKCodec codec, int rows, int columns)
+    {
+        var best = new SKSizeI(codec.Info.Width, codec.Info.Height);
+        for (int eighths = 1; eighths < 8; eighths++)
+        {
+            var size = codec.GetScaledDimensions(eighths / 8f);
+            if (size.Width >= columns && size.Height >= rows && (long)size.Width * size.Height < (long)best.Width * best.Height)
+                best = size;
+        }
+        return best;
     }
 
     /// <summary>
@@ -68,7 +118,7 @@ public static class ImageLoader
         if (channels is not (1 or 3))
             throw new ImageException($"{name}: a model with {channels} input channels is not supported (1 gray, 3 RGB)");
         int count = rgba.Length / 4;
-        var planes = new byte[channels * count];
+        var planes = new byte[checked(channels * count)];
         for (int i = 0; i < count; i++)
         {
             byte r = rgba[4 * i], g = rgba[4 * i + 1], b = rgba[4 * i + 2];
