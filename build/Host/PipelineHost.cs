@@ -76,7 +76,8 @@ public static class PipelineHost
 
         if (settings.Shard is not null)
             return await SlurmExecutor.RunShardAsync(settings, ForSlurmTask(runs[0].Parameters), target, root, artifacts);
-        if (settings.Executor == "slurm" && runs.Count > 1)
+        // A dry run submits nothing: each point is dry-run here, as a local sweep does.
+        if (settings.Executor == "slurm" && runs.Count > 1 && !settings.DryRun)
             return await SlurmExecutor.SweepAsync(settings, runs, catalog, target, artifacts,
                 async (one, parameters, task) => (await RunOnceAsync(one, parameters, catalog, task, root, artifacts)).ExitCode);
         if (runs.Count == 1)

@@ -26,9 +26,13 @@ public class HostTests : IDisposable
         HostWith(killAt is null ? new Dictionary<string, string>() : new() { ["PIPELINE_KILL_AT"] = killAt }, args);
 
     /// <summary>The host with these environment variables set.</summary>
-    internal static async Task<Run> HostWith(IReadOnlyDictionary<string, string> environment, params string[] args)
+    internal static Task<Run> HostWith(IReadOnlyDictionary<string, string> environment, params string[] args) => HostIn(null, environment, args);
+
+    /// <summary>The host started in <paramref name="workingDirectory"/> (null: this process's), with these environment variables set.</summary>
+    internal static async Task<Run> HostIn(string? workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
         foreach (var (name, value) in environment) start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);

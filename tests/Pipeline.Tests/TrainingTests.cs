@@ -129,7 +129,7 @@ public class TrainingTests
         Sized("compact", [3, 32, 40], 64L * 8 * 10, 3 * 9 * 32);   // two 2×2 pools take 32×40 to 8×10
         Sized("strided", [3, 30, 37], 128L * 8 * 10, 3 * 25 * 32); // two stride-2 convs: 30×37 → 15×19 → 8×10 (odd sides round up)
         using var stridedMnist = ModelCatalog.Create("strided", 10, [1, 28, 28]);
-        Assert.Equal(874_570, ModelCatalog.ParameterCount(stridedMnist)); // the README's figure
+        Assert.Equal(874_570, ModelCatalog.ParameterCount(stridedMnist)); // docs/training.md's figure
 
         var error = Assert.Throws<ArgumentException>(() => ModelCatalog.Create("reference", 10, [784]));
         Assert.StartsWith("model 'reference' takes images (C, H, W), not examples of shape (784)", error.Message);
