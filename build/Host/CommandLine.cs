@@ -18,7 +18,13 @@ public sealed record PipelineSettings
     public bool CacheUpload { get; init; } = true;
     public string? Experiment { get; init; }
     public IReadOnlyList<string> Sweeps { get; init; } = [];
+    /// <summary>table, md, csv or json; json: stdout holds only JSON (logs and the summary go to stderr).</summary>
     public string Format { get; init; } = "table";
+    public bool Json => Format == "json";
+    /// <summary>Where text for people goes (tables, verdicts, sweep lines): stderr when stdout is for JSON.</summary>
+    public TextWriter People => Json ? Console.Error : Console.Out;
+    /// <summary>--report=FILE: the run's summary as JSON (see <see cref="RunReport.ToJson"/>).</summary>
+    public string? Report { get; init; }
     public string? SortBy { get; init; }
     public bool AllParams { get; init; }
     public string? A { get; init; }
@@ -74,7 +80,8 @@ public static class CommandLine
         new("cache-upload", null, "With --cache-url: send this run's stages to the shared cache (default true; --cache-upload=false only fetches)."),
         new("experiment", "NAME", "Name this run's experiment (see --target=Experiments); named experiments are never evicted from the cache."),
         new("sweep", "SECTION.KEY=V1,V2", "Run the pipeline once per point of the grid (repeatable: the grid is the product), each an experiment.", Repeatable: true),
-        new("format", "FORMAT", "With --target=Experiments: table, md, csv or json (default table)."),
+        new("format", "FORMAT", "table (default) or json: with json, stdout holds only JSON (Experiments, Compare, --tree, --dryrun) and logs go to stderr; Experiments also takes md and csv."),
+        new("report", "FILE", "Write the run's summary as JSON to FILE: per task its result, reason, fingerprint, duration and output hash."),
         new("sort-by", "METRIC", "With --target=Experiments or a sweep: sort by this metric, best first (accuracy, loss, macro_f1, transfer_accuracy, train_seconds)."),
         new("all-params", null, "With --target=Experiments: show every parameter, not only those that differ between the rows."),
         new("a", "ID|NAME", "With --target=Compare: the first experiment."),
@@ -127,6 +134,11 @@ public static class CommandLine
         string verbosity = (One("verbosity") ?? "normal").ToLowerInvariant();
         if (!Verbosities.Contains(verbosity))
             throw new UsageException($"--verbosity={verbosity}: expected one of {string.Join(", ", Verbosities)}");
+        string format = (One("format") ?? "table").ToLowerInvariant();
+        if (!Pipeline.Experiments.ExperimentTable.Formats.Contains(format))
+            throw new UsageException($"--format={format}: expected one of {string.Join(", ", Pipeline.Experiments.ExperimentTable.Formats)}");
+        if (One("report") is "")
+            throw new UsageException("--report needs a file: --report=FILE");
         double lockWait = 600;
         if (One("lock-wait") is { } wait && (!double.TryParse(wait, System.Globalization.CultureInfo.InvariantCulture, out lockWait) || lockWait < 0))
             throw new UsageException($"--lock-wait={wait}: expected a number of seconds ≥ 0");
@@ -195,7 +207,8 @@ public static class CommandLine
             CacheUpload = One("cache-upload") is null || Flag("cache-upload"),
             Experiment = One("experiment"),
             Sweeps = values.Where(v => v.Key == "sweep").Select(v => v.Value).ToList(),
-            Format = One("format") ?? "table",
+            Format = format,
+            Report = One("report"),
             SortBy = One("sort-by"),
             AllParams = Flag("all-params"),
             Jobs = jobs,

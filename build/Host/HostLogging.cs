@@ -22,7 +22,9 @@ public static class HostLogging
         };
         var configuration = new LoggerConfiguration()
             .MinimumLevel.Verbose()
-            .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Stage}{Message:lj}{NewLine}{Exception}");
+            // With --format=json stdout is for JSON alone: every line of the log goes to stderr.
+            .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Stage}{Message:lj}{NewLine}{Exception}",
+                standardErrorFromLevel: settings.Json ? LogEventLevel.Verbose : null);
         // A shard task writes only into its shard folder; Slurm keeps its console in the task's log.
         if (!settings.DryRun && settings.Shard is null)
         {

@@ -38,7 +38,7 @@ public static class PipelineHost
         }
         if (settings.Tree)
         {
-            Console.WriteLine(catalog.Tree());
+            Console.WriteLine(settings.Json ? catalog.TreeJson().ToJsonString(Pipeline.Stages.CanonicalJson.Options) : catalog.Tree());
             return 0;
         }
 
@@ -81,27 +81,59 @@ public static class PipelineHost
             return await SlurmExecutor.SweepAsync(settings, runs, catalog, target, artifacts,
                 async (one, parameters, task) => (await RunOnceAsync(one, parameters, catalog, task, root, artifacts)).ExitCode);
         if (runs.Count == 1)
-            return (await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts)).ExitCode;
+        {
+            var (exitCode, _, report) = await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts);
+            return WriteReport(settings, report) ?? exitCode;
+        }
 
         var ids = new List<string>();
         int failures = 0;
+        var points = new JsonArray();
         foreach (var (point, parameters) in runs)
         {
-            Console.WriteLine($"\n== sweep point {ids.Count + failures + 1}/{runs.Count}: {string.Join(" ", point)}");
-            var (exitCode, experiment) = await RunOnceAsync(settings, parameters, catalog, target, root, artifacts);
+            settings.People.WriteLine($"\n== sweep point {ids.Count + failures + 1}/{runs.Count}: {string.Join(" ", point)}");
+            var (exitCode, experiment, report) = await RunOnceAsync(settings, parameters, catalog, target, root, artifacts);
+            report["point"] = new JsonArray([.. point.Select(p => (JsonNode)p)]);
+            points.Add(report);
             if (experiment is not null) ids.Add(experiment);
             if (exitCode != 0)
             {
                 failures++;
-                Console.WriteLine($"sweep point {string.Join(" ", point)} FAILED; the others go on");
+                settings.People.WriteLine($"sweep point {string.Join(" ", point)} FAILED; the others go on");
             }
         }
         var log = new ExperimentLog(ExperimentsFolder(artifacts));
         var swept = log.All().Where(e => ids.Contains(e.Id)).ToList();
         if (swept.Count > 0)
-            Console.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + ExperimentTable.Render(swept, sortBy: settings.SortBy ?? "accuracy"));
-        Console.WriteLine($"\n{runs.Count - failures} of {runs.Count} sweep points succeeded");
-        return failures == 0 ? 0 : 1;
+            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + ExperimentTable.Render(swept, sortBy: settings.SortBy ?? "accuracy"));
+        settings.People.WriteLine($"\n{runs.Count - failures} of {runs.Count} sweep points succeeded");
+        return WriteReport(settings, new JsonObject { ["points"] = points }) ?? (failures == 0 ? 0 : 1);
+    }
+
+    /// <summary>
+    /// The run's JSON summary: into --report's file, and on stdout for a dry run with --format=json. Null when written;
+    /// 2 when the file cannot be (the run's own exit code otherwise stands).
+    /// </summary>
+    static int? WriteReport(PipelineSettings settings, JsonObject report)
+    {
+        string json = report.ToJsonString(CanonicalJson.Options);
+        if (settings.DryRun && settings.Json)
+            Console.WriteLine(json);
+        if (settings.Report is not { } file)
+            return null;
+        try
+        {
+            string path = Path.GetFullPath(file);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path + ".partial", json + "\n");
+            File.Move(path + ".partial", path, overwrite: true);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: --report={file}: cannot write it ({e.Message})");
+            return 2;
+        }
     }
 
     /// <summary>
@@ -125,7 +157,7 @@ public static class PipelineHost
     public static string ExperimentsFolder(string artifacts) => Path.Combine(artifacts, ".cache", "experiments");
 
     /// <summary>One run of the target. A successful full run (the Default target) is recorded as an experiment.</summary>
-    static async Task<(int ExitCode, string? Experiment)> RunOnceAsync(PipelineSettings settings, PipelineParameters parameters,
+    static async Task<(int ExitCode, string? Experiment, JsonObject Report)> RunOnceAsync(PipelineSettings settings, PipelineParameters parameters,
         TaskCatalog catalog, TaskInfo target, string root, string artifacts)
     {
         using var logger = HostLogging.Create(settings, artifacts, target.Name);
@@ -187,10 +219,13 @@ public static class PipelineHost
         }
 
         if (context is { Report.Entries.Count: > 0 })
-            Console.WriteLine("\n" + context.Report.ToTable(clock.Elapsed));
+            settings.People.WriteLine("\n" + context.Report.ToTable(clock.Elapsed));
         string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : "FAILED";
-        Console.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
-        return (exitCode, experiment);
+        settings.People.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
+        var report = (context?.Report ?? new RunReport()).ToJson(target.Name, exitCode, clock.Elapsed,
+            task => catalog.Find(task)?.Stage is { } stage ? new ArtifactStore(artifacts).ReadRecord(stage.Name) : null);
+        if (experiment is not null) report["experiment"] = experiment;
+        return (exitCode, experiment, report);
     }
 
     /// <summary>

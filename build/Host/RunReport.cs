@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.Json.Nodes;
+using Pipeline.Stages;
 
 namespace Build.Host;
 
@@ -12,7 +14,7 @@ public sealed class RunReport
     readonly List<Entry> entries = [];
     readonly Dictionary<string, string> reasons = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>The entries so far (tasks may finish at the same time under --jobs: every member locks).</summary>
+    /// <summary>The entries so far (tasks may finish at the same time under --jobs: every member that reads or adds locks).</summary>
     public IReadOnlyList<Entry> Entries { get { lock (entries) return [.. entries]; } }
 
     /// <summary>Why a task is about to run (or was skipped), said before it runs.</summary>
@@ -38,9 +40,52 @@ public sealed class RunReport
             return entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored or TaskOutcome.RestoredRemote);
     }
 
+    /// <summary>How the JSON report names an outcome; stable, for scripts.</summary>
+    public static string Name(TaskOutcome outcome) => outcome switch
+    {
+        TaskOutcome.Executed => "executed",
+        TaskOutcome.Restored => "restored-local",
+        TaskOutcome.RestoredRemote => "restored-shared",
+        TaskOutcome.UpToDate => "up-to-date",
+        TaskOutcome.NotNeeded => "not-needed",
+        TaskOutcome.WouldRun => "would-run",
+        _ => "failed",
+    };
+
+    /// <summary>
+    /// The run as JSON (<c>--report=FILE</c>, <c>--dryrun --format=json</c>): the target, exit code and wall time, and per
+    /// task its result, reason and duration; a stage's with the fingerprint and output hash of its current record
+    /// (null where the stage has none: failed, would run).
+    /// </summary>
+    public JsonObject ToJson(string target, int exitCode, TimeSpan wall, Func<string, StageRecord?> recordOf)
+    {
+        var tasks = new JsonArray();
+        foreach (var e in Entries)
+        {
+            var record = e.Outcome is TaskOutcome.Failed or TaskOutcome.WouldRun or TaskOutcome.NotNeeded ? null : recordOf(e.Task);
+            tasks.Add(new JsonObject
+            {
+                ["task"] = e.Task,
+                ["result"] = Name(e.Outcome),
+                ["reason"] = e.Reason,
+                ["duration_seconds"] = Math.Round(e.Duration.TotalSeconds, 3),
+                ["fingerprint"] = record?.Fingerprint,
+                ["output_hash"] = record?.OutputHash,
+            });
+        }
+        return new JsonObject
+        {
+            ["target"] = target,
+            ["exit_code"] = exitCode,
+            ["wall_seconds"] = Math.Round(wall.TotalSeconds, 3),
+            ["tasks"] = tasks,
+        };
+    }
+
     /// <summary>The table; with <paramref name="wall"/>, a last line with the wall time beside the sum of the tasks' times.</summary>
     public string ToTable(TimeSpan? wall = null)
     {
+        var entries = Entries;
         var rows = entries.Select(e => (e.Task, Outcome: e.Outcome switch
         {
             TaskOutcome.Executed => "executed",

@@ -136,7 +136,7 @@ public static class SlurmExecutor
         var single = settings with { Sweeps = [] };
         foreach (var leaf in leaves)
         {
-            Console.WriteLine($"\n== the stages every sweep point shares, up to {leaf.Name}");
+            settings.People.WriteLine($"\n== the stages every sweep point shares, up to {leaf.Name}");
             if (await runLocally(single, runs[0].Parameters, leaf) != 0) return 1;
         }
 
@@ -173,8 +173,8 @@ public static class SlurmExecutor
                 string.Join(" ", runs[i].Point), job, i, ended.FirstOrDefault(t => t.Index == i)?.Ending ?? "did not run", SlurmCluster.LogFile(logs, job, i));
         var experiments = new Pipeline.Experiments.ExperimentLog(PipelineHost.ExperimentsFolder(artifacts)).All().Where(e => e.Created >= started).ToList();
         if (experiments.Count > 0)
-            Console.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? "accuracy"));
-        Console.WriteLine($"\n{runs.Count - failed.Count} of {runs.Count} sweep points succeeded");
+            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? "accuracy"));
+        settings.People.WriteLine($"\n{runs.Count - failed.Count} of {runs.Count} sweep points succeeded");
         return failed.Count == 0 ? 0 : 1;
     }
 }

@@ -63,6 +63,15 @@ public sealed class TaskCatalog
         return closure;
     }
 
+    /// <summary>The task graph as JSON (<c>--tree --format=json</c>): each task's name, output folder, description and dependencies.</summary>
+    public System.Text.Json.Nodes.JsonArray TreeJson() => new([.. Tasks.Select(task => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+    {
+        ["task"] = task.Name,
+        ["output"] = task.Stage is { } stage ? $"artifacts/{stage.Name}/" : null,
+        ["description"] = task.Description,
+        ["depends_on"] = new System.Text.Json.Nodes.JsonArray([.. task.DependsOn.Select(d => (System.Text.Json.Nodes.JsonNode)d)]),
+    })]);
+
     /// <summary>The task graph, one line per task, a stage's with its output folder: <c>--tree</c>.</summary>
     public string Tree()
     {

@@ -15,7 +15,7 @@ public sealed class CompareTask : AsyncFrostingTask<PipelineContext>
             throw new UsageException("--target=Compare needs --a=ID|NAME and --b=ID|NAME (see --target=Experiments)");
         var log = new ExperimentLog(PipelineHost.ExperimentsFolder(context.Store.Root));
         var (first, second) = (log.Find(a), log.Find(b));
-        Console.WriteLine(ExperimentTable.Diff(first, second));
+        Console.WriteLine(context.Settings.Json ? ExperimentTable.DiffJson(first, second) : ExperimentTable.Diff(first, second));
 
         var curves = new[] { first, second }.Select(e => History(context, e) is { } h
             ? new Charts.Run(e.Name ?? e.Id, h.Select(r => r.Epoch).ToList(), h.Select(r => r.ValLoss).ToList(), h.Select(r => r.ValAccuracy).ToList())
@@ -28,7 +28,7 @@ public sealed class CompareTask : AsyncFrostingTask<PipelineContext>
         string chart = Path.Combine(context.Store.Root, "compare", $"{first.Id}-{second.Id}.png");
         Directory.CreateDirectory(Path.GetDirectoryName(chart)!);
         File.WriteAllBytes(chart, Charts.CompareCurves([.. curves.OfType<Charts.Run>()]));
-        Console.WriteLine($"\ntraining curves of both: {chart}");
+        context.Settings.People.WriteLine($"\ntraining curves of both: {chart}");
         return Task.CompletedTask;
     }
 

@@ -53,6 +53,18 @@ public static class ExperimentTable
         };
     }
 
+    /// <summary>The parameters that differ and every metric with its change, from <paramref name="a"/> to <paramref name="b"/>: as JSON.</summary>
+    public static string DiffJson(Experiment a, Experiment b) => CanonicalJson.Serialize(new
+    {
+        A = new { a.Id, a.Name },
+        B = new { b.Id, b.Name },
+        Parameters = a.Parameters.Keys.Union(b.Parameters.Keys).Order(StringComparer.Ordinal)
+            .Where(k => Show(a.Parameters.GetValueOrDefault(k)) != Show(b.Parameters.GetValueOrDefault(k)))
+            .ToDictionary(k => k, k => new { A = a.Parameters.GetValueOrDefault(k)?.DeepClone(), B = b.Parameters.GetValueOrDefault(k)?.DeepClone() }),
+        Metrics = Metrics.Where(m => a.Metrics.GetValueOrDefault(m) is not null || b.Metrics.GetValueOrDefault(m) is not null)
+            .ToDictionary(m => m, m => new { A = a.Metrics.GetValueOrDefault(m), B = b.Metrics.GetValueOrDefault(m) }),
+    });
+
     /// <summary>The parameters that differ and every metric with its change, from <paramref name="a"/> to <paramref name="b"/>.</summary>
     public static string Diff(Experiment a, Experiment b)
     {
