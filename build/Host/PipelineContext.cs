@@ -26,6 +26,9 @@ public sealed class PipelineContext(ICakeContext cake, PipelineSettings settings
 
     public RunReport Report { get; } = new();
 
+    /// <summary>Decides and carries out every stage of the run, sequential or under --jobs, dry or not.</summary>
+    public StageRunner Runner { get; } = new(stages.Store, settings.DryRun);
+
     /// <summary>What a stage task sees; under --jobs its log lines carry the task's name.</summary>
     public StageContext StagesFor(string task) => Settings.Jobs > 1 ? Stages.WithLog(HostLogging.ForStage(Logger, task)) : Stages;
 

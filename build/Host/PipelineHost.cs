@@ -183,8 +183,7 @@ public static class PipelineHost
                 : new RemoteCache(settings.CacheUrl, logger, settings.CacheUpload, RemoteCache.Credentials(Environment.GetEnvironmentVariable));
             var store = new ArtifactStore(artifacts)
             {
-                Cache = settings.NoCache ? null : new RunCache(Path.Combine(artifacts, ".cache"), m => logger.Warning("{Message:l}", m)),
-                Remote = remote,
+                Cache = settings.NoCache ? null : new RunCache(Path.Combine(artifacts, ".cache"), m => logger.Warning("{Message:l}", m)) { Shared = remote },
             };
             if (!settings.DryRun)
             {

@@ -4,7 +4,7 @@ using Pipeline.Stages;
 
 namespace Build.Host;
 
-public enum TaskOutcome { Executed, Restored, RestoredRemote, UpToDate, NotNeeded, WouldRun, Failed }
+public enum TaskOutcome { Executed, Restored, RestoredRemote, UpToDate, NotNeeded, WouldRun, WouldRestore, WouldRestoreShared, Failed }
 
 /// <summary>What happened to each task of the run, for the summary table at the end.</summary>
 public sealed class RunReport
@@ -12,15 +12,9 @@ public sealed class RunReport
     public sealed record Entry(string Task, TaskOutcome Outcome, string Reason, TimeSpan Duration);
 
     readonly List<Entry> entries = [];
-    readonly Dictionary<string, string> reasons = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The entries so far (tasks may finish at the same time under --jobs: every member that reads or adds locks).</summary>
     public IReadOnlyList<Entry> Entries { get { lock (entries) return [.. entries]; } }
-
-    /// <summary>Why a task is about to run (or was skipped), said before it runs.</summary>
-    public void Decided(string task, string reason) { lock (entries) reasons[task] = reason; }
-
-    public string? ReasonFor(string task) { lock (entries) return reasons.GetValueOrDefault(task); }
 
     readonly HashSet<string> skipped = new(StringComparer.OrdinalIgnoreCase);
 
@@ -31,13 +25,7 @@ public sealed class RunReport
 
     public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null)
     {
-        lock (entries) entries.Add(new Entry(task, outcome, reason ?? reasons.GetValueOrDefault(task) ?? "", duration));
-    }
-
-    public bool WillRun(string task)
-    {
-        lock (entries)
-            return entries.Any(e => e.Task.Equals(task, StringComparison.OrdinalIgnoreCase) && e.Outcome is TaskOutcome.WouldRun or TaskOutcome.Executed or TaskOutcome.Restored or TaskOutcome.RestoredRemote);
+        lock (entries) entries.Add(new Entry(task, outcome, reason ?? "", duration));
     }
 
     /// <summary>How the JSON report names an outcome; stable, for scripts.</summary>
@@ -49,7 +37,23 @@ public sealed class RunReport
         TaskOutcome.UpToDate => "up-to-date",
         TaskOutcome.NotNeeded => "not-needed",
         TaskOutcome.WouldRun => "would-run",
+        TaskOutcome.WouldRestore => "would-restore-local",
+        TaskOutcome.WouldRestoreShared => "would-restore-shared",
         _ => "failed",
+    };
+
+    /// <summary>How the summary table and the log say an outcome, for people.</summary>
+    public static string Describe(TaskOutcome outcome) => outcome switch
+    {
+        TaskOutcome.Executed => "executed",
+        TaskOutcome.Restored => "restored (cache)",
+        TaskOutcome.RestoredRemote => "restored (remote cache)",
+        TaskOutcome.UpToDate => "skipped (up to date)",
+        TaskOutcome.NotNeeded => "skipped (not needed)",
+        TaskOutcome.WouldRun => "would run",
+        TaskOutcome.WouldRestore => "would restore (cache)",
+        TaskOutcome.WouldRestoreShared => "would restore (shared cache)",
+        _ => "FAILED",
     };
 
     /// <summary>
@@ -62,7 +66,8 @@ public sealed class RunReport
         var tasks = new JsonArray();
         foreach (var e in Entries)
         {
-            var record = e.Outcome is TaskOutcome.Failed or TaskOutcome.WouldRun or TaskOutcome.NotNeeded ? null : recordOf(e.Task);
+            var record = e.Outcome is TaskOutcome.Executed or TaskOutcome.Restored or TaskOutcome.RestoredRemote or TaskOutcome.UpToDate
+                ? recordOf(e.Task) : null;
             tasks.Add(new JsonObject
             {
                 ["task"] = e.Task,
@@ -86,16 +91,7 @@ public sealed class RunReport
     public string ToTable(TimeSpan? wall = null)
     {
         var entries = Entries;
-        var rows = entries.Select(e => (e.Task, Outcome: e.Outcome switch
-        {
-            TaskOutcome.Executed => "executed",
-            TaskOutcome.Restored => "restored (cache)",
-            TaskOutcome.RestoredRemote => "restored (remote cache)",
-            TaskOutcome.UpToDate => "skipped (up to date)",
-            TaskOutcome.NotNeeded => "skipped (not needed)",
-            TaskOutcome.WouldRun => "would run",
-            _ => "FAILED",
-        }, Duration: $"{e.Duration.TotalSeconds:0.00} s", e.Reason)).ToList();
+        var rows = entries.Select(e => (e.Task, Outcome: Describe(e.Outcome), Duration: $"{e.Duration.TotalSeconds:0.00} s", e.Reason)).ToList();
         int task = Math.Max(4, rows.Max(r => r.Task.Length)), outcome = Math.Max(6, rows.Max(r => r.Outcome.Length));
         var text = new StringBuilder();
         text.AppendLine($"{"Task".PadRight(task)}  {"Result".PadRight(outcome)}  {"Duration",9}  Reason");

@@ -16,63 +16,51 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
 
     public sealed override bool ShouldRun(PipelineContext context)
     {
-        if (context.WhyNotNeeded(Stage) is { } why)
-        {
-            context.Report.Add(TaskName, TaskOutcome.NotNeeded, TimeSpan.Zero, why);
-            context.Logger.Information("{Task}: not needed ({Reason})", TaskName, why);
-            return false;
-        }
-        var definition = Stage.Define(context.Stages);
-        var settings = context.Settings;
-        if (settings.DryRun)
-        {
-            var pending = definition.Upstream.Where(context.Report.WillRun).ToList();
-            var status = pending.Count > 0 ? StageStatus.Stale($"upstream {string.Join(", ", pending)} would run first")
-                : context.Forced ? StageStatus.Stale("--force")
-                : context.Store.Check(definition);
-            if (!status.UpToDate && pending.Count == 0 && !context.Forced && context.Store.Cache?.Find(context.Store.Fingerprint(definition).Hash) is not null)
-                status = StageStatus.Stale($"{status.Reason}; would restore from cache");
-            context.Report.Add(TaskName, status.UpToDate ? TaskOutcome.UpToDate : TaskOutcome.WouldRun, TimeSpan.Zero, status.Reason);
-            if (status.UpToDate)
-                context.Logger.Information("{Task}: up to date", TaskName);
-            else
-                context.Logger.Information("{Task}: would run ({Reason})", TaskName, status.Reason);
-            return false;
-        }
-        var decision = context.Forced ? StageStatus.Stale("--force") : context.Store.Check(definition);
-        context.Report.Decided(TaskName, decision.Reason);
-        if (!decision.UpToDate)
-            context.Logger.Information("{Task} runs: {Reason}", TaskName, decision.Reason);
-        return !decision.UpToDate;
+        if (context.WhyNotNeeded(Stage) is not { } why) return true;
+        context.Report.Add(TaskName, TaskOutcome.NotNeeded, TimeSpan.Zero, why);
+        context.Logger.Information("{Task}: not needed ({Reason})", TaskName, why);
+        return false;
     }
 
+    /// <summary>The engine's one decision (<see cref="StageRunner"/>), said and reported; carried out unless this is a dry run.</summary>
     public sealed override async Task RunAsync(PipelineContext context)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (!context.Forced && await RestoreAsync(context) is var (restored, outcome, from))
-        {
-            context.Report.Add(TaskName, outcome, clock.Elapsed, context.Report.ReasonFor(TaskName));
-            context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName, from, restored.Outputs.Count, clock.Elapsed.TotalSeconds);
-            return;
-        }
         var stages = context.StagesFor(TaskName);
         var definition = Stage.Define(stages);
+        var decision = await context.Runner.DecideAsync(definition, context.Forced, context.Cancellation);
+        if (context.Settings.DryRun)
+        {
+            var outcome = decision.Action switch
+            {
+                StageAction.UpToDate => TaskOutcome.UpToDate,
+                StageAction.RestoreLocal => TaskOutcome.WouldRestore,
+                StageAction.RestoreShared => TaskOutcome.WouldRestoreShared,
+                _ => TaskOutcome.WouldRun,
+            };
+            context.Report.Add(TaskName, outcome, TimeSpan.Zero, decision.Reason);
+            context.Logger.Information("{Task}: {Outcome} ({Reason})", TaskName, RunReport.Describe(outcome), decision.Reason);
+            return;
+        }
+        if (decision.Action != StageAction.UpToDate)
+            context.Logger.Information("{Task} runs: {Reason}", TaskName, decision.Reason);
         bool slurm = context.Settings.Executor == "slurm" && Stage is IShardable;
-        var record = await context.Store.RunAsync(definition, (workspace, _) => slurm
+        var (record, done) = await context.Runner.CarryOutAsync(definition, decision, (workspace, _) => slurm
                 ? SlurmExecutor.ProduceAsync(context, TaskName, (IShardable)Stage, definition, stages, workspace)
                 : Stage.ProduceAsync(stages, workspace),
             context.Cancellation, fresh: context.Forced);
-        if (slurm) SlurmExecutor.Recorded(context, definition);
+        if (done == StageAction.Run && slurm) SlurmExecutor.Recorded(context, definition);
+        context.Report.Add(TaskName, done switch
+        {
+            StageAction.UpToDate => TaskOutcome.UpToDate,
+            StageAction.RestoreLocal => TaskOutcome.Restored,
+            StageAction.RestoreShared => TaskOutcome.RestoredRemote,
+            _ => TaskOutcome.Executed,
+        }, clock.Elapsed, decision.Reason);
+        if (done is StageAction.RestoreLocal or StageAction.RestoreShared)
+            context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName,
+                done == StageAction.RestoreLocal ? "the run cache" : "the remote cache", record.Outputs.Count, clock.Elapsed.TotalSeconds);
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
-    }
-
-    /// <summary>The stage put back from this machine's run cache, else from the shared one; null when neither holds a good run.</summary>
-    async Task<(StageRecord Record, TaskOutcome Outcome, string From)?> RestoreAsync(PipelineContext context)
-    {
-        var definition = Stage.Define(context.Stages);
-        return context.Store.Restore(definition) is { } local ? (local, TaskOutcome.Restored, "the run cache")
-            : await context.Store.RestoreRemoteAsync(definition, context.Cancellation) is { } remote ? (remote, TaskOutcome.RestoredRemote, "the remote cache")
-            : null;
     }
 
     public sealed override Task FinishAsync(PipelineContext context)

@@ -18,15 +18,17 @@ public class RunCacheTests : IDisposable
 
     StageDefinition Stage(double rate) => new("train", new { rate });
 
-    /// <summary>Brings the stage up to date as the host does: up to date, else restored from the cache, else run.</summary>
+    /// <summary>Brings the stage up to date through the engine's one decision path, as the host does.</summary>
     async Task<string> Bring(double rate)
     {
+        var runner = new StageRunner(store);
         var definition = Stage(rate);
-        if (store.Check(definition).UpToDate) return "up to date";
-        if (store.Restore(definition) is not null) return "restored";
-        runs++;
-        await store.RunAsync(definition, (w, _) => File.WriteAllTextAsync(w.PathOf("model.txt"), $"weights for {rate}\n"));
-        return "executed";
+        var (_, done) = await runner.CarryOutAsync(definition, await runner.DecideAsync(definition, force: false), (w, _) =>
+        {
+            runs++;
+            return File.WriteAllTextAsync(w.PathOf("model.txt"), $"weights for {rate}\n");
+        });
+        return done switch { StageAction.UpToDate => "up to date", StageAction.RestoreLocal => "restored", _ => "executed" };
     }
 
     string Model => File.ReadAllText(Path.Combine(store.StageDirectory("train"), "model.txt"));

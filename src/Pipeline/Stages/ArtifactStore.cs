@@ -60,26 +60,26 @@ public sealed class ArtifactStore(string root)
         return record;
     }
 
-    /// <summary>The run cache shared between machines (<c>--cache-url</c>); null: this machine's run cache only.</summary>
-    public RemoteCache? Remote { get; init; }
+    /// <summary>
+    /// Puts a run the shared tier holds (<see cref="RunCache.FindSharedAsync"/>) in place: fetched into the run cache,
+    /// every file checked, then restored by <see cref="Restore"/>. Null when it cannot be fetched.
+    /// </summary>
+    public async Task<StageRecord?> RestoreSharedAsync(StageDefinition stage, StageRecord run, CancellationToken cancellation = default) =>
+        Cache is not null && await Cache.FetchAsync(run, cancellation) ? Restore(stage) : null;
 
     /// <summary>
-    /// The run with the stage's current fingerprint from the remote cache: fetched into the local run cache, every file
-    /// checked, and put in place by <see cref="Restore"/>. Null when the remote cache does not hold a good one.
+    /// The stage's fingerprint and the canonical form of what went into it. <paramref name="expected"/> gives upstream
+    /// output hashes a dry run expects (of stages it would restore) in place of the recorded ones.
     /// </summary>
-    public async Task<StageRecord?> RestoreRemoteAsync(StageDefinition stage, CancellationToken cancellation = default) =>
-        Cache is not null && Remote is not null && await Remote.FetchAsync(Cache, stage.Name, Fingerprint(stage).Hash, cancellation)
-            ? Restore(stage) : null;
-
-    /// <summary>The stage's fingerprint and the canonical form of what went into it.</summary>
-    public (string Hash, JsonNode? Parameters, SortedDictionary<string, string> Inputs) Fingerprint(StageDefinition stage)
+    public (string Hash, JsonNode? Parameters, SortedDictionary<string, string> Inputs) Fingerprint(StageDefinition stage,
+        IReadOnlyDictionary<string, string>? expected = null)
     {
         var inputs = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var input in stage.Inputs)
         {
             inputs[input.Name] = input switch
             {
-                UpstreamInput up => ReadRecord(up.Stage)?.OutputHash
+                UpstreamInput up => expected?.GetValueOrDefault(up.Stage) ?? ReadRecord(up.Stage)?.OutputHash
                     ?? throw new StageException($"stage '{stage.Name}' needs the outputs of '{up.Stage}', which has not completed"),
                 FileInput file => File.Exists(file.Path) ? ContentHash.OfFile(file.Path)
                     : throw new StageException($"stage '{stage.Name}': input '{file.Name}' not found at {file.Path}"),
@@ -98,14 +98,14 @@ public sealed class ArtifactStore(string root)
             ["inputs"] = CanonicalJson.ToNode(inputs),
         }));
 
-    /// <summary>Up to date, or every reason it is not.</summary>
-    public StageStatus Check(StageDefinition stage)
+    /// <summary>Up to date, or every reason it is not (<paramref name="expected"/>: see <see cref="Fingerprint"/>).</summary>
+    public StageStatus Check(StageDefinition stage, IReadOnlyDictionary<string, string>? expected = null)
     {
         var record = ReadRecord(stage.Name);
         if (record is null)
             return StageStatus.Stale("no complete record (never run, or the last run did not finish)");
 
-        var (hash, parameters, inputs) = Fingerprint(stage);
+        var (hash, parameters, inputs) = Fingerprint(stage, expected);
         var reasons = new List<string>();
         reasons.AddRange(CanonicalJson.Diff(record.Parameters, parameters).Select(d => $"parameter {d}"));
         reasons.AddRange(Changes("code", record.Code, stage.Code));
@@ -163,7 +163,7 @@ public sealed class ArtifactStore(string root)
 
     /// <summary>
     /// Runs <paramref name="produce"/> in a fresh staging folder, hashes what it wrote, writes the record, and swaps
-    /// the folder in; then the run is kept in the run cache and sent to the remote one. When <paramref name="produce"/>
+    /// the folder in; then the run is kept in the run cache and sent to its shared tier. When <paramref name="produce"/>
     /// throws, nothing is recorded and the previous outputs stay, and so does what it wrote (a later run may salvage it).
     /// <paramref name="fresh"/> (<c>--force</c>) offers the run nothing to salvage or resume from.
     /// </summary>
@@ -226,8 +226,11 @@ public sealed class ArtifactStore(string root)
         Swap(staging, final);
         CommitStep("swapped");
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
-        Cache?.Keep(record, final);
-        if (Remote is not null) await Remote.UploadAsync(record, final, cancellation);
+        if (Cache is not null)
+        {
+            Cache.Keep(record, final);
+            await Cache.ShareAsync(record, final, cancellation);
+        }
         return record;
     }
 

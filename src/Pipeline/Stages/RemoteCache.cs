@@ -12,10 +12,11 @@ namespace Pipeline.Stages;
 /// <summary>
 /// The run cache shared between machines over Bazel's HTTP cache protocol (served by nginx's WebDAV module,
 /// bazel-remote and others): a run's record under <c>ac/&lt;fingerprint&gt;</c>, each output file under
-/// <c>cas/&lt;sha256&gt;</c>. A run comes in through the local <see cref="RunCache"/>, every file checked against its
-/// size and SHA-256 before it is kept there; a run goes out after it is recorded, the files the server lacks first and
-/// its record last, so that a record is never served before its files. The remote cache never fails a run: a problem is
-/// a warning and the stage runs as if the cache were empty.
+/// <c>cas/&lt;sha256&gt;</c>. It is the shared tier behind a <see cref="RunCache"/> (as bazel-remote's proxy): the run
+/// cache asks it for a record, fetches the files it lacks through it (each checked against its size and SHA-256 before
+/// it is kept) and puts a recorded run to it, the files the server lacks first and the record last, so that a record is
+/// never served before its files. The remote cache never fails a run: a problem is a warning and the stage runs as if
+/// the cache were empty.
 /// </summary>
 public sealed class RemoteCache : IDisposable
 {
@@ -79,59 +80,30 @@ public sealed class RemoteCache : IDisposable
     }
 
     /// <summary>
-    /// Brings the run of <paramref name="stage"/> with this fingerprint from the server into <paramref name="local"/>.
-    /// True when the local cache now holds it; false when the server has no such run, or on any problem (a warning).
-    /// Files the local cache already holds are not fetched again.
+    /// The record of the run of <paramref name="stage"/> with this fingerprint on the server, checked before any of its
+    /// files is fetched; null when the server has none. A problem throws (<see cref="IsCacheProblem"/> says which).
     /// </summary>
-    public async Task<bool> FetchAsync(RunCache local, string stage, string fingerprint, CancellationToken cancellation = default)
+    public async Task<StageRecord?> GetRecordAsync(string stage, string fingerprint, CancellationToken cancellation = default)
     {
-        var clock = Stopwatch.StartNew();
-        string incoming = Path.Combine(local.Root, $"incoming-{fingerprint}");
-        try
+        using var deadline = Deadline(cancellation);
+        using var response = await http.GetAsync(new Uri(Url, $"ac/{fingerprint}"), HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+        if (response.StatusCode == HttpStatusCode.NotFound)
         {
-            using var deadline = Deadline(cancellation);
-            using var response = await http.GetAsync(new Uri(Url, $"ac/{fingerprint}"), HttpCompletionOption.ResponseHeadersRead, deadline.Token);
-            if (response.StatusCode == HttpStatusCode.NotFound)
-            {
-                log.Debug("{StageName}: not in the remote cache {Url}", stage, Url);
-                return false;
-            }
-            Expect(response, $"ac/{fingerprint[..12]}");
-            var record = JsonSerializer.Deserialize<StageRecord>(await response.Content.ReadAsByteArrayAsync(deadline.Token), CanonicalJson.Options);
-            if (Problem(record, stage, fingerprint) is { } problem)
-                throw new RemoteCacheException($"the record ac/{fingerprint[..12]} {problem}");
-
-            var files = record!.Outputs.DistinctBy(o => o.Sha256).ToList();
-            var missing = files.Where(o => !local.Holds(o.Sha256)).ToList();
-            if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true);
-            var progress = new Progress(log, $"{stage} from the remote cache", missing.Sum(o => o.Size), "bytes");
-            Directory.CreateDirectory(incoming);
-            await Parallel.ForEachAsync(missing, Bounded(cancellation), async (output, token) =>
-            {
-                string file = Path.Combine(incoming, output.Sha256);
-                await DownloadAsync(output, file, progress, token);
-                local.Adopt(output.Sha256, file);
-            });
-            // Every file is now held, checked: this keeps the record, and the ordinary restore puts the run in place.
-            local.Keep(record, incoming);
-            log.Information("{StageName}: fetched from the remote cache {Url}: {Files} files, {Bytes} in {Seconds:0.00} s ({Held} already here)",
-                stage, Url, missing.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, files.Count - missing.Count);
-            return true;
+            log.Debug("{StageName}: not in the remote cache {Url}", stage, Url);
+            return null;
         }
-        catch (Exception e) when (IsCacheProblem(e, cancellation))
-        {
-            log.Warning("remote cache {Url}: cannot restore {StageName} ({Problem}); it runs as if the cache were empty", Url, stage, Describe(e));
-            return false;
-        }
-        finally
-        {
-            try { if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true); }
-            catch (IOException) { } // the next fetch of this run starts by deleting it again
-        }
+        Expect(response, $"ac/{fingerprint[..12]}");
+        var record = JsonSerializer.Deserialize<StageRecord>(await response.Content.ReadAsByteArrayAsync(deadline.Token), CanonicalJson.Options);
+        if (Problem(record, stage, fingerprint) is { } problem)
+            throw new RemoteCacheException($"the record ac/{fingerprint[..12]} {problem}");
+        return record;
     }
 
+    /// <summary>The cache's log, where its warnings and transfers are said.</summary>
+    public ILogger Log => log;
+
     /// <summary>One file into <paramref name="target"/>, hashed as it arrives; a body of another size or hash is an error naming the file.</summary>
-    async Task DownloadAsync(OutputFile output, string target, Progress progress, CancellationToken cancellation)
+    public async Task GetFileAsync(OutputFile output, string target, Progress progress, CancellationToken cancellation)
     {
         string name = $"cas/{output.Sha256[..12]} ({output.Path})";
         try
@@ -240,7 +212,7 @@ public sealed class RemoteCache : IDisposable
         return deadline;
     }
 
-    static ParallelOptions Bounded(CancellationToken cancellation) => new() { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellation };
+    public static ParallelOptions Bounded(CancellationToken cancellation) => new() { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellation };
 
     static void Expect(HttpResponseMessage response, string what)
     {
@@ -267,11 +239,11 @@ public sealed class RemoteCache : IDisposable
         !Path.IsPathRooted(path) && !path.Contains('\\') && path.Split('/').All(part => part is not ("" or "." or ".."));
 
     /// <summary>A problem of the cache, not of the run: the user's Ctrl-C is not one.</summary>
-    static bool IsCacheProblem(Exception e, CancellationToken cancellation) =>
+    public static bool IsCacheProblem(Exception e, CancellationToken cancellation) =>
         e is HttpRequestException or IOException or JsonException or RemoteCacheException or UnauthorizedAccessException
         || e is OperationCanceledException && !cancellation.IsCancellationRequested;
 
-    string Describe(Exception e) => e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#} s" : e.Message;
+    public string Describe(Exception e) => e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#} s" : e.Message;
 
     public void Dispose() => http.Dispose();
 

@@ -53,15 +53,80 @@ public sealed partial class RunCache(string root, Action<string> warn)
     }
 
     /// <summary>Whether a file with this content is kept (it is checked against its hash when restored).</summary>
-    public bool Holds(string sha256) => File.Exists(Object(sha256));
+    bool Holds(string sha256) => File.Exists(Object(sha256));
 
     /// <summary>Keeps a file already checked against <paramref name="sha256"/>, moving it in (it must be on the cache's volume).</summary>
-    public void Adopt(string sha256, string file)
+    void Adopt(string sha256, string file)
     {
         string target = Object(sha256);
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         File.Move(file, target, overwrite: true);
     }
+
+    /// <summary>The shared tier behind this cache (<c>--cache-url</c>); null: this machine's runs only.</summary>
+    public RemoteCache? Shared { get; init; }
+
+    /// <summary>The run with this fingerprint in the shared tier, its record checked; null when it has none, or on a problem (a warning).</summary>
+    public async Task<StageRecord?> FindSharedAsync(string stage, string fingerprint, CancellationToken cancellation = default)
+    {
+        if (Shared is null) return null;
+        try
+        {
+            return await Shared.GetRecordAsync(stage, fingerprint, cancellation);
+        }
+        catch (Exception e) when (RemoteCache.IsCacheProblem(e, cancellation))
+        {
+            WarnShared(stage, e);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Brings a run that <see cref="FindSharedAsync"/> found into this cache: the files it lacks fetched, each checked.
+    /// False on a problem (a warning), with nothing unverified kept.
+    /// </summary>
+    public async Task<bool> FetchAsync(StageRecord run, CancellationToken cancellation = default)
+    {
+        if (Shared is null) return false;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string incoming = Path.Combine(Root, $"incoming-{run.Fingerprint}");
+        try
+        {
+            var files = run.Outputs.DistinctBy(o => o.Sha256).ToList();
+            var missing = files.Where(o => !Holds(o.Sha256)).ToList();
+            if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true);
+            var progress = new Progress(Shared.Log, $"{run.Stage} from the remote cache", missing.Sum(o => o.Size), "bytes");
+            Directory.CreateDirectory(incoming);
+            await Parallel.ForEachAsync(missing, RemoteCache.Bounded(cancellation), async (output, token) =>
+            {
+                string file = Path.Combine(incoming, output.Sha256);
+                await Shared.GetFileAsync(output, file, progress, token);
+                Adopt(output.Sha256, file);
+            });
+            // Every file is now held, checked: this keeps the record, and the ordinary restore puts the run in place.
+            Keep(run, incoming);
+            Shared.Log.Information("{StageName}: fetched from the remote cache {Url}: {Files} files, {Bytes} in {Seconds:0.00} s ({Held} already here)",
+                run.Stage, Shared.Url, missing.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, files.Count - missing.Count);
+            return true;
+        }
+        catch (Exception e) when (RemoteCache.IsCacheProblem(e, cancellation))
+        {
+            WarnShared(run.Stage, e);
+            return false;
+        }
+        finally
+        {
+            try { if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true); }
+            catch (IOException) { } // the next fetch of this run starts by deleting it again
+        }
+    }
+
+    void WarnShared(string stage, Exception e) =>
+        Shared!.Log.Warning("remote cache {Url}: cannot restore {StageName} ({Problem}); it runs as if the cache were empty", Shared.Url, stage, Shared.Describe(e));
+
+    /// <summary>Sends a just-recorded run (its files in <paramref name="folder"/>) to the shared tier, if there is one.</summary>
+    public Task ShareAsync(StageRecord record, string folder, CancellationToken cancellation = default) =>
+        Shared?.UploadAsync(record, folder, cancellation) ?? Task.CompletedTask;
 
     /// <summary>The cached run with this fingerprint, if any.</summary>
     public StageRecord? Find(string fingerprint)
