@@ -62,7 +62,7 @@ public static class CommandLine
 
     static readonly Option[] Options =
     [
-        new("target", "TASK", "Run this task and the tasks it depends on (default: the last stage of the pipeline)."),
+        new("target", "TASK", "Run this task and the tasks it depends on (default: Default, which is Evaluate and Export)."),
         new("dryrun", null, "Run nothing; say for each stage whether it would run and why."),
         new("tree", null, "Print the task graph and exit."),
         new("force", null, "Rerun the stages of this run even when they are up to date (with --exclusive: the target only)."),

@@ -3,7 +3,7 @@ using Cake.Core;
 namespace Build.Host;
 
 // The Cake.Frosting programming model, on Cake.Core's engine: one class per task, named and wired by attributes.
-// The names match Cake.Frosting's, so moving to that package is a package swap.
+// The names follow Cake.Frosting's (which is not on the package feed), so a Frosting user reads the tasks as usual.
 
 [AttributeUsage(AttributeTargets.Class)]
 public sealed class TaskNameAttribute(string name) : Attribute

@@ -24,7 +24,7 @@ public class AugmentTests : IDisposable
         return new ImageSplit("train", images, [.. Enumerable.Range(0, count).Select(i => (byte)(i % 10))], 28, 28);
     }
 
-    /// <summary>Every operation with probability 1 (or <paramref name="probability"/>), in one pipeline.</summary>
+    /// <summary>Fifteen operations, one of each geometry and pixel kind, with probability 1 (or <paramref name="probability"/>), in one pipeline.</summary>
     static AugmentOperation[] AllOperations(double probability = 1) =>
     [
         new Rotate { Probability = probability }, new RotateRandom90 { Probability = probability },

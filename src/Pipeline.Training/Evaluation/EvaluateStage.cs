@@ -20,8 +20,8 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
 
     static bool WithTransfer(StageContext context) => context.Section<TransferParameters>().Enabled;
 
-    // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
     public override bool RunsAlone => true;
+    // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
     public override IReadOnlyList<string> Shapes => ["evaluate.gallery_images", "train.threads", "train.mkl_intel_path"];
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline.Training/Evaluation/*.cs", "src/Pipeline/Evaluation/*.cs", "src/Pipeline/Imaging/ContactSheet.cs",

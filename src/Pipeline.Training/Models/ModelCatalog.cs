@@ -21,8 +21,8 @@ public static class ModelCatalog
 
     public static readonly IReadOnlyDictionary<string, string> Heads = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
-        ["logistic"] = "logistic regression on the features: Dense(10)",
-        ["mlp"] = "a small MLP on the features: Dense(256, ReLU) → dropout → Dense(10)",
+        ["logistic"] = "logistic regression on the features: Dense(classes)",
+        ["mlp"] = "a small MLP on the features: Dense(256, ReLU) → dropout → Dense(classes)",
     };
 
     public static string Describe(string name) => ImageModels.TryGetValue(name, out var text) ? text : Heads[name];

@@ -18,8 +18,8 @@ public sealed class TrainStage : Stage<TrainStage>
 
     static bool JoinsAugmented(StageContext context) => context.Section<AugmentParameters>() is { JoinTraining: true, Samples: > 0 };
 
-    // Threads and the MKL path change libtorch's sums in the last bits, so they are part of the result.
     public override bool RunsAlone => true;
+    // Threads and the MKL path change libtorch's sums in the last bits, so they are part of the result.
     public override IReadOnlyList<string> Shapes =>
         ["train.model", "train.epochs", "train.batch_size", "train.learning_rate", "train.learning_rate_schedule", "train.learning_rate_decay", "train.label_smoothing", "train.seed",
          "train.threads", "train.mkl_intel_path"];

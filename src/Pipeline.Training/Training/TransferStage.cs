@@ -10,8 +10,8 @@ public sealed class TransferStage : Stage<TransferStage>
     public override string Name => "transfer";
     public override string Description => "Train the classifier head (transfer.head) on the pretrained backbone's features, with checkpoints like Train.";
     public override IReadOnlyList<Stage> Upstream => [FeaturizeStage.Instance];
-    // The head trains on the CNN's threads and CPU path (TransferParameters.AsTraining).
     public override bool RunsAlone => true;
+    // The head trains on the CNN's threads and CPU path (TransferParameters.AsTraining).
     public override IReadOnlyList<string> Shapes =>
         ["transfer.head", "transfer.epochs", "transfer.batch_size", "transfer.learning_rate", "transfer.learning_rate_decay", "transfer.seed",
          "train.threads", "train.mkl_intel_path"];

@@ -45,8 +45,6 @@ public abstract record AugmentOperation
     /// <summary>The name in the parameters file and the manifest ("rotate").</summary>
     internal string Name => Names[GetType()];
 
-    public static IEnumerable<string> KnownNames => Names.Values;
-
     /// <summary>Problems as "key must …, got …".</summary>
     public IEnumerable<string> Validate() =>
         Problems(Between("probability", Probability, 0, 1)).Concat(ValidateParameters());

@@ -29,7 +29,7 @@ public static class OnnxProto
     public static class DataType { public const int Float = 1, Int64 = 7, Double = 11; }
 
     // AttributeProto.AttributeType values.
-    const int AttributeFloat = 1, AttributeInt = 2, AttributeString = 3, AttributeInts = 7;
+    const int AttributeFloat = 1, AttributeInt = 2, AttributeInts = 7;
 
     public static WireMessage Node(string opType, string name, IEnumerable<string> inputs, IEnumerable<string> outputs, params IEnumerable<WireMessage> attributes)
     {
@@ -46,9 +46,6 @@ public static class OnnxProto
 
     public static WireMessage FloatAttribute(string name, float value) =>
         new WireMessage().Add(AttributeFields.Name, name).AddFloat(AttributeFields.F, value).Add(AttributeFields.Type, AttributeFloat);
-
-    public static WireMessage StringAttribute(string name, string value) =>
-        new WireMessage().Add(AttributeFields.Name, name).Add(AttributeFields.S, value).Add(AttributeFields.Type, AttributeString);
 
     public static WireMessage IntsAttribute(string name, IEnumerable<long> values)
     {
