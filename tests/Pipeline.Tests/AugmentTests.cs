@@ -10,6 +10,7 @@ using SkiaSharp;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class AugmentTests : IDisposable
 {
     readonly TempFolder temp = new();

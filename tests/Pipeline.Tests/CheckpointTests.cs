@@ -10,6 +10,7 @@ namespace Pipeline.Tests;
 
 /// <summary>Checkpoint units: crash safety (a real process killed at every step), verification before use, reproducible outputs.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class CheckpointTests : IDisposable
 {
     readonly TempFolder temp = new();

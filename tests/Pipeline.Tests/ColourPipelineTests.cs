@@ -12,6 +12,7 @@ namespace Pipeline.Tests;
 
 /// <summary>RGB images of 3×32×32 through the real Train, Evaluate and Predict stages, as the host runs them.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Category", "Integration")]
 public class ColourPipelineTests : IDisposable
 {
     static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];

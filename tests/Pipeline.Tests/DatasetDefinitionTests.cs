@@ -3,6 +3,7 @@ using Pipeline.Acquisition;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class DatasetDefinitionTests : IDisposable
 {
     readonly TempFolder temp = new();

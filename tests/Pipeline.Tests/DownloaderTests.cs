@@ -5,6 +5,7 @@ using Serilog.Core;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class DownloaderTests : IAsyncDisposable
 {
     const string Name = "data-idx1-ubyte.gz";

@@ -6,6 +6,7 @@ using SkiaSharp;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Integration")]
 public class ExportTests : IDisposable
 {
     readonly TempFolder temp = new();
@@ -157,7 +158,7 @@ public class ExportTests : IDisposable
             """;
         var (exit, stdout, stderr) = OnnxExportTests.RunPython(script,
             [export, verified, $"{dataset.Channels}", $"{dataset.Rows}", $"{dataset.Columns}"]);
-        Assert.False(stderr.Contains("NO-PIL"), $"{OnnxExportTests.Python} has no PIL: install Debian's python3-pil (apt-get install -y python3-pil)");
+        Assert.False(stderr.Contains("NO-PIL"), $"{OnnxExportTests.Python} has no PIL: install Debian's python3-pil (run ./test.sh, which installs it: apt-get install -y python3-pil)");
         Assert.True(exit == 0, $"PIL does not read the files back as the arrays (exit {exit}):\n{stdout}\n{stderr}");
         return int.Parse(stdout);
     }

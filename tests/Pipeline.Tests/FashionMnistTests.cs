@@ -8,6 +8,7 @@ namespace Pipeline.Tests;
 /// Fashion-MNIST from Debian's copy, whose gzip headers differ from upstream's while the IDX payload is the same:
 /// the payload pins must let both verify, and a payload changed in one byte must not.
 /// </summary>
+[Trait("Category", "Unit")]
 public class FashionMnistTests : IDisposable
 {
     const string Labels = "train-labels-idx1-ubyte.gz";

@@ -9,6 +9,7 @@ using Serilog.Core;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Integration")]
 public class FeaturizeTests : IDisposable
 {
     const string Zoo = "mobilenetv2-12-int8.onnx";

@@ -11,6 +11,7 @@ namespace Pipeline.Tests;
 /// files of mixed sizes in class folders (tests/make_folder_dataset.py, which CI uses too), through the real Download
 /// and Verify stages.
 /// </summary>
+[Trait("Category", "Integration")]
 public class FolderDatasetTests : IDisposable
 {
     readonly TempFolder temp = new();
@@ -23,7 +24,8 @@ public class FolderDatasetTests : IDisposable
         string script = File.ReadAllText(Path.Combine(TestHost.Root, "tests", "make_folder_dataset.py"));
         var (exit, stdout, stderr) = OnnxExportTests.RunPython(script,
             [folder, "--source", Path.GetDirectoryName(TestHost.Required(Path.Combine(TestHost.FashionMirror, "t10k-images-idx3-ubyte.gz")))!, .. options]);
-        Assert.True(exit == 0, $"make_folder_dataset.py failed (exit {exit}): {stdout}{stderr}");
+        Assert.True(exit == 0, $"make_folder_dataset.py failed (exit {exit}): {stdout}{stderr}"
+            + (stderr.Contains("No module named 'PIL'") ? "\nDebian's python3-pil is missing: run ./test.sh, which installs it" : ""));
     }
 
     /// <summary>A definition file holding <paramref name="json"/>; returns its path.</summary>

@@ -5,6 +5,7 @@ using Pipeline.Stages;
 namespace Pipeline.Tests;
 
 /// <summary>The host as users and CI run it: a real process, its exit code, its messages and its summary table.</summary>
+[Trait("Category", "Integration")]
 public class HostTests : IDisposable
 {
     readonly TempFolder temp = new();

@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Integration")]
 public class OnnxExportTests(ITestOutputHelper output) : IDisposable
 {
     static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -328,7 +329,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
                 print("ok", path)
             """;
         var (exit, stdout, stderr) = RunPython(script, files);
-        Assert.False(stderr.Contains("NO-ONNX"), $"{Python} has no onnx module: install Debian's python3-onnx (apt-get install -y python3-onnx)");
+        Assert.False(stderr.Contains("NO-ONNX"), $"{Python} has no onnx module: install Debian's python3-onnx (run ./test.sh, which installs it: apt-get install -y python3-onnx)");
         Assert.True(exit == 0, $"onnx.checker failed (exit {exit}):\n{stdout}\n{stderr}");
         Assert.Equal(files.Count, stdout.Split('\n').Count(l => l.StartsWith("ok ")));
     }
@@ -336,7 +337,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
     internal static (int Exit, string Stdout, string Stderr) RunPython(string script, IEnumerable<string> arguments)
     {
         if (!File.Exists(Python))
-            throw new FileNotFoundException($"{Python} is missing: install Debian's python3 and python3-onnx (apt-get install -y python3-onnx)", Python);
+            throw new FileNotFoundException($"{Python} is missing: install Debian's python3, python3-onnx and python3-pil (run ./test.sh, which installs them: apt-get install -y python3-onnx python3-pil)", Python);
         var start = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(script);

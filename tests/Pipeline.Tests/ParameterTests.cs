@@ -5,6 +5,7 @@ using Pipeline.Parameters;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class ParameterTests
 {
     static ParameterSet Parse(params string[] overrides) => ParameterSet.Parse(JsonNode.Parse("""

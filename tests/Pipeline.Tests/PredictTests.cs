@@ -43,6 +43,7 @@ static class MnistTest
 }
 
 /// <summary>Decoding, channels and size: the one way a file becomes a model's pixels.</summary>
+[Trait("Category", "Unit")]
 public class ImageLoaderTests : IDisposable
 {
     readonly TempFolder temp = new();
@@ -51,7 +52,7 @@ public class ImageLoaderTests : IDisposable
 
     static byte[] Digit => MnistTest.Split.Image(0).ToArray();
 
-    static byte[] Encode(byte[] pixels, int width, int height, SKColorType type, Func<SKPixmap, SKData?> encode)
+    internal static byte[] Encode(byte[] pixels, int width, int height, SKColorType type, Func<SKPixmap, SKData?> encode)
     {
         var info = new SKImageInfo(width, height, type, type == SKColorType.Gray8 ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(info);
@@ -160,47 +161,6 @@ public class ImageLoaderTests : IDisposable
         Assert.All(ImageLoader.Fit(photo, 1, 640, 480, 28, 28), p => Assert.Equal(93, p));
     }
 
-    /// <summary>
-    /// Photos of many sizes against what Python users run: PIL's <c>convert("L")</c>, then torchvision's
-    /// <c>Resize(28)</c> + <c>CenterCrop(28)</c> (PIL's bilinear resize, Python's rounding), in Debian's python3-pil.
-    /// </summary>
-    [Fact]
-    public void Gray_and_fitting_are_PILs_and_torchvisions_bit_for_bit()
-    {
-        const string script = """
-            import sys
-            try:
-                from PIL import Image
-            except ImportError:
-                sys.exit("NO-PIL")
-            for path in sys.argv[1:]:
-                image = Image.open(path).convert("L")
-                w, h = image.size
-                short, long = sorted((w, h))
-                size = (28, int(28 * long / short)) if w <= h else (int(28 * long / short), 28)
-                image = image.resize(size, Image.BILINEAR)
-                left, top = round((size[0] - 28) / 2), round((size[1] - 28) / 2)
-                open(path + ".pil", "wb").write(image.crop((left, top, left + 28, top + 28)).tobytes())
-                print("ok", path)
-            """;
-        var random = new Random(5);
-        (int W, int H)[] sizes = [(40, 30), (100, 37), (13, 20), (300, 500), (28, 29), (56, 56), (1000, 750), (27, 27), (29, 100), (28, 28)];
-        var files = sizes.Select((size, i) =>
-        {
-            var rgba = new byte[size.W * size.H * 4];
-            random.NextBytes(rgba);
-            for (int p = 3; p < rgba.Length; p += 4) rgba[p] = 255;
-            string path = temp[$"photo{i}.png"];
-            File.WriteAllBytes(path, Encode(rgba, size.W, size.H, SKColorType.Rgba8888, p => p.Encode(SKPngEncoderOptions.Default)));
-            return path;
-        }).ToList();
-        var (exit, stdout, stderr) = OnnxExportTests.RunPython(script, files);
-        Assert.False(stderr.Contains("NO-PIL"), $"{OnnxExportTests.Python} has no PIL: install Debian's python3-pil (apt-get install -y python3-pil)");
-        Assert.True(exit == 0, stdout + stderr);
-        foreach (var file in files)
-            Assert.True(File.ReadAllBytes(file + ".pil").SequenceEqual(ImageLoader.Load(file, 1, 28, 28)), $"{file} differs from PIL's");
-    }
-
     [Fact]
     public void A_file_that_does_not_decode_is_named()
     {
@@ -243,11 +203,65 @@ public class ImageLoaderTests : IDisposable
     }
 }
 
+/// <summary>The image loader against Debian's python3-pil: a Python process, so not a unit test.</summary>
+[Trait("Category", "Integration")]
+public class ImageLoaderPilTests : IDisposable
+{
+    readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    static byte[] Encode(byte[] pixels, int width, int height, SKColorType type, Func<SKPixmap, SKData?> encode) =>
+        ImageLoaderTests.Encode(pixels, width, height, type, encode);
+
+    /// <summary>
+    /// Photos of many sizes against what Python users run: PIL's <c>convert("L")</c>, then torchvision's
+    /// <c>Resize(28)</c> + <c>CenterCrop(28)</c> (PIL's bilinear resize, Python's rounding), in Debian's python3-pil.
+    /// </summary>
+    [Fact]
+    public void Gray_and_fitting_are_PILs_and_torchvisions_bit_for_bit()
+    {
+        const string script = """
+            import sys
+            try:
+                from PIL import Image
+            except ImportError:
+                sys.exit("NO-PIL")
+            for path in sys.argv[1:]:
+                image = Image.open(path).convert("L")
+                w, h = image.size
+                short, long = sorted((w, h))
+                size = (28, int(28 * long / short)) if w <= h else (int(28 * long / short), 28)
+                image = image.resize(size, Image.BILINEAR)
+                left, top = round((size[0] - 28) / 2), round((size[1] - 28) / 2)
+                open(path + ".pil", "wb").write(image.crop((left, top, left + 28, top + 28)).tobytes())
+                print("ok", path)
+            """;
+        var random = new Random(5);
+        (int W, int H)[] sizes = [(40, 30), (100, 37), (13, 20), (300, 500), (28, 29), (56, 56), (1000, 750), (27, 27), (29, 100), (28, 28)];
+        var files = sizes.Select((size, i) =>
+        {
+            var rgba = new byte[size.W * size.H * 4];
+            random.NextBytes(rgba);
+            for (int p = 3; p < rgba.Length; p += 4) rgba[p] = 255;
+            string path = temp[$"photo{i}.png"];
+            File.WriteAllBytes(path, Encode(rgba, size.W, size.H, SKColorType.Rgba8888, p => p.Encode(SKPngEncoderOptions.Default)));
+            return path;
+        }).ToList();
+        var (exit, stdout, stderr) = OnnxExportTests.RunPython(script, files);
+        Assert.False(stderr.Contains("NO-PIL"), $"{OnnxExportTests.Python} has no PIL: install Debian's python3-pil (run ./test.sh, which installs it: apt-get install -y python3-pil)");
+        Assert.True(exit == 0, stdout + stderr);
+        foreach (var file in files)
+            Assert.True(File.ReadAllBytes(file + ".pil").SequenceEqual(ImageLoader.Load(file, 1, 28, 28)), $"{file} differs from PIL's");
+    }
+}
+
 /// <summary>
 /// The Predict stage on a briefly trained CNN: its answers against TorchSharp's, from the pipeline's folders and from the
 /// ONNX file alone, reruns, errors, and the host's options.
 /// </summary>
 [Collection(TorchCollection.Name)]
+[Trait("Category", "Integration")]
 public class PredictTests(ITestOutputHelper output) : IDisposable
 {
     static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];

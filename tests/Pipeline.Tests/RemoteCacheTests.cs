@@ -8,21 +8,21 @@ using Pipeline.Stages;
 namespace Pipeline.Tests;
 
 /// <summary>
-/// The run cache shared over Bazel's HTTP cache protocol: through a real nginx from the repository's configuration, and
-/// against loopback servers that fail in the ways real ones do. The run never fails because the cache did, and no byte
-/// that does not match its record is ever kept.
+/// The run cache shared over Bazel's HTTP cache protocol, through the host: a real nginx from the repository's
+/// configuration, and a loopback server that fails. The run never fails because the cache did (the server faults one by
+/// one: <see cref="RemoteCacheFaultTests"/>).
 /// </summary>
+[Trait("Category", "Integration")]
 public class RemoteCacheTests : IDisposable
 {
     readonly TempFolder temp = new();
-    readonly CheckpointTests.Collector log = new();
 
     public void Dispose() => temp.Dispose();
 
     string[] Pipeline(string artifacts, string url, params string[] more) =>
         [$"--artifacts={temp[artifacts]}", $"--mirror={TestHost.MnistMirror}", $"--cache-url={url}", .. more];
 
-    [NginxFact]
+    [Fact]
     public async Task A_second_artifacts_folder_restores_every_stage_from_nginx_byte_for_byte()
     {
         using var nginx = new Nginx();
@@ -48,7 +48,7 @@ public class RemoteCacheTests : IDisposable
         Assert.All(stages, s => Assert.Contains("skipped (up to date)", third.Row(s)));
     }
 
-    [NginxFact]
+    [Fact]
     public async Task A_read_only_run_sends_nothing_and_a_warm_server_receives_no_file_twice()
     {
         using var nginx = new Nginx();
@@ -70,7 +70,7 @@ public class RemoteCacheTests : IDisposable
         Assert.Equal(["PUT /ac/"], again.Where(r => r.StartsWith("PUT ")).Select(r => r[..8]));
     }
 
-    [NginxFact]
+    [Fact]
     public async Task A_file_corrupted_on_nginx_makes_its_stage_run_and_is_replaced_by_the_good_copy()
     {
         using var nginx = new Nginx();
@@ -88,6 +88,57 @@ public class RemoteCacheTests : IDisposable
         Assert.Equal(HostTests.Outputs(Path.Combine(temp["first"], "download")), HostTests.Outputs(Path.Combine(temp["second"], "download")));
         Assert.Equal(good, File.ReadAllBytes(served)); // sent again by the run that replaced it
     }
+
+    [Fact]
+    public async Task The_token_is_sent_never_logged_and_a_failing_server_never_fails_the_run()
+    {
+        const string token = "s3cret-cache-token-81f2";
+        await using var server = new LoopbackServer(_ => new Reply.Status(500, "Internal Server Error"));
+        var run = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_TOKEN"] = token },
+            Pipeline("artifacts", server.Url("cache"), "--target=Download"));
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("executed", run.Row("Download"));
+        Assert.Contains("cannot restore download (ac/", run.Output);
+        Assert.Contains("cannot upload download's run (HEAD cas/", run.Output);
+        Assert.All(server.Requests, r => Assert.Contains($"Authorization: Bearer {token}", r.Headers));
+        Assert.Contains(server.Requests, r => r.Path.StartsWith("/cache/ac/"));
+        string logs = string.Concat(Directory.EnumerateFiles(temp["artifacts/logs"]).Select(File.ReadAllText));
+        Assert.DoesNotContain(token, run.Output + run.Error + logs);
+    }
+
+    [Fact]
+    public async Task A_bad_cache_url_or_half_given_credentials_stop_the_run_at_once_naming_them()
+    {
+        var scheme = await HostTests.Host("--target=Download", "--cache-url=ftp://cache.example/");
+        Assert.Equal(2, scheme.ExitCode);
+        Assert.Contains("--cache-url=ftp://cache.example/: expected http://HOST[:PORT]/PATH", scheme.Error);
+
+        var password = await HostTests.Host("--target=Download", "--cache-url=http://me:pa55word@cache.example/");
+        Assert.Equal(2, password.ExitCode);
+        Assert.Contains("--cache-url: credentials do not belong in the URL", password.Error);
+        Assert.DoesNotContain("pa55word", password.Output + password.Error);
+
+        var variable = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_URL"] = "cache.example:8080" }, "--target=Download");
+        Assert.Equal(2, variable.ExitCode);
+        Assert.Contains("PIPELINE_CACHE_URL=cache.example:8080: expected", variable.Error);
+
+        var half = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_USER"] = "me" },
+            $"--artifacts={temp["half"]}", "--target=Download", "--cache-url=http://127.0.0.1:9/");
+        Assert.Equal(2, half.ExitCode);
+        Assert.Contains("PIPELINE_CACHE_USER and PIPELINE_CACHE_PASSWORD go together", half.Output + half.Error);
+        Assert.Null(StageRecord.TryRead(Path.Combine(temp["half"], "download")));
+    }
+}
+
+/// <summary>The remote cache against in-process loopback servers that fail in the ways real ones do.</summary>
+[Trait("Category", "Unit")]
+public class RemoteCacheFaultTests : IDisposable
+{
+    readonly TempFolder temp = new();
+    readonly CheckpointTests.Collector log = new();
+
+    public void Dispose() => temp.Dispose();
 
     // A stage of 40 files of different sizes, run by the engine as the host runs it.
     static readonly StageDefinition Parts = new("parts", new { files = 40 });
@@ -168,62 +219,11 @@ public class RemoteCacheTests : IDisposable
         Assert.DoesNotContain(Directory.EnumerateFiles(temp["target"], "*", SearchOption.AllDirectories),
             f => File.ReadAllBytes(f).AsSpan().SequenceEqual(wrong));
     }
-
-    [Fact]
-    public async Task The_token_is_sent_never_logged_and_a_failing_server_never_fails_the_run()
-    {
-        const string token = "s3cret-cache-token-81f2";
-        await using var server = new LoopbackServer(_ => new Reply.Status(500, "Internal Server Error"));
-        var run = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_TOKEN"] = token },
-            Pipeline("artifacts", server.Url("cache"), "--target=Download"));
-
-        Assert.Equal(0, run.ExitCode);
-        Assert.Contains("executed", run.Row("Download"));
-        Assert.Contains("cannot restore download (ac/", run.Output);
-        Assert.Contains("cannot upload download's run (HEAD cas/", run.Output);
-        Assert.All(server.Requests, r => Assert.Contains($"Authorization: Bearer {token}", r.Headers));
-        Assert.Contains(server.Requests, r => r.Path.StartsWith("/cache/ac/"));
-        string logs = string.Concat(Directory.EnumerateFiles(temp["artifacts/logs"]).Select(File.ReadAllText));
-        Assert.DoesNotContain(token, run.Output + run.Error + logs);
-    }
-
-    [Fact]
-    public async Task A_bad_cache_url_or_half_given_credentials_stop_the_run_at_once_naming_them()
-    {
-        var scheme = await HostTests.Host("--target=Download", "--cache-url=ftp://cache.example/");
-        Assert.Equal(2, scheme.ExitCode);
-        Assert.Contains("--cache-url=ftp://cache.example/: expected http://HOST[:PORT]/PATH", scheme.Error);
-
-        var password = await HostTests.Host("--target=Download", "--cache-url=http://me:pa55word@cache.example/");
-        Assert.Equal(2, password.ExitCode);
-        Assert.Contains("--cache-url: credentials do not belong in the URL", password.Error);
-        Assert.DoesNotContain("pa55word", password.Output + password.Error);
-
-        var variable = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_URL"] = "cache.example:8080" }, "--target=Download");
-        Assert.Equal(2, variable.ExitCode);
-        Assert.Contains("PIPELINE_CACHE_URL=cache.example:8080: expected", variable.Error);
-
-        var half = await HostTests.HostWith(new Dictionary<string, string> { ["PIPELINE_CACHE_USER"] = "me" },
-            $"--artifacts={temp["half"]}", "--target=Download", "--cache-url=http://127.0.0.1:9/");
-        Assert.Equal(2, half.ExitCode);
-        Assert.Contains("PIPELINE_CACHE_USER and PIPELINE_CACHE_PASSWORD go together", half.Output + half.Error);
-        Assert.Null(StageRecord.TryRead(Path.Combine(temp["half"], "download")));
-    }
-}
-
-/// <summary>A fact that needs nginx: skipped, saying so, where nginx is not installed and this user cannot install it.</summary>
-public sealed class NginxFactAttribute : FactAttribute
-{
-    public NginxFactAttribute()
-    {
-        if (!Nginx.Installed && !Environment.IsPrivilegedProcess)
-            Skip = "nginx is not installed and only root can install it (apt-get install -y nginx, or build/cache/nginx.sh install; .ci/run does)";
-    }
 }
 
 /// <summary>
 /// nginx serving an empty cache from the repository's build/cache/nginx.conf on a free loopback port, started and
-/// stopped by build/cache/nginx.sh as .ci/run does (installed first, as root, where it is missing).
+/// stopped by build/cache/nginx.sh as .ci/run does. ./test.sh installs nginx; a test never does.
 /// </summary>
 sealed class Nginx : IDisposable
 {
@@ -244,7 +244,8 @@ sealed class Nginx : IDisposable
 
     public Nginx()
     {
-        if (!Installed) Script("install");
+        if (!Installed)
+            throw new InvalidOperationException("nginx is not installed: run ./test.sh, which installs it (build/cache/nginx.sh install)");
         // Another process may take the free port before nginx does: then another one.
         for (int attempt = 1; ; attempt++)
         {

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class RunCacheTests : IDisposable
 {
     readonly TempFolder temp = new();

@@ -5,26 +5,17 @@ using Pipeline.Stages;
 
 namespace Pipeline.Tests;
 
-/// <summary>
-/// A test that needs a Slurm cluster. It runs where one answers, or where the test may start one (as root:
-/// build/slurm/local-cluster.sh installs Debian's packages and starts a single-node cluster); elsewhere it is skipped,
-/// saying what is missing.
-/// </summary>
-public sealed class SlurmFactAttribute : FactAttribute
-{
-    public SlurmFactAttribute()
-    {
-        if (SlurmCluster.Unavailable() is { } why && Environment.UserName != "root")
-            Skip = $"needs a Slurm cluster ({why}), or root to start one with build/slurm/local-cluster.sh start";
-    }
-}
-
-/// <summary>The cluster (started if it is not up, and stopped again after) and a small real MNIST for the runs.</summary>
+/// <summary>A small real MNIST for the runs. The cluster is ./test.sh's (build/slurm/local-cluster.sh start): a test never starts one.</summary>
 public sealed class SlurmFixture : IDisposable
 {
-    static readonly string Script = Path.Combine(TestHost.Root, "build", "slurm", "local-cluster.sh");
-    readonly bool started;
     readonly TempFolder temp = new();
+
+    /// <summary>Fails the test, saying how to get one, where no Slurm cluster answers.</summary>
+    public static void RequireCluster()
+    {
+        if (SlurmCluster.Unavailable() is { } why)
+            Assert.Fail($"no Slurm cluster answers ({why}): run ./test.sh, which starts one (as root: build/slurm/local-cluster.sh start)");
+    }
 
     /// <summary>The first 400 training and 200 test images of MNIST, as a dataset definition and its mirror folder.</summary>
     public string Definition => temp["tiny-mnist.json"];
@@ -32,14 +23,6 @@ public sealed class SlurmFixture : IDisposable
 
     public SlurmFixture()
     {
-        if (SlurmCluster.Unavailable() is not null && Environment.UserName == "root")
-        {
-            var start = Process.Start(new ProcessStartInfo(Script, "start") { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            string output = start.StandardOutput.ReadToEnd() + start.StandardError.ReadToEnd();
-            start.WaitForExit();
-            if (start.ExitCode != 0) throw new InvalidOperationException($"{Script} start failed:\n{output}");
-            started = true;
-        }
         Directory.CreateDirectory(Mirror);
         var files = new JsonObject();
         void Write(string name, byte[] raw)
@@ -74,14 +57,11 @@ public sealed class SlurmFixture : IDisposable
         }.ToJsonString());
     }
 
-    public void Dispose()
-    {
-        if (started) Process.Start(Script, "stop").WaitForExit();
-        temp.Dispose();
-    }
+    public void Dispose() => temp.Dispose();
 }
 
 /// <summary>--executor=slurm on a real cluster: sharded stages give a local run's bytes; a killed task is said and redone alone.</summary>
+[Trait("Category", "Cluster")]
 public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDisposable
 {
     readonly TempFolder temp = new();
@@ -123,9 +103,10 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         return Outputs(Path.Combine(artifacts, task.ToLowerInvariant()));
     }
 
-    [SlurmFact]
+    [Fact]
     public async Task Featurize_Export_and_Augment_in_four_Slurm_shards_write_the_bytes_of_a_local_run()
     {
+        SlurmFixture.RequireCluster();
         foreach (var (task, stage, sets) in new[]
         {
             ("Featurize", "featurize", new string[0]),
@@ -150,9 +131,10 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         }
     }
 
-    [SlurmFact]
+    [Fact]
     public async Task A_killed_shard_task_fails_the_stage_naming_the_shard_and_its_log_and_the_rerun_submits_only_that_shard()
     {
+        SlurmFixture.RequireCluster();
         var local = await Local("Featurize", "featurize");
         string artifacts = temp["slurm"];
 
@@ -172,9 +154,10 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         Assert.Equal(local, Outputs(Path.Combine(artifacts, "featurize")));
     }
 
-    [SlurmFact]
+    [Fact]
     public async Task A_sweep_on_Slurm_runs_each_point_as_a_task_that_restores_the_shared_stages_from_the_cache()
     {
+        SlurmFixture.RequireCluster();
         string artifacts = temp["sweep"];
         var run = await Host(artifacts, null, "--target=Augment", "--executor=slurm", "--sweep=augment.seed=1,2", "--set=augment.samples=300");
         Assert.True(run.ExitCode == 0, run.Output);
@@ -204,7 +187,12 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         Assert.Contains(message, run.Output);
         Assert.False(Directory.Exists(Path.Combine(temp["artifacts"], "featurize")));
     }
+}
 
+/// <summary>How --shards splits a stage's items, and the array spec sbatch gets: no cluster needed.</summary>
+[Trait("Category", "Unit")]
+public class ShardTests
+{
     [Fact]
     public void Shards_are_contiguous_ranges_that_cover_every_item_once()
     {

@@ -5,6 +5,7 @@ using Pipeline.Stages;
 namespace Pipeline.Tests;
 
 /// <summary>The glue between parameters, code and the real stage declarations: what reruns when something changes.</summary>
+[Trait("Category", "Unit")]
 public class StageDeclarationTests : IDisposable
 {
     readonly TempFolder temp = new();

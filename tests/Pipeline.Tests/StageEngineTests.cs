@@ -3,6 +3,7 @@ using Pipeline.Stages;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class StageEngineTests : IDisposable
 {
     readonly TempFolder temp = new();
@@ -251,6 +252,44 @@ public class StageEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task Declared_outputs_are_recorded_without_reading_them_back_unless_their_size_differs()
+    {
+        var record = await store.RunAsync(new StageDefinition("declared", new { }), async (w, _) =>
+        {
+            byte[] a = "alpha"u8.ToArray(), b = "beta"u8.ToArray();
+            await File.WriteAllBytesAsync(w.PathOf("a.txt"), a);
+            w.Declare("a.txt", a);
+            w.Declare("b.txt", b);
+            await File.WriteAllTextAsync(w.PathOf("b.txt"), "beta, longer than declared");
+        });
+        Assert.Equal(ContentHash.OfText("alpha"), record.Outputs.Single(o => o.Path == "a.txt").Sha256);
+        Assert.Equal(ContentHash.OfText("beta, longer than declared"), record.Outputs.Single(o => o.Path == "b.txt").Sha256);
+    }
+
+    [Fact]
+    public void A_second_run_waits_for_the_lock_and_then_fails_clearly()
+    {
+        using var first = ArtifactsLock.Acquire(temp.Path, TimeSpan.Zero);
+        var messages = new List<string>();
+        var clock = Stopwatch.StartNew();
+        var error = Assert.Throws<StageException>(() => ArtifactsLock.Acquire(temp.Path, TimeSpan.FromSeconds(1), messages.Add));
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9));
+        Assert.Contains($"pid {Environment.ProcessId}", error.Message);
+        Assert.Single(messages);
+        first.Dispose();
+        using var again = ArtifactsLock.Acquire(temp.Path, TimeSpan.Zero);
+    }
+}
+
+/// <summary>The engine against a real process killed mid-stage (tests/StageProbe): a child process, so not a unit test.</summary>
+[Trait("Category", "Integration")]
+public class StageEngineKillTests : IDisposable
+{
+    readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Fact]
     public async Task A_process_killed_mid_stage_leaves_nothing_that_looks_complete_and_the_next_run_completes()
     {
         string artifacts = temp["killed"];
@@ -280,34 +319,5 @@ public class StageEngineTests : IDisposable
         Assert.Equal(20, record.Outputs.Count);
         Assert.True(killed.Check(ProbeStage.Definition(20)).UpToDate);
         Assert.Empty(Directory.EnumerateDirectories(Path.Combine(artifacts, ".staging"), "probe.leftover-*"));
-    }
-
-    [Fact]
-    public async Task Declared_outputs_are_recorded_without_reading_them_back_unless_their_size_differs()
-    {
-        var record = await store.RunAsync(new StageDefinition("declared", new { }), async (w, _) =>
-        {
-            byte[] a = "alpha"u8.ToArray(), b = "beta"u8.ToArray();
-            await File.WriteAllBytesAsync(w.PathOf("a.txt"), a);
-            w.Declare("a.txt", a);
-            w.Declare("b.txt", b);
-            await File.WriteAllTextAsync(w.PathOf("b.txt"), "beta, longer than declared");
-        });
-        Assert.Equal(ContentHash.OfText("alpha"), record.Outputs.Single(o => o.Path == "a.txt").Sha256);
-        Assert.Equal(ContentHash.OfText("beta, longer than declared"), record.Outputs.Single(o => o.Path == "b.txt").Sha256);
-    }
-
-    [Fact]
-    public void A_second_run_waits_for_the_lock_and_then_fails_clearly()
-    {
-        using var first = ArtifactsLock.Acquire(temp.Path, TimeSpan.Zero);
-        var messages = new List<string>();
-        var clock = Stopwatch.StartNew();
-        var error = Assert.Throws<StageException>(() => ArtifactsLock.Acquire(temp.Path, TimeSpan.FromSeconds(1), messages.Add));
-        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9));
-        Assert.Contains($"pid {Environment.ProcessId}", error.Message);
-        Assert.Single(messages);
-        first.Dispose();
-        using var again = ArtifactsLock.Acquire(temp.Path, TimeSpan.Zero);
     }
 }

@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 namespace Pipeline.Tests;
 
 [Collection(TorchCollection.Name)]
+[Trait("Category", "Unit")]
 public class TorchTests
 {
     [Fact]

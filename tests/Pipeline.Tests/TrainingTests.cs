@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 namespace Pipeline.Tests;
 
 [Collection(TorchCollection.Name)]
+[Trait("Category", "Integration")]
 public class TrainingTests
 {
     static readonly ILogger Quiet = new LoggerConfiguration().CreateLogger();

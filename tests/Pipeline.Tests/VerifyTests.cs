@@ -6,6 +6,7 @@ using Pipeline.Stages;
 
 namespace Pipeline.Tests;
 
+[Trait("Category", "Unit")]
 public class VerifyTests : IDisposable
 {
     readonly TempFolder temp = new();
