@@ -10,8 +10,9 @@ using Cake.Core.Tooling;
 namespace Build.Host;
 
 /// <summary>
-/// Cake.Core's engine under the host: its context and services, the tasks registered with their dependencies, and
-/// each task's outcome written into the run report.
+/// Cake.Core under the host: the context and services every task gets (file system, process runner, the CI build
+/// system), each task's action, and its outcome written into the run report. The tasks run through
+/// <see cref="TaskRunner"/>.
 /// </summary>
 public static class CakeWiring
 {
@@ -36,45 +37,14 @@ public static class CakeWiring
             new CakeDataService(), configuration, new NoToolInstaller(), EmptyServices.Instance);
     }
 
-    public static async Task RunAsync(PipelineContext context, TaskCatalog catalog, TaskInfo target)
-    {
-        if (context.Settings.Jobs > 1)
-        {
-            await ParallelRunner.RunAsync(context, catalog, target);
-            return;
-        }
-        var engine = new CakeEngine(new CakeDataService(), context.Log);
-        foreach (var info in catalog.Tasks)
-        {
-            var task = Create(info);
-            var builder = engine.RegisterTask(info.Name).Description(info.Description);
-            foreach (var dependency in info.DependsOn)
-                builder.IsDependentOn(dependency);
-            builder.Does(c => ExecuteAsync(task, (PipelineContext)c, info.Name));
-        }
-
-        var groups = new CiLogGroups(context.BuildSystem());
-        engine.RegisterTaskSetupAction(groups.Setup);
-        engine.RegisterTaskTeardownAction(teardown =>
-        {
-            Finished(context, teardown.Task.Name, teardown.Duration, teardown.Successful ? null : teardown.ThrownException);
-            groups.Teardown(teardown);
-        });
-
-        var execution = new ExecutionSettings().SetTarget(target.Name);
-        if (context.Settings.Exclusive)
-            execution.UseExclusiveTarget();
-        await engine.RunTargetAsync(context, new DefaultExecutionStrategy(context.Log, new ReportPrinter(context.Logger)), execution);
-    }
+    /// <summary>The target and what it depends on, through the host's one task runner (sequential is --jobs=1).</summary>
+    public static Task RunAsync(PipelineContext context, TaskCatalog catalog, TaskInfo target) => TaskRunner.RunAsync(context, catalog, target);
 
     public static AsyncFrostingTask<PipelineContext> Create(TaskInfo info) =>
         Activator.CreateInstance(info.Type) as AsyncFrostingTask<PipelineContext>
             ?? throw new InvalidOperationException($"{info.Type.Name} is not an AsyncFrostingTask<PipelineContext>");
 
-    /// <summary>
-    /// One task's action. ShouldRun is checked here, not as Cake criteria: Cake fails a run whose target is skipped by
-    /// its criteria, and an up-to-date target is a success.
-    /// </summary>
+    /// <summary>One task's action: ShouldRun, then RunAsync, then (unless a dry run) FinishAsync.</summary>
     public static async Task ExecuteAsync(AsyncFrostingTask<PipelineContext> task, PipelineContext context, string name)
     {
         if (task.ShouldRun(context))
@@ -106,15 +76,6 @@ public static class CakeWiring
 
     static string FirstLine(string message) =>
         message.Contains('\n') ? message[..message.IndexOf('\n')].TrimEnd(':') + " (details above)" : message;
-
-    /// <summary>Cake's per-task step lines, through Serilog.</summary>
-    sealed class ReportPrinter(Serilog.ILogger logger) : ICakeReportPrinter
-    {
-        public void Write(CakeReport report) { }
-        public void WriteLifeCycleStep(string name, Verbosity verbosity) => logger.Debug("── {Step} ──", name);
-        public void WriteStep(string name, Verbosity verbosity) => logger.Debug("── {Task} ──", name);
-        public void WriteSkippedStep(string name, Verbosity verbosity) => logger.Debug("{Task}: skipped", name);
-    }
 
     sealed class EmptyServices : IServiceProvider
     {

@@ -1,5 +1,4 @@
 using Cake.Common.Build;
-using Cake.Core;
 
 namespace Build.Host;
 
@@ -9,13 +8,13 @@ namespace Build.Host;
 /// </summary>
 public sealed class CiLogGroups(BuildSystem ci)
 {
-    public void Setup(ITaskSetupContext setup)
+    public void Start(string task)
     {
-        if (ci.IsRunningOnGitHubActions) ci.GitHubActions.Commands.StartGroup(setup.Task.Name);
-        else if (ci.IsRunningOnAzurePipelines) ci.AzurePipelines.Commands.BeginGroup(setup.Task.Name);
+        if (ci.IsRunningOnGitHubActions) ci.GitHubActions.Commands.StartGroup(task);
+        else if (ci.IsRunningOnAzurePipelines) ci.AzurePipelines.Commands.BeginGroup(task);
     }
 
-    public void Teardown(ITaskTeardownContext teardown)
+    public void End()
     {
         if (ci.IsRunningOnGitHubActions) ci.GitHubActions.Commands.EndGroup();
         else if (ci.IsRunningOnAzurePipelines) ci.AzurePipelines.Commands.EndGroup();

@@ -21,10 +21,10 @@ public static class ExperimentRun
 
         var metrics = new SortedDictionary<string, double?>(StringComparer.Ordinal);
         if (context.Store.ReadRecord(EvaluateStage.Instance.Name) is { } evaluated)
-            foreach (var metric in new[] { "accuracy", "loss", "macro_f1", "transfer_accuracy" })
+            foreach (var metric in MetricNames.Evaluated)
                 metrics[metric] = evaluated.Metrics.GetValueOrDefault(metric)?.GetValue<double>();
         if (context.Store.ReadRecord(TrainStage.Instance.Name) is { } trained)
-            metrics["train_seconds"] = Math.Round(TrainingStage.Timings(trained).Sum(t => t.Seconds), 1);
+            metrics[MetricNames.TrainSeconds] = Math.Round(TrainingStage.Timings(trained).Sum(t => t.Seconds), 1);
         return new Experiment(Experiment.IdOf(stages), name, DateTimeOffset.UtcNow, parameters, metrics, stages);
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Pipeline;
 using Pipeline.Acquisition;
 using Pipeline.Experiments;
+using Pipeline.Features;
 using Pipeline.Parameters;
 using Pipeline.Prediction;
 using Pipeline.Stages;
@@ -57,8 +58,8 @@ public static class PipelineHost
         try
         {
             // Every grid point is bound before anything runs: a bad sweep value stops the sweep at once.
-            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, ForJobs(WithPredictOptions(
-                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)).BindAll<PipelineParameters>(), settings.Jobs)))];
+            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, WithThreads(WithPredictOptions(
+                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings).BindAll<PipelineParameters>()))];
             // What the run asks of its stages (the files --images names) is checked before anything is written.
             foreach (var (_, parameters) in runs)
             {
@@ -75,7 +76,7 @@ public static class PipelineHost
         }
 
         if (settings.Shard is not null)
-            return await SlurmExecutor.RunShardAsync(settings, ForSlurmTask(runs[0].Parameters), target, root, artifacts);
+            return await SlurmExecutor.RunShardAsync(settings, runs[0].Parameters, target, root, artifacts);
         // A dry run submits nothing: each point is dry-run here, as a local sweep does.
         if (settings.Executor == "slurm" && runs.Count > 1 && !settings.DryRun)
             return await SlurmExecutor.SweepAsync(settings, runs, catalog, target, artifacts,
@@ -105,7 +106,7 @@ public static class PipelineHost
         var log = new ExperimentLog(ExperimentsFolder(artifacts));
         var swept = log.All().Where(e => ids.Contains(e.Id)).ToList();
         if (swept.Count > 0)
-            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + ExperimentTable.Render(swept, sortBy: settings.SortBy ?? "accuracy"));
+            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + ExperimentTable.Render(swept, sortBy: settings.SortBy ?? MetricNames.Accuracy));
         settings.People.WriteLine($"\n{runs.Count - failures} of {runs.Count} sweep points succeeded");
         return WriteReport(settings, new JsonObject { ["points"] = points }) ?? (failures == 0 ? 0 : 1);
     }
@@ -137,24 +138,21 @@ public static class PipelineHost
     }
 
     /// <summary>
-    /// Under --jobs, ONNX Runtime left to choose (featurize.threads 0) gets its share of the cores, as libtorch keeps
-    /// train.threads (which shapes results): the stages that then run side by side do not fight over the cores.
+    /// Thread counts a stage leaves to the run (0), set through the parameter layer like --set; none shapes an output.
+    /// Under --jobs, ONNX Runtime gets its share of the cores, as libtorch keeps train.threads (which shapes results), so
+    /// the stages that run side by side do not fight over the cores; a Slurm shard's stages use the CPUs it was given.
     /// </summary>
-    static PipelineParameters ForJobs(PipelineParameters parameters, int jobs) => jobs > 1 && parameters.Featurize.Threads == 0
-        ? parameters with { Featurize = parameters.Featurize with { Threads = Math.Max(1, Environment.ProcessorCount / jobs) } }
-        : parameters;
+    static ParameterSet WithThreads(ParameterSet set, PipelineSettings settings)
+    {
+        int? threads = settings.Shard is not null && int.TryParse(Environment.GetEnvironmentVariable("SLURM_CPUS_PER_TASK"), out int cpus) && cpus > 0 ? cpus
+            : settings.Jobs > 1 ? Math.Max(1, Environment.ProcessorCount / settings.Jobs) : null;
+        if (threads is not { } n) return set;
+        if (set.Bind<FeaturizeParameters>("featurize").Threads == 0) set.Set("featurize", "threads", n);
+        if (settings.Shard is not null && set.Bind<Pipeline.Augmentation.AugmentParameters>("augment").Threads == 0) set.Set("augment", "threads", n);
+        return set;
+    }
 
-    /// <summary>A Slurm task's stage uses the CPUs it was given where its threads parameter leaves the choice (0); neither shapes an output.</summary>
-    static PipelineParameters ForSlurmTask(PipelineParameters parameters) =>
-        int.TryParse(Environment.GetEnvironmentVariable("SLURM_CPUS_PER_TASK"), out int cpus) && cpus > 0
-            ? parameters with
-            {
-                Featurize = parameters.Featurize.Threads == 0 ? parameters.Featurize with { Threads = cpus } : parameters.Featurize,
-                Augment = parameters.Augment.Threads == 0 ? parameters.Augment with { Threads = cpus } : parameters.Augment,
-            }
-            : parameters;
-
-    public static string ExperimentsFolder(string artifacts) => Path.Combine(artifacts, ".cache", "experiments");
+    public static string ExperimentsFolder(string artifacts) => Path.Combine(ArtifactStore.CacheFolder(artifacts), "experiments");
 
     /// <summary>One run of the target. A successful full run (the Default target) is recorded as an experiment.</summary>
     static async Task<(int ExitCode, string? Experiment, JsonObject Report)> RunOnceAsync(PipelineSettings settings, PipelineParameters parameters,
@@ -183,7 +181,7 @@ public static class PipelineHost
                 : new RemoteCache(settings.CacheUrl, logger, settings.CacheUpload, RemoteCache.Credentials(Environment.GetEnvironmentVariable));
             var store = new ArtifactStore(artifacts)
             {
-                Cache = settings.NoCache ? null : new RunCache(Path.Combine(artifacts, ".cache"), m => logger.Warning("{Message:l}", m)) { Shared = remote },
+                Cache = settings.NoCache ? null : new RunCache(ArtifactStore.CacheFolder(artifacts), m => logger.Warning("{Message:l}", m)) { Shared = remote },
             };
             if (!settings.DryRun)
             {

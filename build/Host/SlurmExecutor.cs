@@ -140,14 +140,14 @@ public static class SlurmExecutor
             if (await runLocally(single, runs[0].Parameters, leaf) != 0) return 1;
         }
 
-        string cache = Path.Combine(artifacts, ".cache"), sweep = Path.Combine(artifacts, "sweep");
+        string cache = ArtifactStore.CacheFolder(artifacts), sweep = Path.Combine(artifacts, "sweep");
         Directory.CreateDirectory(cache);
         var tasks = new List<IReadOnlyList<string>>();
         for (int i = 0; i < runs.Count; i++)
         {
             string folder = Path.Combine(sweep, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Directory.CreateDirectory(folder);
-            string link = Path.Combine(folder, ".cache");
+            string link = ArtifactStore.CacheFolder(folder);
             if (!Directory.Exists(link)) Directory.CreateSymbolicLink(link, cache);
             var args = Arguments(settings, target.Name, folder, [.. settings.Sets, .. runs[i].Point]);
             if (settings.Experiment is { } name) args.Add($"--experiment={name}");
@@ -173,7 +173,7 @@ public static class SlurmExecutor
                 string.Join(" ", runs[i].Point), job, i, ended.FirstOrDefault(t => t.Index == i)?.Ending ?? "did not run", SlurmCluster.LogFile(logs, job, i));
         var experiments = new Pipeline.Experiments.ExperimentLog(PipelineHost.ExperimentsFolder(artifacts)).All().Where(e => e.Created >= started).ToList();
         if (experiments.Count > 0)
-            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? "accuracy"));
+            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? Pipeline.Experiments.MetricNames.Accuracy));
         settings.People.WriteLine($"\n{runs.Count - failed.Count} of {runs.Count} sweep points succeeded");
         return failed.Count == 0 ? 0 : 1;
     }

@@ -45,7 +45,7 @@ public sealed class ReproducibleOutputsTests : IDisposable
             _ = process.StandardError.ReadToEndAsync();
             string unit = Training.CheckpointedTraining.UnitFolder(1);
             while (!process.HasExited && !(Directory.Exists(killed)
-                && Directory.EnumerateDirectories(killed, unit, SearchOption.AllDirectories).Any(d => !d.StartsWith(Path.Combine(killed, ".cache")))))
+                && Directory.EnumerateDirectories(killed, unit, SearchOption.AllDirectories).Any(d => !d.StartsWith(ArtifactStore.CacheFolder(killed)))))
                 await Task.Delay(20);
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();

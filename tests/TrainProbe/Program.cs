@@ -13,7 +13,7 @@ var definition = new StageDefinition("train", parameters) { ResumeParameters = C
 var log = new LoggerConfiguration().MinimumLevel.Debug().WriteTo.Sink(new StdoutSink()).CreateLogger();
 await store.RunAsync(definition, (workspace, cancellation) =>
 {
-    TrainingStage.Prepare(parameters, Path.Combine(store.Root, ".cache"), workspace);
+    TrainingStage.Prepare(parameters, ArtifactStore.CacheFolder(store.Root), workspace);
     using var train = ProbeTraining.Features(400, seed: 1);
     using var validation = ProbeTraining.Features(100, seed: 2);
     TrainingStage.Run(parameters, new TrainingData(train, validation, ProbeTraining.Classes, train.ExampleShape),

@@ -1,4 +1,5 @@
 using Pipeline.Acquisition;
+using Pipeline.Experiments;
 using Pipeline.Features;
 using Pipeline.Imaging;
 using Pipeline.Stages;
@@ -31,7 +32,7 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var train = context.Section<TrainParameters>();
-        TorchRuntime.Initialize(train.Threads, train.MklIntelPath, Path.Combine(context.Store.Root, ".cache"));
+        TorchRuntime.Initialize(train.Threads, train.MklIntelPath, ArtifactStore.CacheFolder(context.Store.Root));
         var (dataset, verified) = VerifyStage.Load(context);
         string trained = context.OutputOf(TrainStage.Instance);
         var test = dataset.LoadSplit(verified, "test");
@@ -62,10 +63,10 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy} (binary accuracy {Binary}), loss {Loss:0.0000}, macro F1 {F1:0.0000}; report {Report}",
             card.Model, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), EvaluationReport.Percent(metrics.BinaryAccuracy), metrics.Loss, metrics.MacroF1,
             Path.Combine(context.OutputOf(this), "report.md"));
-        workspace.Metrics["accuracy"] = metrics.Accuracy;
-        workspace.Metrics["binary_accuracy"] = metrics.BinaryAccuracy;
-        workspace.Metrics["loss"] = metrics.Loss;
-        workspace.Metrics["macro_f1"] = metrics.MacroF1;
+        workspace.Metrics[MetricNames.Accuracy] = metrics.Accuracy;
+        workspace.Metrics[MetricNames.BinaryAccuracy] = metrics.BinaryAccuracy;
+        workspace.Metrics[MetricNames.Loss] = metrics.Loss;
+        workspace.Metrics[MetricNames.MacroF1] = metrics.MacroF1;
         return Task.CompletedTask;
     }
 
@@ -84,7 +85,7 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",
             name, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), metrics.MacroF1);
-        workspace.Metrics["transfer_accuracy"] = metrics.Accuracy;
+        workspace.Metrics[MetricNames.TransferAccuracy] = metrics.Accuracy;
         return new ModelResult(name, $"MobileNetV2 (ImageNet, int8, ONNX) features of {features.Manifest.InputSize}×{features.Manifest.InputSize} inputs → {ModelCatalog.Describe(card.Model)}",
             metrics);
     }

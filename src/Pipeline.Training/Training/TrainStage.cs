@@ -35,7 +35,7 @@ public sealed class TrainStage : Stage<TrainStage>
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var parameters = context.Section<TrainParameters>();
-        TrainingStage.Prepare(parameters, Path.Combine(context.Store.Root, ".cache"), workspace);
+        TrainingStage.Prepare(parameters, ArtifactStore.CacheFolder(context.Store.Root), workspace);
 
         var (dataset, verified) = VerifyStage.Load(context);
         var validationSplit = dataset.LoadSplit(verified, "validation");

@@ -24,7 +24,7 @@ public sealed class TransferStage : Stage<TransferStage>
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var parameters = context.Section<TransferParameters>().AsTraining(context.Section<TrainParameters>());
-        TrainingStage.Prepare(parameters, Path.Combine(context.Store.Root, ".cache"), workspace);
+        TrainingStage.Prepare(parameters, ArtifactStore.CacheFolder(context.Store.Root), workspace);
 
         string featurized = context.OutputOf(FeaturizeStage.Instance);
         var features = FeatureSet.Load(featurized, ["train", "validation"]);

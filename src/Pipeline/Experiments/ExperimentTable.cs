@@ -14,7 +14,7 @@ public static class ExperimentTable
     public static readonly string[] Formats = ["table", "md", "csv", "json"];
 
     /// <summary>The metrics shown, in order; an experiment may lack some (e.g. no transfer model).</summary>
-    public static readonly string[] Metrics = ["accuracy", "loss", "macro_f1", "transfer_accuracy", "train_seconds"];
+    public static IReadOnlyList<string> Metrics => MetricNames.Experiment;
 
     /// <summary>
     /// One row per experiment: id, name, when, the parameters whose values differ between the rows (or all of them),
@@ -78,13 +78,13 @@ public static class ExperimentTable
         text.Append(Aligned([["metric", A, B, "change"], .. metrics.Select(m =>
         {
             double? x = a.Metrics.GetValueOrDefault(m), y = b.Metrics.GetValueOrDefault(m);
-            string change = x is { } p && y is { } q ? (q - p).ToString(m == "train_seconds" ? "+0.0;-0.0;0" : "+0.0000;-0.0000;0", CultureInfo.InvariantCulture) : "";
+            string change = x is { } p && y is { } q ? (q - p).ToString(MetricNames.IsSeconds(m) ? "+0.0;-0.0;0" : "+0.0000;-0.0000;0", CultureInfo.InvariantCulture) : "";
             return new[] { m, Number(m, x), Number(m, y), change };
         })]));
         return text.ToString();
     }
 
-    static bool LowerIsBetter(string metric) => metric is "loss" or "train_seconds";
+    static bool LowerIsBetter(string metric) => MetricNames.LowerIsBetter(metric);
 
     static string Show(JsonNode? value) => value switch
     {
@@ -94,7 +94,7 @@ public static class ExperimentTable
     };
 
     static string Number(string metric, double? value) => value is not { } v ? ""
-        : metric == "train_seconds" ? v.ToString("0.0", CultureInfo.InvariantCulture) : v.ToString("0.0000", CultureInfo.InvariantCulture);
+        : MetricNames.IsSeconds(metric) ? v.ToString("0.0", CultureInfo.InvariantCulture) : v.ToString("0.0000", CultureInfo.InvariantCulture);
 
     static string Csv(string cell) => cell.IndexOfAny([',', '"', '\n']) >= 0 ? $"\"{cell.Replace("\"", "\"\"")}\"" : cell;
 

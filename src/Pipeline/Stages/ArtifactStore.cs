@@ -20,6 +20,9 @@ public sealed class ArtifactStore(string root)
 
     public string StageDirectory(string stage) => Path.Combine(Root, stage);
 
+    /// <summary>Where an artifacts folder keeps its run cache, experiments and libtorch's own caches: <c>.cache/</c>.</summary>
+    public static string CacheFolder(string artifacts) => Path.Combine(artifacts, ".cache");
+
     /// <summary>
     /// The stage's record, read once per version of the file: a run asks for the same records many times (fingerprints,
     /// checks, the experiment), and Export's lists 70,000 outputs.

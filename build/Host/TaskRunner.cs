@@ -1,14 +1,16 @@
+using Cake.Common.Build;
 using System.Diagnostics;
 
 namespace Build.Host;
 
 /// <summary>
-/// <c>--jobs=N</c>: runs the target's tasks as soon as the tasks they depend on have completed, up to N at once, in
-/// the same actions and report as Cake's sequential engine. A stage that <see cref="Pipeline.Stages.Stage.RunsAlone"/>
-/// starts only when nothing else runs, and nothing starts beside it. After a failure no new task starts; the run fails
-/// with the first error once the running ones end.
+/// The one way the host executes tasks: each as soon as the tasks it depends on have completed, up to <c>--jobs</c>
+/// at once (default 1: one after the other, in the pipeline's order). A stage that
+/// <see cref="Pipeline.Stages.Stage.RunsAlone"/> starts only when nothing else runs, and nothing starts beside it.
+/// After a failure no new task starts; the run fails with the first error once the running ones end. A task that runs
+/// alone (every task with --jobs=1) gets its own CI log group; tasks running side by side carry their names on each line.
 /// </summary>
-public static class ParallelRunner
+public static class TaskRunner
 {
     public static async Task RunAsync(PipelineContext context, TaskCatalog catalog, TaskInfo target)
     {
@@ -18,6 +20,7 @@ public static class ParallelRunner
         var running = new Dictionary<Task, TaskInfo>();
         var pending = catalog.Tasks.Where(tasks.Contains).ToList(); // dependency order, so ties start in pipeline order
         Exception? failure = null;
+        var groups = new CiLogGroups(context.BuildSystem());
         while (pending.Count > 0 || running.Count > 0)
         {
             foreach (var info in pending.ToList())
@@ -28,21 +31,25 @@ public static class ParallelRunner
                 if (running.Values.Any(r => r.Stage?.RunsAlone == true)) break;
                 if (alone && running.Count > 0) continue;
                 pending.Remove(info);
-                running[Task.Run(() => RunOneAsync(context, info))] = info;
+                // Only a task with nothing beside it has its lines to itself: a group would mislabel another's.
+                bool grouped = running.Count == 0 && (context.Settings.Jobs == 1 || alone);
+                running[Task.Run(() => RunOneAsync(context, info, grouped ? groups : null))] = info;
             }
             if (running.Count == 0) break;
             var finished = await Task.WhenAny(running.Keys);
             var task = running[finished];
             running.Remove(finished);
-            if (finished.Exception is { } error) failure ??= error.InnerException ?? error;
-            else done.Add(task.Name);
+            // A cancelled task (Ctrl-C) is a failure too: awaiting it rethrows whatever ended it.
+            try { await finished; done.Add(task.Name); }
+            catch (Exception error) { failure ??= error; }
         }
         if (failure is not null) throw failure;
     }
 
-    static async Task RunOneAsync(PipelineContext context, TaskInfo info)
+    static async Task RunOneAsync(PipelineContext context, TaskInfo info, CiLogGroups? groups)
     {
         var clock = Stopwatch.StartNew();
+        groups?.Start(info.Name);
         try
         {
             await CakeWiring.ExecuteAsync(CakeWiring.Create(info), context, info.Name);
@@ -52,6 +59,10 @@ public static class ParallelRunner
         {
             CakeWiring.Finished(context, info.Name, clock.Elapsed, e);
             throw;
+        }
+        finally
+        {
+            groups?.End();
         }
     }
 }

@@ -6,19 +6,19 @@ using Serilog.Core;
 namespace Pipeline.Tests;
 
 /// <summary>
-/// build/Host/ParallelRunner.cs (--jobs=N) on a graph of its own: Fetch → Left, Right → Join, and Other beside them.
+/// build/Host/TaskRunner.cs (sequential and --jobs=N) on a graph of its own: Fetch → Left, Right → Join, and Other beside them.
 /// The tasks are found by TaskCatalog.Discover in this assembly, as the host finds its own.
 /// </summary>
 [Trait("Category", "Unit")]
-public class ParallelRunnerTests : IDisposable
+public class TaskRunnerTests : IDisposable
 {
     readonly TempFolder temp = new();
 
-    public ParallelRunnerTests() => RunnerProbe.Reset();
+    public TaskRunnerTests() => RunnerProbe.Reset();
 
     public void Dispose() => temp.Dispose();
 
-    static readonly TaskCatalog Catalog = TaskCatalog.Discover(typeof(ParallelRunnerTests).Assembly);
+    static readonly TaskCatalog Catalog = TaskCatalog.Discover(typeof(TaskRunnerTests).Assembly);
 
     async Task<(PipelineContext Context, Exception? Error)> Run(string target, params string[] args)
     {
@@ -29,7 +29,7 @@ public class ParallelRunnerTests : IDisposable
         var context = new PipelineContext(CakeWiring.CreateCakeContext(settings, Logger.None), settings, parameters, stages, Catalog, info, Logger.None);
         try
         {
-            await ParallelRunner.RunAsync(context, Catalog, info);
+            await TaskRunner.RunAsync(context, Catalog, info);
             return (context, null);
         }
         catch (Exception e)

@@ -1,0 +1,23 @@
+namespace Pipeline.Experiments;
+
+/// <summary>
+/// The metric names an experiment records, shows, compares and sorts by: one definition for Evaluate's record, the
+/// experiment log, the tables and the command line.
+/// </summary>
+public static class MetricNames
+{
+    public const string Accuracy = "accuracy", BinaryAccuracy = "binary_accuracy", Loss = "loss", MacroF1 = "macro_f1",
+        TransferAccuracy = "transfer_accuracy", TrainSeconds = "train_seconds";
+
+    /// <summary>Evaluate's results that an experiment keeps, in the order the tables show them.</summary>
+    public static readonly string[] Evaluated = [Accuracy, Loss, MacroF1, TransferAccuracy];
+
+    /// <summary>Every metric of an experiment, in the order the tables show them.</summary>
+    public static readonly string[] Experiment = [.. Evaluated, TrainSeconds];
+
+    /// <summary>Best first means lowest first for these.</summary>
+    public static bool LowerIsBetter(string metric) => metric is Loss or TrainSeconds;
+
+    /// <summary>A duration, not a result: shown with one decimal.</summary>
+    public static bool IsSeconds(string metric) => metric == TrainSeconds;
+}
