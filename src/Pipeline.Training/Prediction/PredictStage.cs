@@ -34,7 +34,7 @@ public sealed class PredictStage : Stage<PredictStage>
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline.Training/Prediction/*.cs", "src/Pipeline/Imaging/ImageLoader.cs", "src/Pipeline/Imaging/ImageFiles.cs",
          "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Evaluation/ClassificationMetrics.cs",
-         "src/Pipeline/Onnx/ClassifierOnnx.cs", "src/Pipeline/Imaging/Framing.cs"];
+         "src/Pipeline/Onnx/ClassifierOnnx.cs", "src/Pipeline/Imaging/Framing.cs", "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     // The bytes of the images and of the model file, not only their names: an edited image reruns the stage, and
     // --dryrun names it (path → SHA-256).

@@ -31,7 +31,7 @@ public sealed class TrainStage : Stage<TrainStage>
     public static readonly IReadOnlyList<string> TrainingCode =
         ["src/Pipeline.Training/Training/*.cs", "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Training/*.cs",
          "src/Pipeline.Training/Onnx/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline/Imaging/Framing.cs"];
+         "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {

@@ -17,7 +17,7 @@ public sealed class VerifyStage : Stage<VerifyStage>
          "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
          "src/Pipeline/Acquisition/FolderVerifier.cs", "src/Pipeline/Acquisition/FolderSource.cs", "src/Pipeline/Imaging/ImageLoader.cs",
          "src/Pipeline/Imaging/ImageFiles.cs", "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs",
-         "src/Pipeline/Imaging/Framing.cs"];
+         "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
