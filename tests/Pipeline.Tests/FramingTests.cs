@@ -1,4 +1,5 @@
 using Pipeline.Acquisition;
+using Pipeline.Augmentation;
 using Pipeline.Imaging;
 using Pipeline.Onnx;
 using Xunit.Abstractions;
@@ -123,5 +124,32 @@ public class FramingTests(ITestOutputHelper output)
             Assert.Throws<ImageException>(() => FramingStatistics.FromJson("{", "model.onnx")).Message);
         Assert.Equal("model.onnx: its framing statistics are incomplete",
             Assert.Throws<ImageException>(() => FramingStatistics.FromJson("""{"rows": 28, "columns": 28, "polarity": "sideways"}""", "model.onnx")).Message);
+    }
+}
+
+/// <summary>Stroke width for robust training: the morphology operations on a known image.</summary>
+[Trait("Category", "Unit")]
+public class MorphologyTests
+{
+    static byte[] Apply(AugmentOperation operation, byte[] pixels, int size)
+    {
+        var canvas = new Canvas(size, size, 1, 0);
+        pixels.CopyTo(canvas.Pixels, 0);
+        var rng = new Rng(1, 0, 0);
+        operation.Apply(canvas, ref rng, new Drawn());
+        return canvas.Pixels.ToArray();
+    }
+
+    [Fact]
+    public void Dilate_widens_a_light_stroke_by_a_pixel_each_side_and_erode_narrows_it()
+    {
+        // A vertical light stroke 3 pixels wide in a 9×9 dark image.
+        var stroke = new byte[81];
+        for (int y = 1; y < 8; y++) for (int x = 3; x < 6; x++) stroke[y * 9 + x] = 200;
+        int Width(byte[] image) => Enumerable.Range(0, 9).Count(x => image[4 * 9 + x] == 200);
+        Assert.Equal(5, Width(Apply(new RandomDilate { Probability = 1 }, stroke, 9)));
+        Assert.Equal(1, Width(Apply(new RandomErode { Probability = 1 }, stroke, 9)));
+        Assert.Contains(Width(Apply(new RandomDilate { Probability = 1, MaxSize = 2 }, stroke, 9)), new[] { 5, 7 }); // size 1 or 2
+        Assert.Equal(["max_size must be between 1 and 3, got 4"], new RandomErode { Probability = 1, MaxSize = 4 }.Validate());
     }
 }
