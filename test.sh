@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the tests: ./test.sh [dotnet test options], e.g. ./test.sh --filter Category=Unit (see tests/README.md).
 # Everything the suite needs outside NuGet is set up here, and only here: Debian's python3-pil and python3-onnx (the
-# checks against PIL and onnx.checker), nginx (the shared-cache tests) and a single-node Slurm cluster (the Cluster
-# tests). As root it installs what is missing and starts the cluster (stopped again at the end); as another user it
+# checks against PIL and onnx.checker), nginx (the shared-cache tests), five font packages (digits rendered for
+# Predict's framing check) and a single-node Slurm cluster (the Cluster tests). As root it installs what is missing and starts the cluster (stopped again at the end); as another user it
 # stops at once naming what is missing and the command that installs it (exit 2). Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -33,6 +33,12 @@ else
   [[ -x "$(command -v nginx || echo /usr/sbin/nginx)" ]] || missing+=(nginx)
   command -v slurmctld >/dev/null || missing+=(slurm-wlm)
   command -v munged >/dev/null || missing+=(munge)
+  # The fonts that tests/make_font_digits.py renders digits from, for Predict's framing check.
+  for font in truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core opentype/comic-neue/ComicNeue-Regular.otf:fonts-comic-neue \
+      opentype/dancingscript/DancingScript-Regular.otf:fonts-dancingscript \
+      opentype/kaushanscript/KaushanScript-Regular.otf:fonts-kaushanscript truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans; do
+    [[ -f /usr/share/fonts/${font%%:*} ]] || missing+=("${font##*:}")
+  done
   if [[ $(id -u) -ne 0 ]]; then
     if ((${#missing[@]})); then
       stop "missing Debian packages: ${missing[*]}
@@ -41,7 +47,7 @@ install them with:  sudo apt-get install -y ${missing[*]}
     fi
     build/slurm/local-cluster.sh status >/dev/null 2>&1 \
       || stop "the Slurm cluster is not up: start it with  sudo build/slurm/local-cluster.sh start"
-    say "python3-pil, python3-onnx, nginx, slurm-wlm and munge are installed; the Slurm cluster is up"
+    say "python3-pil, python3-onnx, nginx, slurm-wlm, munge and the fonts are installed; the Slurm cluster is up"
   else
     if ((${#missing[@]})); then
       say "installing ${missing[*]} (Debian packages; nginx through build/cache/nginx.sh install, which keeps Debian's server from starting)"
@@ -53,7 +59,7 @@ install them with:  sudo apt-get install -y ${missing[*]}
       fi
       build/cache/nginx.sh install || stop "build/cache/nginx.sh install failed"
     else
-      say "python3-pil, python3-onnx, nginx, slurm-wlm and munge are installed"
+      say "python3-pil, python3-onnx, nginx, slurm-wlm, munge and the fonts are installed"
     fi
     if build/slurm/local-cluster.sh status >/dev/null 2>&1; then
       say "the Slurm cluster is up"

@@ -24,7 +24,8 @@ public static class TransferGraph
     /// One model from the zoo's <paramref name="classifier"/> (named <paramref name="source"/> in errors) and a head's
     /// ONNX bytes; class names and the head's metadata carry over, the input's metadata says how to feed the images.
     /// </summary>
-    public static byte[] Combine(byte[] classifier, string source, int channels, int rows, int columns, int inputSize, byte[] head)
+    public static byte[] Combine(byte[] classifier, string source, int channels, int rows, int columns, int inputSize, byte[] head,
+        Imaging.FramingStatistics? framing = null)
     {
         var model = WireMessage.Parse(FeaturizerGraph.FromClassifier(classifier, source));
         var graphField = model.First(ModelFields.Graph)!;
@@ -60,7 +61,7 @@ public static class TransferGraph
                 model.Fields[model.Fields.IndexOf(old)] = producer;
         var metadata = Metadata(headModel);
         metadata["input"] = $"{ImagesInput} [{BatchDim}, {channels}, {rows}, {columns}] float32";
-        foreach (var (key, value) in OnnxPreprocessing.Pixels(channels).Metadata())
+        foreach (var (key, value) in (framing is null ? OnnxPreprocessing.Pixels(channels) : OnnxPreprocessing.Pixels(channels, framing)).Metadata())
             metadata[key] = value;
         metadata["preprocessing"] += $"; inside the model: bilinear resize to {inputSize}×{inputSize} (pixel centres aligned), "
             + (channels == 1 ? "the gray value in R, G and B, " : "") + "ImageNet's (x − mean) / std, the backbone's pooled features, then the head";

@@ -227,7 +227,7 @@ public class DocsCommandTests(ITestOutputHelper output) : IDisposable
     static readonly string[] Inputs =
     [
         "photos/digit.png", "a.png", "scans/2024/page-1.jpg", "artifacts/train/model.onnx", "artifacts/export/test/7/00000.png",
-        "../clothes/Bag/0001.jpg", "../clothes/Coat/0001.png",
+        "../clothes/Bag/0001.jpg", "../clothes/Coat/0001.png", "../font-digits/7/0007-dejavu-sans-dark.png",
     ];
 
     /// <summary>A checkout's layout: the repository's entries linked, <c>../shared</c> linked, the examples' inputs.</summary>

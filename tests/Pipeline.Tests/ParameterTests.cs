@@ -37,6 +37,8 @@ public class ParameterTests
     [InlineData("verify.validaton=1", "verify.validaton is not a parameter of 'verify' (known: validation, skip_unreadable, max_image_pixels)")]
     [InlineData("verify.validation=-1", "verify.validation must be ≥ 0, got -1")]
     [InlineData("download.retries=99", "download.retries must be between 0 and 20, got 99")]
+    [InlineData("predict.framing=crop", "predict.framing must be \"auto\" or \"none\", got \"crop\"")]
+    [InlineData("predict.unlike_threshold=0", "predict.unlike_threshold must be above 0, got 0")]
     public void A_bad_value_names_the_key_and_what_it_expects(string assignment, string message)
     {
         var error = Assert.Throws<ParameterException>(() => Parse(assignment).BindAll<PipelineParameters>());

@@ -305,15 +305,15 @@ public class PredictTests(ITestOutputHelper output) : IDisposable
 
     static string Images(params string[] paths) => $"predict.images={System.Text.Json.JsonSerializer.Serialize(paths)}";
 
-    sealed record Row(string Path, string? Model, string Predicted, float Probability, (string Class, float Probability)[] TopK);
+    sealed record Row(string Path, string? Model, string Predicted, float Probability, (string Class, float Probability)[] TopK, bool? Unlike = null);
 
     static List<Row> ReadCsv(string path)
     {
         var lines = File.ReadAllLines(path);
-        bool models = lines[0] == "path,model,predicted,probability,top_k";
-        Assert.True(models || lines[0] == "path,predicted,probability,top_k", lines[0]);
-        return [.. lines[1..].Select(l => l.Split(',')).Select(f => new Row(f[0], models ? f[1] : null, f[^3], float.Parse(f[^2]),
-            [.. f[^1].Split(';').Select(t => t.Split(':')).Select(t => (t[0], float.Parse(t[1])))]))];
+        bool models = lines[0] == "path,model,predicted,probability,top_k,unlike_training";
+        Assert.True(models || lines[0] == "path,predicted,probability,top_k,unlike_training", lines[0]);
+        return [.. lines[1..].Select(l => l.Split(',')).Select(f => new Row(f[0], models ? f[1] : null, f[^4], float.Parse(f[^3]),
+            [.. f[^2].Split(';').Select(t => t.Split(':')).Select(t => (t[0], float.Parse(t[1])))], f[^1] is "" ? null : f[^1] == "true"))];
     }
 
     [Fact]
@@ -489,5 +489,78 @@ public class PredictTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(message, run.Error);
         Assert.False(Directory.Exists(temp["artifacts"]));
+    }
+
+    /// <summary>The test model's file with MNIST's framing in its metadata, as Train writes it.</summary>
+    static byte[] Framed()
+    {
+        var model = WireMessage.Parse(Trained.Value[1]);
+        model.Add(OnnxProto.ModelFields.MetadataProps, new WireMessage().Add(OnnxProto.EntryFields.Key, FramingStatistics.MetadataKey)
+            .Add(OnnxProto.EntryFields.Value, MnistFraming.Statistics.ToJson()));
+        return model.ToByteArray();
+    }
+
+    [Fact]
+    public async Task A_dark_seven_in_a_page_corner_is_a_7_a_blank_page_is_marked_and_the_model_file_alone_answers_the_same()
+    {
+        int size = 200;
+        var page = new byte[size * size];
+        page.AsSpan().Fill(250);
+        var seven = ImageLoader.Resize(MnistTest.Split.Image(0).ToArray(), 1, 28, 28, 84, 84); // MNIST's first test digit, a 7
+        for (int y = 0; y < 84; y++)
+            for (int x = 0; x < 84; x++)
+                page[(size - 90 + y) * size + size - 88 + x] = (byte)(250 - seven[y * 84 + x] * 250 / 255);
+        Directory.CreateDirectory(temp["own"]);
+        File.WriteAllBytes(temp[Path.Combine("own", "seven.png")], Png.Encode(page, size, size));
+        page.AsSpan().Fill(250);
+        File.WriteAllBytes(temp[Path.Combine("own", "blank.png")], Png.Encode(page, size, size));
+
+        var store = new ArtifactStore(temp["artifacts"]);
+        await RecordModel(store, "train", Framed());
+        await TestStages.Run(PredictStage.Instance, Context(store, Images(temp["own"])));
+        string csv = File.ReadAllText(Path.Combine(store.StageDirectory("predict"), PredictStage.CsvFile));
+        output.WriteLine(csv);
+        var rows = ReadCsv(Path.Combine(store.StageDirectory("predict"), PredictStage.CsvFile)).ToDictionary(r => Path.GetFileName(r.Path));
+        Assert.Equal("7", rows["seven.png"].Predicted);
+        Assert.False(rows["seven.png"].Unlike);
+        Assert.True(rows["blank.png"].Unlike);
+        var record = store.ReadRecord("predict")!;
+        Assert.Equal(1, (int)record.Metrics["unlike_training"]!);
+
+        // The file alone carries the framing: the same answers, byte for byte.
+        File.WriteAllBytes(temp["model.onnx"], Framed());
+        var alone = new ArtifactStore(temp["alone"]);
+        await TestStages.Run(PredictStage.Instance, Context(alone, Images(temp["own"]), $"predict.model={temp["model.onnx"]}"));
+        Assert.Equal(csv, File.ReadAllText(Path.Combine(alone.StageDirectory("predict"), PredictStage.CsvFile)));
+
+        // framing=none: the page resized whole, dark on light, is marked unlike the training images.
+        var plain = new ArtifactStore(temp["plain"]);
+        await TestStages.Run(PredictStage.Instance, Context(plain, Images(temp["own"]), $"predict.model={temp["model.onnx"]}", "predict.framing=none"));
+        Assert.All(ReadCsv(Path.Combine(plain.StageDirectory("predict"), PredictStage.CsvFile)), r => Assert.True(r.Unlike));
+    }
+
+    [Fact]
+    public async Task Digits_rendered_from_fonts_are_read_far_better_framed()
+    {
+        var script = new ProcessStartInfo("/usr/bin/python3", [Path.Combine(TestHost.Root, "tests", "make_font_digits.py"), temp["fonts"], "--count", "300"])
+            { RedirectStandardError = true };
+        using (var process = Process.Start(script)!)
+        {
+            string error = await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, "tests/make_font_digits.py: " + error);
+        }
+        File.WriteAllBytes(temp["model.onnx"], Framed());
+        var accuracy = new Dictionary<string, double>();
+        foreach (var framing in new[] { "auto", "none" })
+        {
+            var store = new ArtifactStore(temp["artifacts-" + framing]);
+            await TestStages.Run(PredictStage.Instance, Context(store, Images(temp["fonts"]), $"predict.model={temp["model.onnx"]}", $"predict.framing={framing}"));
+            var rows = ReadCsv(Path.Combine(store.StageDirectory("predict"), PredictStage.CsvFile));
+            Assert.Equal(300, rows.Count);
+            accuracy[framing] = rows.Count(r => r.Predicted == Path.GetFileName(Path.GetDirectoryName(r.Path))) / (double)rows.Count;
+            output.WriteLine($"framing={framing}: {accuracy[framing]:P1} right, {rows.Count(r => r.Unlike == true)} marked unlike the training images");
+        }
+        Assert.True(accuracy["auto"] >= accuracy["none"] + 0.3, $"auto {accuracy["auto"]}, none {accuracy["none"]}");
     }
 }

@@ -69,6 +69,8 @@ public class StageDeclarationTests : IDisposable
         ["predict.images"] = ("[\"docs\"]", ["predict"]),
         ["predict.top"] = ("5", ["predict"]),
         ["predict.model"] = ("ONNX_FILE", ["predict"]),
+        ["predict.framing"] = ("none", ["predict"]),
+        ["predict.unlike_threshold"] = ("5", ["predict"]),
         ["slurm.partition"] = ("gpu", []),
         ["slurm.time_limit"] = ("1:00:00", []),
         ["slurm.cpus_per_task"] = ("2", []),
@@ -142,6 +144,8 @@ public class StageDeclarationTests : IDisposable
     [InlineData("src/Pipeline/Imaging/ContactSheet.cs", "verify augment evaluate export predict")]
     [InlineData("src/Pipeline/Acquisition/FolderSource.cs", "download verify")]
     [InlineData("src/Pipeline/Imaging/TextArt.cs", "")]
+    [InlineData("src/Pipeline/Imaging/FramingStatistics.cs", "verify train transfer predict")]
+    [InlineData("src/Pipeline/Imaging/Framing.cs", "predict")]
     [InlineData("src/Pipeline.Features/ImagePreprocessor.cs", "featurize")]
     [InlineData("src/Pipeline.Training/Models/ModelCatalog.cs", "train transfer evaluate")]
     [InlineData("src/Pipeline/Evaluation/Charts.cs", "evaluate")]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
+using Pipeline.Imaging;
 using Pipeline.Onnx;
 
 namespace Pipeline.Prediction;
@@ -17,14 +18,16 @@ public sealed class OnnxClassifier : IDisposable
     readonly InferenceSession session;
     readonly RunOptions runOptions = new();
 
-    OnnxClassifier(InferenceSession session, string path, IReadOnlyList<string> classes, int[] shape) =>
-        (this.session, Path, Classes, Channels, Rows, Columns) = (session, path, classes, shape[1], shape[2], shape[3]);
+    OnnxClassifier(InferenceSession session, string path, IReadOnlyList<string> classes, int[] shape, FramingStatistics? framing) =>
+        (this.session, Path, Classes, Channels, Rows, Columns, Framing) = (session, path, classes, shape[1], shape[2], shape[3], framing);
 
     public string Path { get; }
     public IReadOnlyList<string> Classes { get; }
     public int Channels { get; }
     public int Rows { get; }
     public int Columns { get; }
+    /// <summary>How the model's training images are framed (its metadata's <c>framing</c>), or null when the file does not say.</summary>
+    public FramingStatistics? Framing { get; }
 
     public static OnnxClassifier Load(string path)
     {
@@ -52,7 +55,15 @@ public sealed class OnnxClassifier : IDisposable
             // The file says how its input is scaled; this class feeds pixels / 255, as training does.
             if (metadata.TryGetValue("input_scale", out var scale) && !(double.TryParse(scale, CultureInfo.InvariantCulture, out var s) && Math.Abs(s - 1.0 / 255) < 1e-12))
                 throw new PredictException($"{path}: takes its input scaled by {scale}; images here are fed as pixel bytes / 255");
-            return new OnnxClassifier(session, path, classes, input.Dimensions);
+            FramingStatistics? framing = null;
+            if (metadata.TryGetValue(FramingStatistics.MetadataKey, out var json))
+            {
+                try { framing = FramingStatistics.FromJson(json, path); }
+                catch (ImageException e) { throw new PredictException(e.Message); }
+                if (framing.Rows != input.Dimensions[2] || framing.Columns != input.Dimensions[3])
+                    throw new PredictException($"{path}: its framing is for {framing.Rows}×{framing.Columns} images, its input {input.Dimensions[2]}×{input.Dimensions[3]}");
+            }
+            return new OnnxClassifier(session, path, classes, input.Dimensions, framing);
         }
         catch
         {

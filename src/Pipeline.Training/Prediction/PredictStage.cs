@@ -30,11 +30,11 @@ public sealed class PredictStage : Stage<PredictStage>
     public override IEnumerable<Stage> Reads(StageContext context) =>
         ModelFile(context) is not null ? [] : context.Section<TransferParameters>().Enabled ? Upstream : [TrainStage.Instance];
 
-    public override IReadOnlyList<string> Shapes => ["predict.images", "predict.top", "predict.model"];
+    public override IReadOnlyList<string> Shapes => ["predict.images", "predict.top", "predict.model", "predict.framing", "predict.unlike_threshold"];
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline.Training/Prediction/*.cs", "src/Pipeline/Imaging/ImageLoader.cs", "src/Pipeline/Imaging/ImageFiles.cs",
          "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Evaluation/ClassificationMetrics.cs",
-         "src/Pipeline/Onnx/ClassifierOnnx.cs"];
+         "src/Pipeline/Onnx/ClassifierOnnx.cs", "src/Pipeline/Imaging/Framing.cs", "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     // The bytes of the images and of the model file, not only their names: an edited image reruns the stage, and
     // --dryrun names it (path → SHA-256).
@@ -74,13 +74,18 @@ public sealed class PredictStage : Stage<PredictStage>
         return models;
     }
 
-    /// <summary>One model's answers: the probabilities of every image, and the pixels it was given.</summary>
-    sealed record Answers(string Label, IReadOnlyList<string> Classes, float[] Probabilities, IReadOnlyList<byte[]> Pixels, int Channels, int Rows, int Columns)
+    /// <summary>
+    /// One model's answers: the probabilities of every image, the pixels it was given, and each image's unlikeness
+    /// (<see cref="Framing.Unlikeness"/>; NaN when the model's file does not say how its training images are framed).
+    /// </summary>
+    sealed record Answers(string Label, IReadOnlyList<string> Classes, float[] Probabilities, IReadOnlyList<FramedImage> Framed, int Channels, int Rows, int Columns)
     {
         public ReadOnlySpan<float> Row(int image) => Probabilities.AsSpan(image * Classes.Count, Classes.Count);
 
         public IEnumerable<(string Class, float Probability)> Top(int image, int k) =>
             Predictions.TopK(Row(image), k).Select(c => (Classes[c], Probabilities[image * Classes.Count + c]));
+
+        public bool? Unlike(int image, double threshold) => double.IsNaN(Framed[image].Unlikeness) ? null : Framed[image].Unlikeness > threshold;
     }
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
@@ -88,22 +93,38 @@ public sealed class PredictStage : Stage<PredictStage>
         CheckRequest(context);
         var images = Images(context);
         long maxPixels = context.Section<Acquisition.VerifyParameters>().MaxImagePixels;
-        int top = context.Section<PredictParameters>().Top;
+        var parameters = context.Section<PredictParameters>();
+        int top = parameters.Top;
+        bool frame = parameters.Framing == "auto";
         var clock = Stopwatch.StartNew();
-        var pixels = new Dictionary<(int, int, int), IReadOnlyList<byte[]>>(); // models of the same input share the decoding
+        // Models of the same input and framing share the decoding and framing.
+        var pixels = new Dictionary<(int, int, int, string), IReadOnlyList<FramedImage>>();
         var answers = new List<Answers>();
         foreach (var (label, path) in Models(context))
         {
             context.Cancellation.ThrowIfCancellationRequested();
             using var classifier = OnnxClassifier.Load(path);
-            var shape = (classifier.Channels, classifier.Rows, classifier.Columns);
-            if (!pixels.TryGetValue(shape, out var loaded))
-                pixels[shape] = loaded = [.. images.Select(i => ImageLoader.Load(i, classifier.Channels, classifier.Rows, classifier.Columns, maxPixels))];
-            answers.Add(new Answers(label, classifier.Classes, classifier.Probabilities(loaded), loaded, classifier.Channels, classifier.Rows, classifier.Columns));
+            var framing = classifier.Framing;
+            if (framing is null)
+                context.Log.Warning("{Model}: its file does not say how its training images are framed (metadata \"{Key}\"): images are resized whole and not compared with the training images",
+                    label, FramingStatistics.MetadataKey);
+            var key = (classifier.Channels, classifier.Rows, classifier.Columns, framing?.ToJson() ?? "");
+            if (!pixels.TryGetValue(key, out var loaded))
+                pixels[key] = loaded = [.. images.AsParallel().AsOrdered().WithCancellation(context.Cancellation).Select(i =>
+                {
+                    var (planes, width, height) = ImageLoader.LoadPlanes(i, classifier.Channels, classifier.Rows, classifier.Columns, maxPixels);
+                    return frame && framing is not null
+                        ? Framing.Frame(planes, classifier.Channels, width, height, framing)
+                        : Framing.Unframed(planes, classifier.Channels, width, height, classifier.Rows, classifier.Columns, framing);
+                })];
+            answers.Add(new Answers(label, classifier.Classes, classifier.Probabilities([.. loaded.Select(f => f.Pixels)]), loaded,
+                classifier.Channels, classifier.Rows, classifier.Columns));
         }
         double seconds = clock.Elapsed.TotalSeconds;
 
-        var csv = new StringBuilder(answers.Count > 1 ? "path,model,predicted,probability,top_k\n" : "path,predicted,probability,top_k\n");
+        double threshold = parameters.UnlikeThreshold;
+        var csv = new StringBuilder(answers.Count > 1 ? "path,model,predicted,probability,top_k,unlike_training\n" : "path,predicted,probability,top_k,unlike_training\n");
+        int unlike = 0;
         for (int i = 0; i < images.Count; i++)
         {
             string shown = Shown(context, images[i]);
@@ -112,18 +133,26 @@ public sealed class PredictStage : Stage<PredictStage>
                 var best = a.Top(i, top).ToList();
                 string topK = string.Join(';', best.Select(b => $"{b.Class}:{Number(b.Probability)}"));
                 csv.Append(CsvField(shown)).Append(',').Append(answers.Count > 1 ? a.Label + "," : "")
-                    .Append(CsvField(best[0].Class)).Append(',').Append(Number(best[0].Probability)).Append(',').Append(CsvField(topK)).Append('\n');
+                    .Append(CsvField(best[0].Class)).Append(',').Append(Number(best[0].Probability)).Append(',').Append(CsvField(topK)).Append(',')
+                    .Append(a.Unlike(i, threshold) switch { true => "true", false => "false", null => "" }).Append('\n');
             }
             context.Log.Information("{Path:l}  {Predictions:l}", shown,
                 string.Join("  |  ", answers.Select(a => $"{a.Label}: " + string.Join(", ", a.Top(i, top).Select(b => $"{b.Class} {Percent(b.Probability)}")))));
+            if (answers.FirstOrDefault(a => a.Unlike(i, threshold) == true) is { } marked)
+            {
+                unlike++;
+                context.Log.Warning("{Path:l}: unlike the training images ({Reason:l}; unlikeness {Score:0.0} > predict.unlike_threshold {Threshold}): its answers are not to be trusted",
+                    shown, marked.Framed[i].Reason, marked.Framed[i].Unlikeness, threshold);
+            }
         }
         File.WriteAllText(workspace.PathOf(CsvFile), csv.ToString());
         File.WriteAllBytes(workspace.PathOf(SheetFile), Sheet(answers, images.Count));
 
-        context.Log.Information("predict: {Count:N0} images, {Models} in {Seconds:0.00} s; {Csv}", images.Count,
+        context.Log.Information("predict: {Count:N0} images ({Unlike:N0} unlike the training images), {Models} in {Seconds:0.00} s; {Csv}", images.Count, unlike,
             string.Join(" and ", answers.Select(a => a.Label)), seconds, Path.Combine(context.OutputOf(this), CsvFile));
         workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;
         workspace.Metrics["images"] = images.Count;
+        workspace.Metrics["unlike_training"] = unlike;
         workspace.Metrics["seconds"] = Math.Round(seconds, 3);
         workspace.Metrics["images_per_second"] = Math.Round(images.Count * answers.Count / Math.Max(seconds, 1e-6));
         return Task.CompletedTask;
@@ -136,7 +165,7 @@ public sealed class PredictStage : Stage<PredictStage>
         var tiles = Enumerable.Range(0, Math.Min(count, SheetImages)).Select(i =>
         {
             string caption = string.Join(" · ", answers.Select(a => a.Top(i, 1).First()).Select(b => $"{b.Class} {b.Probability * 100:0}%"));
-            return new Tile(first.Pixels[i], first.Columns, first.Rows, caption, first.Channels);
+            return new Tile(first.Framed[i].Pixels, first.Columns, first.Rows, caption, first.Channels);
         }).ToList();
         return ContactSheet.Render(tiles, columns: Math.Min(10, tiles.Count), scale: 4);
     }

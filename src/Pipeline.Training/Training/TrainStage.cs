@@ -30,7 +30,8 @@ public sealed class TrainStage : Stage<TrainStage>
     /// <summary>The training library's code that shapes a trained model (shared with Transfer).</summary>
     public static readonly IReadOnlyList<string> TrainingCode =
         ["src/Pipeline.Training/Training/*.cs", "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Training/*.cs",
-         "src/Pipeline.Training/Onnx/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
+         "src/Pipeline.Training/Onnx/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
+         "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
@@ -55,7 +56,7 @@ public sealed class TrainStage : Stage<TrainStage>
 
         TrainingStage.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
             dataset.Classes, workspace, context.Log, context.Cancellation);
-        File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.Pixels(dataset.Channels)));
+        File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.Pixels(dataset.Channels, Imaging.FramingStatistics.Load(verified))));
         workspace.Metrics["peak_rss_mb"] = ProcessMemory.PeakResidentBytes() is { } peak ? Math.Round(peak / 1048576.0) : null;
         return Task.CompletedTask;
     }

@@ -9,7 +9,8 @@ public sealed class TransferStage : Stage<TransferStage>
 {
     public override string Name => "transfer";
     public override string Description => "Train the classifier head (transfer.head) on the pretrained backbone's features, with checkpoints like Train.";
-    public override IReadOnlyList<Stage> Upstream => [FeaturizeStage.Instance];
+    // Verify's framing of the training images goes into the model file.
+    public override IReadOnlyList<Stage> Upstream => [FeaturizeStage.Instance, Acquisition.VerifyStage.Instance];
     public override bool RunsAlone => true;
     // The head trains on the CNN's threads and CPU path (TransferParameters.AsTraining).
     public override IReadOnlyList<string> Shapes =>
@@ -40,7 +41,8 @@ public sealed class TransferStage : Stage<TransferStage>
         var m = features.Manifest;
         byte[] head = TrainingStage.Onnx(workspace, OnnxPreprocessing.Features($"{m.Backbone} features at {m.InputSize}×{m.InputSize}"));
         File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile),
-            TransferGraph.Combine(File.ReadAllBytes(Path.Combine(featurized, m.Backbone)), m.Backbone, m.Channels, m.Rows, m.Columns, m.InputSize, head));
+            TransferGraph.Combine(File.ReadAllBytes(Path.Combine(featurized, m.Backbone)), m.Backbone, m.Channels, m.Rows, m.Columns, m.InputSize, head,
+                Imaging.FramingStatistics.Load(context.OutputOf(Acquisition.VerifyStage.Instance))));
         return Task.CompletedTask;
     }
 }

@@ -9,14 +9,15 @@ namespace Pipeline.Acquisition;
 public sealed class VerifyStage : Stage<VerifyStage>
 {
     public override string Name => "verify";
-    public override string Description => "Check checksums and IDX structure (or decode a folder's images); write train/validation/test arrays and the image inventory.";
+    public override string Description => "Check checksums and IDX structure (or decode a folder's images); write train/validation/test arrays, the image inventory and the training images' framing.";
     public override IReadOnlyList<Stage> Upstream => [DownloadStage.Instance];
     public override IReadOnlyList<string> Shapes => ["verify.validation", "verify.skip_unreadable", "verify.max_image_pixels"];
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline/Acquisition/DatasetVerifier.cs", "src/Pipeline/Acquisition/Idx.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
          "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
          "src/Pipeline/Acquisition/FolderVerifier.cs", "src/Pipeline/Acquisition/FolderSource.cs", "src/Pipeline/Imaging/ImageLoader.cs",
-         "src/Pipeline/Imaging/ImageFiles.cs", "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs"];
+         "src/Pipeline/Imaging/ImageFiles.cs", "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs",
+         "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
@@ -28,6 +29,12 @@ public sealed class VerifyStage : Stage<VerifyStage>
                 context.Log, context.Cancellation)
             : DatasetVerifier.Verify(definition, downloads, parameters.Validation, workspace.Directory);
         context.Log.Information("{Inventory:l}", inventory.ToTable());
+        // How a training image is framed, for Predict to bring other images to it (docs/predict.md).
+        var verified = VerifiedDataset.Load(workspace.Directory);
+        var framing = Imaging.FramingStatistics.Learn(verified.LoadSplit(workspace.Directory, "train"));
+        framing.Save(workspace.Directory);
+        context.Log.Information("framing of the training images: {Polarity}, object's longer side {Side} px, centre of mass at row {Row}, column {Column}",
+            framing.Polarity, framing.LongSide.Median, framing.CentreRow.Median, framing.CentreColumn.Median);
         foreach (var (split, count) in inventory.Counts)
             workspace.Metrics[split] = count;
         return Task.CompletedTask;

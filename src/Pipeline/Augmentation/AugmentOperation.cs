@@ -34,6 +34,8 @@ namespace Pipeline.Augmentation;
 [JsonDerivedType(typeof(RandomContrast), "random_contrast")]
 [JsonDerivedType(typeof(RandomColor), "random_color")]
 [JsonDerivedType(typeof(Invert), "invert")]
+[JsonDerivedType(typeof(RandomErode), "random_erode")]
+[JsonDerivedType(typeof(RandomDilate), "random_dilate")]
 public abstract record AugmentOperation
 {
     static readonly Dictionary<Type, string> Names = typeof(AugmentOperation).GetCustomAttributes<JsonDerivedTypeAttribute>()

@@ -35,10 +35,31 @@ public static class ImageLoader
     public static byte[] Load(string path, int channels, int rows, int columns, long maxPixels = DefaultMaxPixels)
     {
         string name = ImageFiles.Named(path);
-        byte[] file;
-        try { file = File.ReadAllBytes(path); }
+        return Load(Read(path, name), name, channels, rows, columns, maxPixels: maxPixels);
+    }
+
+    static byte[] Read(string path, string name)
+    {
+        try { return File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageException($"{name}: cannot read it ({e.Message})"); }
-        return Load(file, name, channels, rows, columns, maxPixels: maxPixels);
+    }
+
+    /// <summary>
+    /// The file as <paramref name="channels"/> planes at its decoded size (reduced only as <see cref="Decode"/> reduces
+    /// for a model of <paramref name="rows"/> × <paramref name="columns"/>), for a caller that fits it itself (framing).
+    /// </summary>
+    public static (byte[] Planes, int Width, int Height) LoadPlanes(string path, int channels, int rows, int columns, long maxPixels = DefaultMaxPixels)
+    {
+        string name = ImageFiles.Named(path);
+        try
+        {
+            var (rgba, width, height) = Decode(Read(path, name), name, maxPixels, rows, columns);
+            return (Planes(rgba, channels, name), width, height);
+        }
+        catch (Exception e) when (e is OverflowException or OutOfMemoryException or ArgumentException or IndexOutOfRangeException)
+        {
+            throw new ImageException($"{name}: cannot be loaded ({e.GetType().Name}: {e.Message})");
+        }
     }
 
     /// <summary>
@@ -170,6 +191,15 @@ public static class ImageLoader
         Resample(planes, channels, width, height, Taps(width, scaledWidth, 0, scaledWidth), Taps(height, scaledHeight, 0, scaledHeight),
             padded, rows, columns, (int)Math.Round((rows - scaledHeight) / 2.0), (int)Math.Round((columns - scaledWidth) / 2.0));
         return padded;
+    }
+
+    /// <summary>Planes scaled to exactly <paramref name="newWidth"/> × <paramref name="newHeight"/> by the same bilinear resampling as <see cref="Fit"/> (PIL's <c>resize</c>).</summary>
+    public static byte[] Resize(byte[] planes, int channels, int width, int height, int newWidth, int newHeight)
+    {
+        if (width == newWidth && height == newHeight) return planes;
+        var resized = new byte[channels * newWidth * newHeight];
+        Resample(planes, channels, width, height, Taps(width, newWidth, 0, newWidth), Taps(height, newHeight, 0, newHeight), resized, newHeight, newWidth, 0, 0);
+        return resized;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Imaging;
 
 namespace Pipeline.Onnx;
 
@@ -9,7 +10,8 @@ namespace Pipeline.Onnx;
 /// <param name="Layout">The input's layout, e.g. <c>NCHW</c>.</param>
 /// <param name="Scale">Input value = raw value × <paramref name="Scale"/> (pixel bytes → 0..1 is 1/255).</param>
 /// <param name="Description">The same in words, with anything the numbers do not say.</param>
-public sealed record OnnxPreprocessing(string Layout, double Scale, string Description)
+/// <param name="Framing">How the training images are framed (<see cref="Imaging.Framing"/>), for images of another framing.</param>
+public sealed record OnnxPreprocessing(string Layout, double Scale, string Description, FramingStatistics? Framing = null)
 {
     /// <summary>Gray pixel bytes / 255, as the CNNs are trained on them.</summary>
     public static OnnxPreprocessing GrayPixels { get; } =
@@ -27,6 +29,13 @@ public sealed record OnnxPreprocessing(string Layout, double Scale, string Descr
         _ => throw new ArgumentException($"images have 1 (gray) or 3 (RGB) channels, not {channels}", nameof(channels)),
     };
 
+    /// <summary>The pixels of images with <paramref name="channels"/> channels, framed as <paramref name="framing"/> says.</summary>
+    public static OnnxPreprocessing Pixels(int channels, FramingStatistics framing) => Pixels(channels) with
+    {
+        Framing = framing,
+        Description = Pixels(channels).Description + $"; an image not framed like the training images is framed first: see \"{FramingStatistics.MetadataKey}\"",
+    };
+
     /// <summary>Feature vectors as they are (a classifier head's input); <paramref name="source"/> says what made them.</summary>
     public static OnnxPreprocessing Features(string source) => new("NC", 1, $"feature vectors as they are: {source}");
 
@@ -36,5 +45,6 @@ public sealed record OnnxPreprocessing(string Layout, double Scale, string Descr
         new("input_layout", Layout),
         new("input_scale", Scale.ToString("R", CultureInfo.InvariantCulture)),
         new("preprocessing", Description),
+        .. Framing is null ? [] : new KeyValuePair<string, string>[] { new(FramingStatistics.MetadataKey, Framing.ToJson()) },
     ];
 }
