@@ -110,13 +110,24 @@ public sealed class PredictStage : Stage<PredictStage>
                     label, FramingStatistics.MetadataKey);
             var key = (classifier.Channels, classifier.Rows, classifier.Columns, framing?.ToJson() ?? "");
             if (!pixels.TryGetValue(key, out var loaded))
-                pixels[key] = loaded = [.. images.AsParallel().AsOrdered().WithCancellation(context.Cancellation).Select(i =>
+            {
+                try
                 {
-                    var (planes, width, height) = ImageLoader.LoadPlanes(i, classifier.Channels, classifier.Rows, classifier.Columns, maxPixels);
-                    return frame && framing is not null
-                        ? Framing.Frame(planes, classifier.Channels, width, height, framing)
-                        : Framing.Unframed(planes, classifier.Channels, width, height, classifier.Rows, classifier.Columns, framing);
-                })];
+                    pixels[key] = loaded = [.. images.AsParallel().AsOrdered().WithCancellation(context.Cancellation).Select(i =>
+                    {
+                        var (planes, width, height) = ImageLoader.LoadPlanes(i, classifier.Channels, classifier.Rows, classifier.Columns, maxPixels);
+                        return frame && framing is not null
+                            ? Framing.Frame(planes, classifier.Channels, width, height, framing)
+                            : Framing.Unframed(planes, classifier.Channels, width, height, classifier.Rows, classifier.Columns, framing);
+                    })];
+                }
+                catch (AggregateException e) when (e.InnerExceptions.OfType<ImageException>().FirstOrDefault() is { } named)
+                {
+                    // The file's own message, not PLINQ's wrapper: it names the file.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(named);
+                    throw;
+                }
+            }
             answers.Add(new Answers(label, classifier.Classes, classifier.Probabilities([.. loaded.Select(f => f.Pixels)]), loaded,
                 classifier.Channels, classifier.Rows, classifier.Columns));
         }
