@@ -34,7 +34,7 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         TorchRuntime.Initialize(train.Threads, train.MklIntelPath, Path.Combine(context.Store.Root, ".cache"));
         var (dataset, verified) = VerifyStage.Load(context);
         string trained = context.OutputOf(TrainStage.Instance);
-        var test = dataset.LoadSplit(verified, "test");
+        using var test = dataset.LoadSplit(verified, "test");
         var card = TrainedModel.Load(trained);
         using var network = card.Open(trained);
         float[] probabilities;

@@ -28,7 +28,7 @@ public sealed class LabelledTensors : IDisposable
         int offset = 0;
         foreach (var split in splits)
         {
-            split.Images.CopyTo(pixels, (long)offset * size);
+            split.Read(0, split.Count, pixels.AsSpan(checked(offset * size)));
             for (int i = 0; i < split.Count; i++) labels[offset + i] = split.Labels[i];
             offset += split.Count;
         }

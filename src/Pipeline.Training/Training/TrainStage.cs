@@ -38,7 +38,7 @@ public sealed class TrainStage : Stage<TrainStage>
         TrainingStage.Prepare(parameters, Path.Combine(context.Store.Root, ".cache"), workspace);
 
         var (dataset, verified) = VerifyStage.Load(context);
-        var validationSplit = dataset.LoadSplit(verified, "validation");
+        using var validationSplit = dataset.LoadSplit(verified, "validation");
         if (validationSplit.Count == 0)
             throw new StageException("train needs a validation split to check each epoch: set verify.validation above 0");
         var splits = new List<ImageSplit> { dataset.LoadSplit(verified, "train") };

@@ -71,7 +71,7 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
     public static AugmentResult RunRange(VerifiedDataset dataset, string verified, AugmentParameters parameters, ItemRange range, string output,
         ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
     {
-        var source = dataset.LoadSplit(verified, parameters.Source);
+        using var source = dataset.LoadSplit(verified, parameters.Source);
         Action<int, int, ReadOnlySpan<byte>>? writePng = null;
         if (parameters.Png)
         {
@@ -111,7 +111,7 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
     /// </summary>
     public static void Complete(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output)
     {
-        var source = dataset.LoadSplit(verified, parameters.Source);
+        using var source = dataset.LoadSplit(verified, parameters.Source);
         CanonicalJson.WriteFile(Path.Combine(output, VerifiedDataset.FileName), dataset with
         {
             Splits = new(new Dictionary<string, int> { [Augmenter.SplitName] = parameters.Samples }, StringComparer.Ordinal),
