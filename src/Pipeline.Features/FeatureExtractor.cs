@@ -66,7 +66,9 @@ public static class FeatureExtractor
             if (from == to && splitCount > 0) continue; // an empty split's (empty) file is every range's
             var clock = Stopwatch.StartNew();
             using var split = dataset.LoadSplit(verifiedDirectory, name);
-            var features = new float[(long)(to - from) * featurizer.Dim];
+            var features = new float[batchSize * featurizer.Dim];
+            // Written batch by batch: memory is one batch of features (a full disk fails the write; nothing is recorded).
+            using var file = new FileStream(Path.Combine(output, FeatureSet.FeaturesFile(name)), FileMode.Create, FileAccess.Write);
             for (int start = from; start < to; start += batchSize)
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -77,10 +79,10 @@ public static class FeatureExtractor
                 for (int i = 0; i < count; i++)
                     preprocessor.Write(pixels.AsSpan(i * split.ImageSize, split.ImageSize), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
                 preprocessing.Stop();
-                featurizer.Run(batch, count, inputSize, features.AsMemory((start - from) * featurizer.Dim, count * featurizer.Dim));
+                featurizer.Run(batch, count, inputSize, features.AsMemory(0, count * featurizer.Dim));
+                file.Write(MemoryMarshal.AsBytes(features.AsSpan(0, count * featurizer.Dim)));
                 progress.Add(count);
             }
-            Write(output, FeatureSet.FeaturesFile(name), MemoryMarshal.AsBytes(features.AsSpan()), declare);
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();

@@ -86,10 +86,11 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         var features = FeatureSet.Load(featurized, [split]);
         var card = TrainedModel.Load(transfer);
         using var head = card.Open(transfer);
-        float[] probabilities;
-        using (var data = LabelledTensors.FromFeatures(features[split].Features, features[split].Dim, features[split].Labels))
-            probabilities = TrainedModel.Probabilities(head, data);
-        var metrics = ClassificationMetrics.Compute(features[split].Labels, probabilities, features.Manifest.Classes);
+        var accumulator = new ClassificationMetrics.Accumulator(features.Manifest.Classes);
+        using (var data = new FeatureExamples(features[split]))
+            TrainedModel.Probabilities(head, data, (probabilities, batch) =>
+                accumulator.Add(features[split].Labels.AsSpan(checked((int)batch.Start), batch.Count), probabilities));
+        var metrics = accumulator.Result();
         string name = $"mobilenetv2-{features.Manifest.InputSize}+{card.Model}";
         File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",

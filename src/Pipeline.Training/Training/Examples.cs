@@ -102,3 +102,22 @@ public sealed class ImageExamples : ExampleSource
         if (owns) foreach (var split in splits) split.Dispose();
     }
 }
+
+/// <summary>A split of Featurize's feature vectors, read by range from its file.</summary>
+public sealed class FeatureExamples(Pipeline.Features.FeatureSplit split) : ExampleSource
+{
+    public override int Count => split.Count;
+    public override long[] ExampleShape { get; } = [split.Dim];
+    public override int Label(long index) => split.Labels[index];
+
+    public override void Gather(ReadOnlySpan<long> indices, Span<float> destination)
+    {
+        for (int k = 0; k < indices.Length;)
+        {
+            int run = 1;
+            while (k + run < indices.Length && indices[k + run] == indices[k] + run) run++;
+            split.ReadRows(indices[k], run, destination.Slice(k * split.Dim, run * split.Dim));
+            k += run;
+        }
+    }
+}
