@@ -49,6 +49,8 @@ public sealed class TrainStage : Stage<TrainStage>
         }
         // Read from disk batch by batch (BatchLoader): memory is a few batches, not the splits.
         using var train = new ImageExamples(splits);
+        long stepBytes = MemoryEstimate.Check(parameters.Model, dataset.Classes.Count, train.ExampleShape, parameters.BatchSize, "train.batch_size");
+        workspace.Metrics["estimated_step_mb"] = Math.Round(stepBytes / 1048576.0);
         context.Log.Information("train: {Model} on {Train:N0} training images ({Splits}), {Validation:N0} validation; {Threads} threads, MKL path {Mkl}",
             parameters.Model, train.Count, string.Join(" + ", splits.Select(s => $"{s.Count:N0} {s.Name}")), validation.Count,
             workspace.Tools["torch_threads"], workspace.Tools["mkl_cpu_path"]);
