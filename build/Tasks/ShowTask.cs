@@ -12,7 +12,7 @@ public sealed class ShowTask : AsyncFrostingTask<PipelineContext>
     public override Task RunAsync(PipelineContext context)
     {
         var (dataset, verified) = VerifyStage.Load(context.Stages);
-        var split = dataset.LoadSplit(verified, context.Settings.Split);
+        using var split = dataset.LoadSplit(verified, context.Settings.Split);
         int index = context.Settings.Index;
         if (index >= split.Count)
             throw new UsageException($"--index={index}: split '{split.Name}' has {split.Count:N0} images (0–{split.Count - 1:N0})");

@@ -53,6 +53,7 @@ public static class FeatureExtractor
         var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize, dataset.Channels);
         var progress = new Progress(log, "featurize", range.Count, "images");
         var batch = new float[batchSize * preprocessor.TensorLength];
+        var pixels = new byte[batchSize * dataset.ImageSize];
         var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var total = Stopwatch.StartNew();
         var preprocessing = new Stopwatch();
@@ -64,21 +65,24 @@ public static class FeatureExtractor
             offset += splitCount;
             if (from == to && splitCount > 0) continue; // an empty split's (empty) file is every range's
             var clock = Stopwatch.StartNew();
-            var split = dataset.LoadSplit(verifiedDirectory, name);
-            var features = new float[(long)(to - from) * featurizer.Dim];
+            using var split = dataset.LoadSplit(verifiedDirectory, name);
+            var features = new float[batchSize * featurizer.Dim];
+            // Written batch by batch: memory is one batch of features (a full disk fails the write; nothing is recorded).
+            using var file = new FileStream(Path.Combine(output, FeatureSet.FeaturesFile(name)), FileMode.Create, FileAccess.Write);
             for (int start = from; start < to; start += batchSize)
             {
                 cancellation.ThrowIfCancellationRequested();
                 int count = Math.Min(batchSize, to - start);
                 // Sequential on purpose: preparing a batch is a few percent of running it (see the preprocess metric).
                 preprocessing.Start();
+                split.Read(start, count, pixels);
                 for (int i = 0; i < count; i++)
-                    preprocessor.Write(split.Image(start + i), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
+                    preprocessor.Write(pixels.AsSpan(i * split.ImageSize, split.ImageSize), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
                 preprocessing.Stop();
-                featurizer.Run(batch, count, inputSize, features.AsMemory((start - from) * featurizer.Dim, count * featurizer.Dim));
+                featurizer.Run(batch, count, inputSize, features.AsMemory(0, count * featurizer.Dim));
+                file.Write(MemoryMarshal.AsBytes(features.AsSpan(0, count * featurizer.Dim)));
                 progress.Add(count);
             }
-            Write(output, FeatureSet.FeaturesFile(name), MemoryMarshal.AsBytes(features.AsSpan()), declare);
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();

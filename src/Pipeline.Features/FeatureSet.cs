@@ -4,11 +4,46 @@ using Pipeline.Stages;
 
 namespace Pipeline.Features;
 
-/// <summary>One split's features (row-major <c>Count × Dim</c>) and labels (class indices).</summary>
-public sealed record FeatureSplit(string Name, float[] Features, byte[] Labels, int Dim)
+/// <summary>One split's features (row-major <c>Count × Dim</c> float32 in <see cref="Path"/>, read by range) and labels
+/// (class indices, in memory).</summary>
+public sealed record FeatureSplit(string Name, string Path, byte[] Labels, int Dim)
 {
     public int Count => Labels.Length;
-    public ReadOnlySpan<float> Row(int index) => Features.AsSpan(index * Dim, Dim);
+
+    /// <summary>Rows <c>start .. start + count</c> into <paramref name="destination"/> (positioned reads; thread-safe).</summary>
+    public void ReadRows(long start, int count, Span<float> destination)
+    {
+        if (start < 0 || count < 0 || start + count > Count)
+            throw new ArgumentOutOfRangeException(nameof(start), $"rows {start}..{start + count} of {Path} ({Count:N0} rows)");
+        using var file = File.OpenHandle(Path);
+        var bytes = MemoryMarshal.AsBytes(destination[..checked(count * Dim)]);
+        long offset = start * Dim * sizeof(float);
+        while (!bytes.IsEmpty)
+        {
+            int read = RandomAccess.Read(file, bytes, offset);
+            if (read == 0) throw new FeaturizeException($"{Path}: ended at byte {offset:N0} (was it truncated?)");
+            bytes = bytes[read..];
+            offset += read;
+        }
+    }
+
+    public float[] Row(int index)
+    {
+        var row = new float[Dim];
+        ReadRows(index, 1, row);
+        return row;
+    }
+
+    /// <summary>The whole matrix (small sets and tests; the stages read by range).</summary>
+    public float[] Features
+    {
+        get
+        {
+            var all = new float[(long)Count * Dim];
+            ReadRows(0, Count, all);
+            return all;
+        }
+    }
 }
 
 /// <summary>What <c>features.json</c> says: which backbone at which input size made the features, and per split its count
@@ -59,13 +94,11 @@ public sealed record FeatureSet(FeatureManifest Manifest, IReadOnlyDictionary<st
         var labels = File.ReadAllBytes(labelsPath);
         if (labels.Length != count)
             throw new FeaturizeException($"{labelsPath}: {labels.Length:N0} labels, features.json says {count:N0}");
-        var features = new float[(long)count * dim];
-        using (var stream = File.OpenRead(featuresPath))
-        {
-            if (stream.Length != features.LongLength * sizeof(float))
-                throw new FeaturizeException($"{featuresPath}: {stream.Length:N0} bytes, expected {count:N0} × {dim} float32 = {features.LongLength * sizeof(float):N0}");
-            stream.ReadExactly(MemoryMarshal.AsBytes(features.AsSpan()));
-        }
-        return new FeatureSplit(split, features, labels, dim);
+        long expected = (long)count * dim * sizeof(float);
+        var info = new FileInfo(featuresPath);
+        if (!info.Exists) throw new FeaturizeException($"{featuresPath} not found: run the Featurize stage again");
+        if (info.Length != expected)
+            throw new FeaturizeException($"{featuresPath}: {info.Length:N0} bytes, expected {count:N0} × {dim} float32 = {expected:N0}");
+        return new FeatureSplit(split, featuresPath, labels, dim);
     }
 }

@@ -240,7 +240,9 @@ public class AugmentTests : IDisposable
         var mnist = DatasetDefinition.Load("mnist", Path.Combine(TestHost.Root, "datasets"));
         DatasetVerifier.Verify(mnist, TestHost.MnistMirror, 5000, temp["verify"]);
         var test = VerifiedDataset.Load(temp["verify"]).LoadSplit(temp["verify"], "test");
-        var digits = new ImageSplit("test", test.Images[..(100 * 784)], test.Labels[..100], 28, 28);
+        var first = new byte[100 * 784];
+        test.Read(0, 100, first);
+        var digits = new ImageSplit("test", first, test.Labels[..100], 28, 28);
         foreach (var operation in AllOperations().Concat([new Rotate90 { Probability = 1 }, new Rotate180 { Probability = 1 },
             new Rotate270 { Probability = 1 }, new FlipTopBottom { Probability = 1 }, new SkewTilt { Probability = 1 },
             new SkewCorner { Probability = 1 }, new SkewLeftRight { Probability = 1 }, new SkewTopBottom { Probability = 1 }]))
@@ -488,5 +490,24 @@ public class AugmentTests : IDisposable
         Assert.Equal("augment.operations[1] (rotate90): needs square images, these are 28×10", error.Message);
         error = Assert.Throws<AugmentException>(() => Augmenter.Run(RandomSplit(2), With(2, new RandomDistortion { Probability = 1, GridWidth = 40 })));
         Assert.Equal("augment.operations[0] (random_distortion): a 40×4 grid does not fit 28×28 images", error.Message);
+    }
+
+    [Fact]
+    public void Outputs_written_by_chunk_are_the_bytes_of_one_run()
+    {
+        var split = RandomSplit(count: 20);
+        string folder = temp["chunked"];
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(Path.Combine(folder, VerifiedDataset.ImagesFile("train")), split.Images);
+        File.WriteAllBytes(Path.Combine(folder, VerifiedDataset.LabelsFile("train")), split.Labels);
+        var dataset = new VerifiedDataset("t", [.. Enumerable.Range(0, 10).Select(c => $"{c}")], 28, 28, new(new Dictionary<string, int> { ["train"] = 20 }));
+        var parameters = With(45, AllOperations(0.5));
+        AugmentStage.RunRange(dataset, folder, parameters, new ItemRange(0, 45), temp["out-chunked"], Serilog.Core.Logger.None, chunkImages: 7);
+        var whole = Augmenter.Run(split, parameters);
+        Assert.Equal(whole.Images.Images, File.ReadAllBytes(Path.Combine(temp["out-chunked"], VerifiedDataset.ImagesFile(Augmenter.SplitName))));
+        Assert.Equal(whole.Images.Labels, File.ReadAllBytes(Path.Combine(temp["out-chunked"], VerifiedDataset.LabelsFile(Augmenter.SplitName))));
+        var manifest = File.ReadAllLines(Path.Combine(temp["out-chunked"], AugmentStage.Manifest));
+        Assert.Equal(45, manifest.Length);
+        Assert.Equal($"{{\"index\":44,\"source\":{whole.Sources[44]},\"label\":{whole.Images.Labels[44]},\"operations\":{whole.Applied[44]}}}", manifest[44]);
     }
 }

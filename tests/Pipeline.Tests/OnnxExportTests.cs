@@ -185,6 +185,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
     [InlineData("reference")]
     [InlineData("compact")]
     [InlineData("strided")]
+    [InlineData("pooled")]
     public void An_exported_CNN_on_colour_images_takes_N_3_H_W_and_gives_TorchSharps_outputs(string model)
     {
         using var trainSet = LabelledTensors.From(ColourData.Split("train", 1000, first: 0, rows: 32, columns: 32));

@@ -138,7 +138,7 @@ public class StageDeclarationTests : IDisposable
     [InlineData("src/Pipeline/Augmentation/GeometryOperations.cs", "augment")]
     [InlineData("src/Pipeline/Acquisition/Downloader.cs", "download")]
     [InlineData("src/Pipeline/Acquisition/Idx.cs", "verify")]
-    [InlineData("src/Pipeline/Acquisition/VerifiedDataset.cs", "verify augment train featurize transfer export")]
+    [InlineData("src/Pipeline/Acquisition/VerifiedDataset.cs", "verify augment train featurize transfer evaluate export")]
     [InlineData("src/Pipeline/Imaging/Png.cs", "augment export")]
     [InlineData("src/Pipeline/Imaging/ImageLoader.cs", "verify augment predict")]
     [InlineData("src/Pipeline/Imaging/ContactSheet.cs", "verify augment evaluate export predict")]

@@ -185,7 +185,7 @@ public class TrainingTests
             EpochRecord last = null!;
             for (int epoch = 1; epoch <= 8; epoch++) last = trainer.TrainEpoch(epoch, data.Train, data.Validation);
             Assert.True(last.ValAccuracy > 0.9, $"validation accuracy {last.ValAccuracy} with smoothing {smoothing}");
-            using var logits = Predictor.Logits(trainer.Model, data.Validation.Images);
+            using var logits = Predictor.LogitsAndLabels(trainer.Model, data.Validation).Logits;
             return logits.softmax(1).amax(1).mean().item<float>();
         }
         double plain = MeanTopProbability(0), smoothed = MeanTopProbability(0.5);
@@ -205,8 +205,8 @@ public class TrainingTests
         File.Copy(folder["w.pt"], folder[CheckpointedTraining.WeightsFile]);
 
         using var loaded = TrainedModel.Load(folder.Path).Open(folder.Path);
-        using var expected = Predictor.Logits(trainer.Model, data.Validation.Images);
-        using var actual = Predictor.Logits(loaded, data.Validation.Images);
+        using var expected = Predictor.LogitsAndLabels(trainer.Model, data.Validation).Logits;
+        using var actual = Predictor.LogitsAndLabels(loaded, data.Validation).Logits;
         Assert.True(expected.eq(actual).all().item<bool>());
     }
 

@@ -27,6 +27,8 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
     public override IReadOnlyList<string> Code =>
         ["src/Pipeline.Training/Evaluation/*.cs", "src/Pipeline/Evaluation/*.cs", "src/Pipeline/Imaging/ContactSheet.cs",
          "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline.Training/Training/TrainedModel.cs", "src/Pipeline.Training/Training/LabelledTensors.cs",
+         "src/Pipeline.Training/Training/Examples.cs", "src/Pipeline.Training/Training/BatchLoader.cs", "src/Pipeline.Training/Training/Trainer.cs",
+         "src/Pipeline/Acquisition/VerifiedDataset.cs",
          "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Features/FeatureSet.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
@@ -35,12 +37,22 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         TorchRuntime.Initialize(train.Threads, train.MklIntelPath, ArtifactStore.CacheFolder(context.Store.Root));
         var (dataset, verified) = VerifyStage.Load(context);
         string trained = context.OutputOf(TrainStage.Instance);
-        var test = dataset.LoadSplit(verified, "test");
+        using var test = dataset.LoadSplit(verified, "test");
         var card = TrainedModel.Load(trained);
         using var network = card.Open(trained);
-        float[] probabilities;
-        using (var data = LabelledTensors.From(test)) probabilities = TrainedModel.Probabilities(network, data);
-        var metrics = ClassificationMetrics.Compute(test.Labels, probabilities, dataset.Classes);
+        // Scored by batch from disk: the metrics accumulate, only the gallery's first mistakes are kept.
+        var accumulator = new ClassificationMetrics.Accumulator(dataset.Classes);
+        int galleryImages = context.Section<EvaluateParameters>().GalleryImages;
+        var mistakes = new List<(long Index, int Predicted)>();
+        using (var data = new ImageExamples([test], owns: false))
+            TrainedModel.Probabilities(network, data, (probabilities, batch) =>
+            {
+                var labels = test.Labels.AsSpan(checked((int)batch.Start), batch.Count);
+                var predicted = accumulator.Add(labels, probabilities);
+                for (int i = 0; i < predicted.Length && mistakes.Count < galleryImages; i++)
+                    if (predicted[i] != labels[i]) mistakes.Add((batch.Start + i, predicted[i]));
+            });
+        var metrics = accumulator.Result();
         MetricsFile.From(card.Model, test.Name, metrics).Save(workspace.Directory);
 
         var history = CheckpointedTraining.ReadHistory(Path.Combine(trained, CheckpointedTraining.HistoryFile));
@@ -48,10 +60,8 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         File.WriteAllBytes(workspace.PathOf("curves.png"), Charts.TrainingCurves(history.Select(h => h.Epoch).ToList(),
             history.Select(h => h.Loss).ToList(), history.Select(h => h.ValLoss).ToList(), history.Select(h => h.Accuracy).ToList(), history.Select(h => h.ValAccuracy).ToList()));
         File.WriteAllBytes(workspace.PathOf("confusion.png"), Charts.ConfusionMatrix(metrics.Confusion, dataset.Classes));
-        var predicted = Predictions.ArgMax(probabilities, dataset.Classes.Count);
-        var mistakes = Enumerable.Range(0, test.Count).Where(i => predicted[i] != test.Labels[i]).Take(context.Section<EvaluateParameters>().GalleryImages)
-            .Select(i => Tile.Of(test, i, $"{dataset.Classes[test.Labels[i]]} → {dataset.Classes[predicted[i]]}")).ToList();
-        File.WriteAllBytes(workspace.PathOf("misclassified.png"), ContactSheet.Render(mistakes, columns: 10, scale: 3));
+        var tiles = mistakes.Select(m => Tile.Of(test, m.Index, $"{dataset.Classes[test.Labels[m.Index]]} → {dataset.Classes[m.Predicted]}")).ToList();
+        File.WriteAllBytes(workspace.PathOf("misclassified.png"), ContactSheet.Render(tiles, columns: 10, scale: 3));
 
         var epochs = history.Select(h => new EpochRow(h.Epoch, h.Loss, h.Accuracy, h.ValLoss, h.ValAccuracy, h.LearningRate)).ToList();
         var cnn = new ModelResult(card.Model, ModelCatalog.Describe(card.Model), metrics);
@@ -77,10 +87,11 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         var features = FeatureSet.Load(featurized, [split]);
         var card = TrainedModel.Load(transfer);
         using var head = card.Open(transfer);
-        float[] probabilities;
-        using (var data = LabelledTensors.FromFeatures(features[split].Features, features[split].Dim, features[split].Labels))
-            probabilities = TrainedModel.Probabilities(head, data);
-        var metrics = ClassificationMetrics.Compute(features[split].Labels, probabilities, features.Manifest.Classes);
+        var accumulator = new ClassificationMetrics.Accumulator(features.Manifest.Classes);
+        using (var data = new FeatureExamples(features[split]))
+            TrainedModel.Probabilities(head, data, (probabilities, batch) =>
+                accumulator.Add(features[split].Labels.AsSpan(checked((int)batch.Start), batch.Count), probabilities));
+        var metrics = accumulator.Result();
         string name = $"mobilenetv2-{features.Manifest.InputSize}+{card.Model}";
         File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",

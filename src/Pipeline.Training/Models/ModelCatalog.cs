@@ -16,6 +16,7 @@ public static class ModelCatalog
     {
         ["reference"] = "the reference's Keras model: Conv2D(32, 3×3, ReLU) → Flatten → Dense(128, ReLU) → Dense(classes)",
         ["compact"] = "three 3×3 conv layers (32, 64, 64 filters, batch-norm, ReLU; 2×2 max-pool after the first two) → dropout → Dense(classes)",
+        ["pooled"] = "for larger images (folder datasets above 64 px): five 3×3 conv layers (32 stride 2, 32, 64 stride 2, 128 stride 2, 128 stride 2; batch-norm, ReLU) → global average pooling → Dense(classes); its parameter count does not grow with the image",
         ["strided"] = "conv layers 5×5 stride 2 (32 filters), 3×3 (48), 3×3 stride 2 (128), each with batch-norm and ReLU → Dense(128, ReLU) → dropout → Dense(classes)",
     };
 
@@ -90,6 +91,26 @@ public static class ModelCatalog
             ("relu_3", ReLU()),
             ("dropout", Dropout(0.3)),
             ("dense_1", Linear(128, classes))),
+        // Downsampling convolutions, then the mean of each channel: the classifier sees 128 numbers at any image size.
+        "pooled" => Sequential(
+            ("conv2d", Conv2d(channels, 32, 3, stride: 2, padding: 1, bias: false)),
+            ("batch_norm", BatchNorm2d(32)),
+            ("relu", ReLU()),
+            ("conv2d_1", Conv2d(32, 32, 3, padding: 1, bias: false)),
+            ("batch_norm_1", BatchNorm2d(32)),
+            ("relu_1", ReLU()),
+            ("conv2d_2", Conv2d(32, 64, 3, stride: 2, padding: 1, bias: false)),
+            ("batch_norm_2", BatchNorm2d(64)),
+            ("relu_2", ReLU()),
+            ("conv2d_3", Conv2d(64, 128, 3, stride: 2, padding: 1, bias: false)),
+            ("batch_norm_3", BatchNorm2d(128)),
+            ("relu_3", ReLU()),
+            ("conv2d_4", Conv2d(128, 128, 3, stride: 2, padding: 1, bias: false)),
+            ("batch_norm_4", BatchNorm2d(128)),
+            ("relu_4", ReLU()),
+            ("global_pool", AdaptiveAvgPool2d(1)),
+            ("flatten", Flatten()),
+            ("dense", Linear(128, classes))),
         _ => throw new ArgumentException($"unknown model '{name}' (models: {string.Join(", ", ImageModels.Keys)})", nameof(name)),
     };
 

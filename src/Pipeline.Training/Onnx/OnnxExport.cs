@@ -110,11 +110,21 @@ public static class OnnxExport
                 case BatchNorm2d norm: BatchNorm(name, norm); break;
                 case ReLU: Node("Relu", name); break;
                 case MaxPool2d pool: MaxPool(name, pool); break;
+                case AdaptiveAvgPool2d pool: GlobalAveragePool(name, pool, inputShape); break;
                 case Flatten flatten: FlattenAll(name, flatten, inputShape.Length); break;
                 case Linear linear: Dense(name, linear, inputShape.Length); break;
                 case Dropout or Dropout1d or Dropout2d or Dropout3d or AlphaDropout or FeatureAlphaDropout or Identity: break; // identity in eval mode
                 default: throw Unsupported(name, layer.GetType().Name);
             }
+        }
+
+        /// <summary>Average pooling to 1×1 is ONNX's GlobalAveragePool; other output sizes are not exported.</summary>
+        void GlobalAveragePool(string name, AdaptiveAvgPool2d pool, long[] inputShape)
+        {
+            using var probe = pool.call(zeros(inputShape));
+            if (probe.shape is not [_, _, 1, 1])
+                throw Unsupported(name, $"AdaptiveAvgPool2d to {probe.shape[2]}×{probe.shape[3]} (only 1×1, GlobalAveragePool)");
+            Node("GlobalAveragePool", name);
         }
 
         void Conv(string name, Conv2d conv)
@@ -216,7 +226,7 @@ public static class OnnxExport
 
         OnnxExportException Unsupported(string layer, string what) =>
             new($"cannot export layer '{layer}' ({what}) of model '{modelName}' to ONNX yet; "
-                + "the exporter knows Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear, Dropout, Identity and Sequential");
+                + "the exporter knows Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d to 1×1, Flatten, Linear, Dropout, Identity and Sequential");
 
         public WireMessage Build(WireMessage inputInfo, int classes)
         {

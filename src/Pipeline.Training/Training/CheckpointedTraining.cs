@@ -10,12 +10,14 @@ namespace Pipeline.Training;
 
 /// <summary>What a model is trained on: training examples (images, maybe plus augmented ones, or feature vectors),
 /// the validation split, and the shape of one example.</summary>
-public sealed record TrainingData(LabelledTensors Train, LabelledTensors Validation, int Classes, long[] InputShape);
+public sealed record TrainingData(ExampleSource Train, ExampleSource Validation, int Classes, long[] InputShape);
 
 /// <param name="Seconds">the whole epoch: training, then the validation pass</param>
 /// <param name="ImagesPerSecond">training images per second of the training part</param>
 /// <param name="ResidentMegabytes">the process's resident memory at the end of the epoch (flat when nothing leaks)</param>
-public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond, double ValidationSeconds, double? ResidentMegabytes);
+/// <param name="LoaderWaitShare">the share of the training part spent waiting for the loader's next batch</param>
+public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSecond, double ValidationSeconds, double? ResidentMegabytes,
+    double LoaderWaitShare = 0);
 
 /// <param name="Timings">the epochs this run trained; none for epochs taken from checkpoints. Timings are never
 /// written to the output folder (identical weights must give identical files): the caller records them as metrics.</param>
@@ -105,11 +107,12 @@ public static class CheckpointedTraining
                     trainSeconds = clock.Elapsed.TotalSeconds;
                 }, cancellation);
                 var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9),
-                    clock.Elapsed.TotalSeconds - trainSeconds, ProcessMemory.ResidentBytes() is { } rss ? Math.Round(rss / 1048576.0) : null);
+                    clock.Elapsed.TotalSeconds - trainSeconds, ProcessMemory.ResidentBytes() is { } rss ? Math.Round(rss / 1048576.0) : null,
+                    Math.Round(trainer.LoaderWait.TotalSeconds / Math.Max(trainSeconds, 1e-9), 4));
                 timings.Add(timing);
                 history.Add(record);
-                log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB",
-                    epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes);
+                log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB, loader wait {Wait:0.0%}",
+                    epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes, timing.LoaderWaitShare);
                 SaveUnit(trainer, folder, resumeKey, history);
             }
 

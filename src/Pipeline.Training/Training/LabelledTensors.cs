@@ -1,19 +1,37 @@
+using System.Runtime.InteropServices;
 using Pipeline.Acquisition;
 using static TorchSharp.torch;
 
 namespace Pipeline.Training;
 
 /// <summary>
-/// Examples and labels as models consume them: images as a float tensor <c>N×C×rows×columns</c> scaled to 0..1, or
-/// feature vectors <c>N×dim</c>; labels as int64. <see cref="Images"/> holds the examples either way.
+/// Examples and labels held in memory as tensors (small sets, tests): images as a float tensor <c>N×C×rows×columns</c>
+/// scaled to 0..1, or feature vectors <c>N×dim</c>; labels as int64. <see cref="Images"/> holds the examples either
+/// way. The stages read from disk by batch instead (<see cref="ImageExamples"/>).
 /// </summary>
-public sealed class LabelledTensors : IDisposable
+public sealed class LabelledTensors : ExampleSource
 {
+    readonly long[] labels;
+
     public Tensor Images { get; }
     public Tensor Labels { get; }
-    public int Count { get; }
+    public override int Count { get; }
 
-    LabelledTensors(Tensor images, Tensor labels) => (Images, Labels, Count) = (images, labels, (int)labels.shape[0]);
+    LabelledTensors(Tensor images, Tensor labels)
+    {
+        (Images, Labels, Count) = (images, labels, (int)labels.shape[0]);
+        this.labels = labels.data<long>().ToArray();
+    }
+
+    public override int Label(long index) => (int)labels[index];
+
+    public override void Gather(ReadOnlySpan<long> indices, Span<float> destination)
+    {
+        var all = MemoryMarshal.Cast<byte, float>(Images.bytes);
+        int length = (int)ExampleLength;
+        for (int k = 0; k < indices.Length; k++)
+            all.Slice(checked((int)(indices[k] * length)), length).CopyTo(destination.Slice(k * length, length));
+    }
 
     /// <summary>Stacks splits in order (e.g. train then augmented): one tensor pair, no copy of the byte arrays kept.</summary>
     public static LabelledTensors From(params ImageSplit[] splits)
@@ -28,7 +46,7 @@ public sealed class LabelledTensors : IDisposable
         int offset = 0;
         foreach (var split in splits)
         {
-            split.Images.CopyTo(pixels, (long)offset * size);
+            split.Read(0, split.Count, pixels.AsSpan(checked(offset * size)));
             for (int i = 0; i < split.Count; i++) labels[offset + i] = split.Labels[i];
             offset += split.Count;
         }
@@ -40,9 +58,9 @@ public sealed class LabelledTensors : IDisposable
     public static LabelledTensors FromFeatures(float[] features, int dim, byte[] labels) =>
         new(tensor(features, [labels.Length, dim]), tensor(labels.Select(l => (long)l).ToArray()));
 
-    public long[] ExampleShape => Images.shape[1..];
+    public override long[] ExampleShape => Images.shape[1..];
 
-    public void Dispose()
+    public override void Dispose()
     {
         Images.Dispose();
         Labels.Dispose();

@@ -39,8 +39,8 @@ public sealed class TrainStage : Stage<TrainStage>
         TrainingStage.Prepare(parameters, ArtifactStore.CacheFolder(context.Store.Root), workspace);
 
         var (dataset, verified) = VerifyStage.Load(context);
-        var validationSplit = dataset.LoadSplit(verified, "validation");
-        if (validationSplit.Count == 0)
+        using var validation = new ImageExamples([dataset.LoadSplit(verified, "validation")]);
+        if (validation.Count == 0)
             throw new StageException("train needs a validation split to check each epoch: set verify.validation above 0");
         var splits = new List<ImageSplit> { dataset.LoadSplit(verified, "train") };
         if (JoinsAugmented(context))
@@ -48,8 +48,10 @@ public sealed class TrainStage : Stage<TrainStage>
             string augmented = context.OutputOf(AugmentStage.Instance);
             splits.Add(VerifiedDataset.Load(augmented).LoadSplit(augmented, "augmented"));
         }
-        using var train = LabelledTensors.From([.. splits]);
-        using var validation = LabelledTensors.From(validationSplit);
+        // Read from disk batch by batch (BatchLoader): memory is a few batches, not the splits.
+        using var train = new ImageExamples(splits);
+        long stepBytes = MemoryEstimate.Check(parameters.Model, dataset.Classes.Count, train.ExampleShape, parameters.BatchSize, "train.batch_size");
+        workspace.Metrics["estimated_step_mb"] = Math.Round(stepBytes / 1048576.0);
         context.Log.Information("train: {Model} on {Train:N0} training images ({Splits}), {Validation:N0} validation; {Threads} threads, MKL path {Mkl}",
             parameters.Model, train.Count, string.Join(" + ", splits.Select(s => $"{s.Count:N0} {s.Name}")), validation.Count,
             workspace.Tools["torch_threads"], workspace.Tools["mkl_cpu_path"]);
@@ -57,7 +59,6 @@ public sealed class TrainStage : Stage<TrainStage>
         TrainingStage.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
             dataset.Classes, workspace, context.Log, context.Cancellation);
         File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.Pixels(dataset.Channels, Imaging.FramingStatistics.Load(verified))));
-        workspace.Metrics["peak_rss_mb"] = ProcessMemory.PeakResidentBytes() is { } peak ? Math.Round(peak / 1048576.0) : null;
         return Task.CompletedTask;
     }
 }

@@ -35,10 +35,20 @@ public sealed record TrainedModel(string Model, IReadOnlyList<string> Classes, l
     }
 
     /// <summary>Class probabilities (softmax), row-major <c>Count × classes</c>.</summary>
-    public static float[] Probabilities(Sequential network, LabelledTensors data)
+    public static float[] Probabilities(Sequential network, ExampleSource data)
     {
-        using var logits = Predictor.Logits(network, data.Images);
-        using var probabilities = logits.softmax(1);
-        return probabilities.data<float>().ToArray();
+        var all = new List<float>();
+        Probabilities(network, data, (probabilities, _) => all.AddRange(probabilities));
+        return [.. all];
     }
+
+    /// <summary>Class probabilities batch by batch: <paramref name="onBatch"/> gets <c>count × classes</c> of them and the batch.</summary>
+    public static void Probabilities(Sequential network, ExampleSource data, ProbabilitiesHandler onBatch) =>
+        Predictor.Score(network, data, (logits, batch) =>
+        {
+            using var probabilities = logits.softmax(1);
+            onBatch(probabilities.data<float>().ToArray(), batch);
+        });
+
+    public delegate void ProbabilitiesHandler(ReadOnlySpan<float> probabilities, BatchLoader.Batch batch);
 }

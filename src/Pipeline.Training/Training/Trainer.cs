@@ -31,26 +31,31 @@ public sealed class Trainer : IDisposable
         optimizer = new FusedAdam(Model.parameters(), parameters.LearningRate);
     }
 
-    public EpochRecord TrainEpoch(int epoch, LabelledTensors train, LabelledTensors validation, Action<int>? onBatch = null,
+    /// <summary>How long the last <see cref="TrainEpoch"/> waited for its loader (the rest of the epoch computed).</summary>
+    public TimeSpan LoaderWait { get; private set; }
+
+    public EpochRecord TrainEpoch(int epoch, ExampleSource train, ExampleSource validation, Action<int>? onBatch = null,
         CancellationToken cancellation = default)
     {
         double learningRate = parameters.LearningRateAt(epoch);
         random.manual_seed(EpochSeed(parameters.Seed, epoch, stream: 1)); // dropout
-        using var generator = new Generator((ulong)EpochSeed(parameters.Seed, epoch, stream: 2));
-        using var order = randperm(train.Count, generator: generator);
+        long[] order;
+        using (var generator = new Generator((ulong)EpochSeed(parameters.Seed, epoch, stream: 2)))
+        using (var permutation = randperm(train.Count, generator: generator))
+            order = permutation.data<long>().ToArray();
 
         Model.train();
         double lossSum = 0;
         long correct = 0;
-        for (int start = 0; start < train.Count; start += parameters.BatchSize)
+        using var loader = new BatchLoader(train, parameters.BatchSize, order);
+        foreach (var batch in loader.Read())
         {
             cancellation.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            int size = Math.Min(parameters.BatchSize, train.Count - start);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = parameters.LearningRateAt(epoch, (double)start / train.Count);
-            var batch = order.narrow(0, start, size);
-            var labels = train.Labels.index_select(0, batch);
-            var logits = Model.call(train.Images.index_select(0, batch));
+            int size = batch.Count;
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = parameters.LearningRateAt(epoch, (double)batch.Start / train.Count);
+            var labels = batch.Labels();
+            var logits = Model.call(batch.Inputs());
             var loss = cross_entropy(logits, labels, label_smoothing: parameters.LabelSmoothing);
             optimizer.zero_grad();
             loss.backward();
@@ -59,16 +64,20 @@ public sealed class Trainer : IDisposable
             correct += logits.argmax(1).eq(labels).sum().item<long>();
             onBatch?.Invoke(size);
         }
+        LoaderWait = loader.Waited;
         var checkedOn = Evaluate(validation);
         return new EpochRecord(epoch, learningRate, lossSum / train.Count, (double)correct / train.Count, checkedOn.Loss, checkedOn.Accuracy);
     }
 
-    public LossAndAccuracy Evaluate(LabelledTensors data)
+    /// <summary>Loss and accuracy over <paramref name="data"/>, read by batch; only the logits (one row an example) are kept.</summary>
+    public LossAndAccuracy Evaluate(ExampleSource data)
     {
-        using var logits = Predictor.Logits(Model, data.Images);
+        var (logits, labels) = Predictor.LogitsAndLabels(Model, data);
+        using var _ = logits;
+        using var __ = labels;
         using var scope = NewDisposeScope();
-        double loss = cross_entropy(logits, data.Labels, reduction: nn.Reduction.Sum).item<float>() / data.Count;
-        double accuracy = (double)logits.argmax(1).eq(data.Labels).sum().item<long>() / data.Count;
+        double loss = cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>() / data.Count;
+        double accuracy = (double)logits.argmax(1).eq(labels).sum().item<long>() / data.Count;
         return new LossAndAccuracy(loss, accuracy);
     }
 
@@ -115,6 +124,48 @@ public static class Predictor
         finally
         {
             model.train(training);
+        }
+    }
+
+    /// <summary>Batch by batch through a loader (the same batches of 500 as <see cref="Logits(nn.Module{Tensor, Tensor}, Tensor, int)"/>):
+    /// <paramref name="onBatch"/> gets each batch's logits (disposed after the call) and its first index.</summary>
+    public static void Score(nn.Module<Tensor, Tensor> model, ExampleSource data, Action<Tensor, BatchLoader.Batch> onBatch, int batchSize = 500)
+    {
+        bool training = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            using var loader = new BatchLoader(data, batchSize);
+            foreach (var batch in loader.Read())
+            {
+                using var scope = NewDisposeScope();
+                onBatch(model.call(batch.Inputs()), batch);
+            }
+        }
+        finally
+        {
+            model.train(training);
+        }
+    }
+
+    /// <summary>The logits of every example (<c>Count × classes</c>) and their labels, computed by batch.</summary>
+    public static (Tensor Logits, Tensor Labels) LogitsAndLabels(nn.Module<Tensor, Tensor> model, ExampleSource data, int batchSize = 500)
+    {
+        var logits = new List<Tensor>();
+        var labels = new List<Tensor>();
+        Score(model, data, (batchLogits, batch) =>
+        {
+            logits.Add(batchLogits.DetachFromDisposeScope());
+            labels.Add(batch.Labels().clone().DetachFromDisposeScope());
+        }, batchSize);
+        try
+        {
+            return (cat(logits, 0), cat(labels, 0));
+        }
+        finally
+        {
+            foreach (var t in logits.Concat(labels)) t.Dispose();
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Pipeline.Onnx;
+using Pipeline.Runtime;
 using Pipeline.Stages;
 using Pipeline.Training.Onnx;
 using Serilog;
@@ -35,6 +36,8 @@ public static class TrainingStage
         workspace.Metrics["resumed_from_epoch"] = result.ResumedFrom;
         workspace.Metrics["seconds_per_epoch"] = trainedNow.Count == 0 ? null : Math.Round(trainedNow.Average(t => t.Seconds), 2);
         workspace.Metrics["images_per_second"] = trainedNow.Count == 0 ? null : Math.Round(trainedNow.Average(t => t.ImagesPerSecond));
+        workspace.Metrics["loader_wait_share"] = trainedNow.Count == 0 ? null : Math.Round(trainedNow.Average(t => t.LoaderWaitShare), 4);
+        workspace.Metrics["peak_rss_mb"] = ProcessMemory.PeakResidentBytes() is { } peak ? Math.Round(peak / 1048576.0) : null;
         workspace.Metrics["val_accuracy"] = result.History[^1].ValAccuracy;
         workspace.Metrics["val_loss"] = result.History[^1].ValLoss;
         workspace.Metrics[EpochTimingsMetric] = CanonicalJson.ToNode(EpochTimings(result, workspace.PreviousRecord));

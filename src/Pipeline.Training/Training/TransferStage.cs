@@ -29,8 +29,8 @@ public sealed class TransferStage : Stage<TransferStage>
 
         string featurized = context.OutputOf(FeaturizeStage.Instance);
         var features = FeatureSet.Load(featurized, ["train", "validation"]);
-        using var train = LabelledTensors.FromFeatures(features["train"].Features, features["train"].Dim, features["train"].Labels);
-        using var validation = LabelledTensors.FromFeatures(features["validation"].Features, features["validation"].Dim, features["validation"].Labels);
+        using var train = new FeatureExamples(features["train"]);
+        using var validation = new FeatureExamples(features["validation"]);
         context.Log.Information("transfer: {Head} head on {Train:N0} × {Dim} features ({Size}×{Size} input), {Validation:N0} validation",
             parameters.Model, train.Count, features["train"].Dim, features.Manifest.InputSize, features.Manifest.InputSize, validation.Count);
 

@@ -63,8 +63,8 @@ public static class DatasetVerifier
         int size = train.ImageSize;
         var splits = new List<ImageSplit>
         {
-            train with { Images = train.Images[(validation * size)..], Labels = train.Labels[validation..] },
-            train with { Name = "validation", Images = train.Images[..(validation * size)], Labels = train.Labels[..validation] },
+            new("train", train.Images[(validation * size)..], train.Labels[validation..], train.Rows, train.Columns),
+            new("validation", train.Images[..(validation * size)], train.Labels[..validation], train.Rows, train.Columns),
         };
         splits.AddRange(loaded.Values.Where(s => s.Name != "train"));
 

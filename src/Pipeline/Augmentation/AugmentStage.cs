@@ -69,9 +69,9 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
 
     /// <summary>Makes the outputs in <paramref name="range"/>: their rows of the arrays and the manifest, and their PNG files.</summary>
     public static AugmentResult RunRange(VerifiedDataset dataset, string verified, AugmentParameters parameters, ItemRange range, string output,
-        ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
+        ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default, int? chunkImages = null)
     {
-        var source = dataset.LoadSplit(verified, parameters.Source);
+        using var source = dataset.LoadSplit(verified, parameters.Source);
         Action<int, int, ReadOnlySpan<byte>>? writePng = null;
         if (parameters.Png)
         {
@@ -87,23 +87,34 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
             };
         }
 
+        // By chunk: output i does not depend on the range it is made in, so chunks append into the same files, and
+        // memory is one chunk whatever the sample count. A full disk fails the write (nothing is recorded).
         var clock = Stopwatch.StartNew();
-        var augmented = Augmenter.Run(source, parameters, 0, writePng, new Progress(log, "augment", range.Count, "images"), cancellation, range);
+        Directory.CreateDirectory(output);
+        var progress = new Progress(log, "augment", range.Count, "images");
+        var timesApplied = new long[parameters.Operations.Count];
+        int chunk = chunkImages ?? ChunkImages(source.ImageSize);
+        using (var images = File.Create(Path.Combine(output, VerifiedDataset.ImagesFile(Augmenter.SplitName))))
+        using (var labels = File.Create(Path.Combine(output, VerifiedDataset.LabelsFile(Augmenter.SplitName))))
+        using (var manifest = new StreamWriter(Path.Combine(output, Manifest), false, new UTF8Encoding(false)))
+            for (int start = range.Start; start < range.End; start += chunk)
+            {
+                var part = new ItemRange(start, Math.Min(start + chunk, range.End));
+                var augmented = Augmenter.Run(source, parameters, 0, writePng, progress, cancellation, part);
+                images.Write(augmented.Images.Images);
+                labels.Write(augmented.Images.Labels);
+                for (int i = 0; i < part.Count; i++)
+                    manifest.Write($"{{\"index\":{part.Start + i},\"source\":{augmented.Sources[i]},\"label\":{augmented.Images.Labels[i]},\"operations\":{augmented.Applied[i]}}}\n");
+                for (int k = 0; k < timesApplied.Length; k++) timesApplied[k] += augmented.TimesApplied[k];
+            }
         double seconds = clock.Elapsed.TotalSeconds;
 
-        var images = augmented.Images;
-        Directory.CreateDirectory(output);
-        Write(output, VerifiedDataset.ImagesFile(Augmenter.SplitName), images.Images, onFile);
-        Write(output, VerifiedDataset.LabelsFile(Augmenter.SplitName), images.Labels, onFile);
-        var manifest = new StringBuilder(images.Count * 64);
-        for (int i = 0; i < images.Count; i++)
-            manifest.Append($"{{\"index\":{range.Start + i},\"source\":{augmented.Sources[i]},\"label\":{images.Labels[i]},\"operations\":{augmented.Applied[i]}}}\n");
-        Write(output, Manifest, Encoding.UTF8.GetBytes(manifest.ToString()), onFile);
-
-        var timesApplied = parameters.Operations.Select((op, k) => (Key: $"{k}:{op.Name}", Count: augmented.TimesApplied[k]))
-            .ToDictionary(p => p.Key, p => p.Count);
-        return new AugmentResult(images.Count, seconds, timesApplied);
+        return new AugmentResult(range.Count, seconds, parameters.Operations.Select((op, k) => (Key: $"{k}:{op.Name}", Count: timesApplied[k]))
+            .ToDictionary(p => p.Key, p => p.Count));
     }
+
+    /// <summary>Images made and written at a time: about 64 MB of them.</summary>
+    public static int ChunkImages(int imageSize) => Math.Max(1, (64 << 20) / imageSize);
 
     /// <summary>
     /// What is drawn from the whole: <c>dataset.json</c>, the PNG class folders, and the preview sheet (its few outputs
@@ -111,7 +122,7 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
     /// </summary>
     public static void Complete(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output)
     {
-        var source = dataset.LoadSplit(verified, parameters.Source);
+        using var source = dataset.LoadSplit(verified, parameters.Source);
         CanonicalJson.WriteFile(Path.Combine(output, VerifiedDataset.FileName), dataset with
         {
             Splits = new(new Dictionary<string, int> { [Augmenter.SplitName] = parameters.Samples }, StringComparer.Ordinal),
@@ -122,12 +133,6 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
         int shown = Math.Min(parameters.PreviewImages, parameters.Samples);
         var previewed = Augmenter.Run(source, parameters, shown, range: new ItemRange(0, shown));
         File.WriteAllBytes(Path.Combine(output, Preview), PreviewSheet(source, previewed, dataset.Classes));
-    }
-
-    static void Write(string output, string relative, byte[] bytes, Action<string, byte[]>? onFile)
-    {
-        File.WriteAllBytes(Path.Combine(output, relative), bytes);
-        onFile?.Invoke(relative, bytes);
     }
 
     /// <summary>Pairs, five to a row: each original (class and source index) beside its augmented version (what was applied).</summary>

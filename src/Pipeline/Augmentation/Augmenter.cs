@@ -45,7 +45,7 @@ public static class Augmenter
             {
                 var (canvas, drawn, counts) = worker;
                 int from = order[i % order.Length];
-                source.Image(from).CopyTo(canvas.Pixels);
+                source.Read(from, 1, canvas.Pixels);
                 drawn.Clear();
                 for (int k = 0; k < operations.Count; k++)
                 {

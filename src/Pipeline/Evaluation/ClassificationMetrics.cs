@@ -14,22 +14,40 @@ public sealed record ClassificationMetrics(int Count, double Accuracy, double Bi
     /// <param name="probabilities">row-major <c>Count × classes</c> class probabilities (softmax of the logits)</param>
     public static ClassificationMetrics Compute(ReadOnlySpan<byte> labels, ReadOnlySpan<float> probabilities, IReadOnlyList<string> classNames)
     {
-        int count = labels.Length, classes = classNames.Count;
-        if (probabilities.Length != count * classes)
-            throw new ArgumentException($"{probabilities.Length} probabilities for {count} images of {classes} classes", nameof(probabilities));
-        var confusion = new int[classes, classes];
-        var predicted = Predictions.ArgMax(probabilities, classes);
-        long binaryRight = 0;
-        double loss = 0;
-        for (int i = 0; i < count; i++)
+        var accumulator = new Accumulator(classNames);
+        accumulator.Add(labels, probabilities);
+        return accumulator.Result();
+    }
+
+    /// <summary>The metrics gathered batch by batch (the confusion matrix, binary hits and loss add up), so scoring a
+    /// split needs no per-image array; the same figures as one <see cref="Compute"/> over the whole.</summary>
+    public sealed class Accumulator(IReadOnlyList<string> classNames)
+    {
+        readonly int classes = classNames.Count;
+        readonly int[,] confusion = new int[classNames.Count, classNames.Count];
+        long binaryRight, count;
+        double loss;
+
+        /// <summary>Adds a batch; returns each image's predicted class.</summary>
+        public int[] Add(ReadOnlySpan<byte> labels, ReadOnlySpan<float> probabilities)
         {
-            var row = probabilities.Slice(i * classes, classes);
-            for (int c = 0; c < classes; c++)
-                if ((row[c] >= 0.5f) == (c == labels[i])) binaryRight++;
-            confusion[labels[i], predicted[i]]++;
-            loss -= Math.Log(Math.Max(row[labels[i]], 1e-12f));
+            if (probabilities.Length != labels.Length * classes)
+                throw new ArgumentException($"{probabilities.Length} probabilities for {labels.Length} images of {classes} classes", nameof(probabilities));
+            var predicted = Predictions.ArgMax(probabilities, classes);
+            for (int i = 0; i < labels.Length; i++)
+            {
+                var row = probabilities.Slice(i * classes, classes);
+                for (int c = 0; c < classes; c++)
+                    if ((row[c] >= 0.5f) == (c == labels[i])) binaryRight++;
+                confusion[labels[i], predicted[i]]++;
+                loss -= Math.Log(Math.Max(row[labels[i]], 1e-12f));
+            }
+            count += labels.Length;
+            return predicted;
         }
-        return FromConfusion(confusion, classNames, (double)binaryRight / ((long)count * classes), loss / count);
+
+        public ClassificationMetrics Result() =>
+            FromConfusion(confusion, classNames, (double)binaryRight / (count * classes), loss / count);
     }
 
     public static ClassificationMetrics FromConfusion(int[,] confusion, IReadOnlyList<string> classNames, double binaryAccuracy, double loss)

@@ -10,7 +10,7 @@ namespace Pipeline.Imaging;
 public sealed record Tile(byte[] Pixels, int Width, int Height, string Caption, int Channels = 1)
 {
     /// <summary>Image <paramref name="index"/> of a split, in its channels.</summary>
-    public static Tile Of(ImageSplit split, int index, string caption) =>
+    public static Tile Of(ImageSplit split, long index, string caption) =>
         new(split.Image(index).ToArray(), split.Columns, split.Rows, caption, split.Channels);
 
     /// <summary>The tile as a Skia image: gray as it is, colour interleaved into RGBA.</summary>

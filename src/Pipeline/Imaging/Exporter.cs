@@ -85,7 +85,7 @@ public static class Exporter
             var (from, to) = range.Within(offset, splitCount);
             offset += splitCount;
             if (from == to) continue;
-            var split = dataset.LoadSplit(verified, splitName);
+            using var split = dataset.LoadSplit(verified, splitName);
             foreach (var name in dataset.Classes)
                 Directory.CreateDirectory(Path.Combine(output, splitName, name));
             var rows = new string[to - from];
@@ -122,7 +122,14 @@ public static class Exporter
             foreach (var name in dataset.Classes)
                 Directory.CreateDirectory(Path.Combine(output, split.Name, name));
         var train = splits.FirstOrDefault(s => s.Name == "train") ?? dataset.LoadSplit(verified, "train");
-        WriteSheets(splits, train, dataset.Classes, parameters, Path.Combine(output, Sheets));
+        try
+        {
+            WriteSheets(splits, train, dataset.Classes, parameters, Path.Combine(output, Sheets));
+        }
+        finally
+        {
+            foreach (var split in splits.Append(train)) split.Dispose();
+        }
     }
 
     /// <summary>Moves an earlier run's file into place when its bytes are exactly the ones to write.</summary>

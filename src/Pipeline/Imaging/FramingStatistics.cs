@@ -82,13 +82,21 @@ public sealed record FramingStatistics(int Rows, int Columns, string Polarity, S
             : throw new DatasetException($"{path} not found: run the Verify stage again (it learns the framing from the training split)");
     }
 
+    /// <summary>The most images the statistics are measured on.</summary>
+    public const int MaxImages = 60_000;
+
     /// <summary>The statistics of a split's images (gray by <see cref="ImageLoader.Luminance"/> for colour ones).</summary>
     public static FramingStatistics Learn(ImageSplit split)
     {
         if (split.Count == 0) throw new DatasetException($"split '{split.Name}' has no images to learn the framing from");
-        var measures = new FrameMeasure[split.Count];
-        Parallel.For(0, split.Count, i =>
-            measures[i] = FrameMeasures.Measure(FrameMeasures.Gray(split.Image(i).ToArray(), split.Channels, split.Columns, split.Rows), split.Columns, split.Rows));
+        // Evenly spaced images, at most MaxImages: the spreads need no more, and memory stays bounded whatever the split's size.
+        long step = (split.Count + MaxImages - 1) / MaxImages;
+        var measures = new FrameMeasure[(split.Count + step - 1) / step];
+        Parallel.For(0, measures.Length, i =>
+        {
+            long index = i * step;
+            measures[i] = FrameMeasures.Measure(FrameMeasures.Gray(split.Image(index).ToArray(), split.Channels, split.Columns, split.Rows), split.Columns, split.Rows);
+        });
         double light = measures.Count(m => m.LightObject) / (double)measures.Length;
         // Polarity is matched only when the training images agree on it.
         string polarity = light >= 0.9 ? LightOnDark : light <= 0.1 ? DarkOnLight : Mixed;
