@@ -36,7 +36,7 @@ static class ColourData
         return new ImageSplit(name, images, labels[first..(first + count)], rows, columns, 3);
     }
 
-    /// <summary>Writes train, validation and test splits and dataset.json into <paramref name="folder"/>, as Verify does.</summary>
+    /// <summary>Writes train, validation and test splits, dataset.json and framing.json into <paramref name="folder"/>, as Verify does.</summary>
     public static VerifiedDataset Write(string folder, int perSplit, int rows = 32, int columns = 32)
     {
         Directory.CreateDirectory(folder);
@@ -49,6 +49,7 @@ static class ColourData
         var dataset = new VerifiedDataset("colour digits", [.. Enumerable.Range(0, 10).Select(i => $"{i}")], rows, columns,
             new(VerifiedDataset.SplitOrder.ToDictionary(s => s, _ => perSplit), StringComparer.Ordinal), Channels: 3);
         CanonicalJson.WriteFile(Path.Combine(folder, VerifiedDataset.FileName), dataset);
+        Pipeline.Imaging.FramingStatistics.Learn(dataset.LoadSplit(folder, "train")).Save(folder);
         return dataset;
     }
 }
