@@ -473,7 +473,7 @@ public class AugmentTests : IDisposable
     [InlineData("""{ "operations": [ { "op": "rotate", "probability": 1, "max_left": 5 } ] }""", "augment.operations[0] (rotate): max_left is not a parameter of 'rotate' (known: max_left_rotation, max_right_rotation, probability)")]
     [InlineData("""{ "operations": [ { "op": "rotate", "probability": "often" } ] }""", "augment.operations[0] (rotate): probability expects a number, got \"often\"")]
     [InlineData("""{ "operations": { "op": "rotate" } }""", "augment.operations expects a list of operations like {\"op\": \"rotate\", …}")]
-    [InlineData("""{ "samples": 0 }""", "augment.samples must be between 1 and 2000000 (the images live in one array), got 0")]
+    [InlineData("""{ "samples": 0 }""", "augment.samples must be between 1 and 2000000, got 0 (to train without augmented images: augment.join_training=false)")]
     [InlineData("""{ "source": "training" }""", "augment.source: unknown split 'training' (splits: train, validation, test)")]
     [InlineData("""{ "threads": -1 }""", "augment.threads must be ≥ 0 (0 = one per core), got -1")]
     public void A_bad_parameter_names_the_operation_and_the_key(string section, string message)

@@ -34,7 +34,7 @@ public sealed record AugmentParameters : IValidatedParameters
 
     public IEnumerable<string> Validate()
     {
-        if (Samples is < 1 or > 2_000_000) yield return $"samples must be between 1 and 2000000 (the images live in one array), got {Samples}";
+        if (Samples is < 1 or > 2_000_000) yield return $"samples must be between 1 and 2000000, got {Samples} (to train without augmented images: augment.join_training=false)";
         if (!VerifiedDataset.SplitOrder.Contains(Source))
             yield return $"source: unknown split '{Source}' (splits: {string.Join(", ", VerifiedDataset.SplitOrder)})";
         if (PreviewImages is < 1 or > 500) yield return $"preview_images must be between 1 and 500, got {PreviewImages}";
