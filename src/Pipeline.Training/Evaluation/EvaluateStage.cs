@@ -23,11 +23,6 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
     // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
     public override bool RunsAlone => true;
     public override IReadOnlyList<string> Shapes => ["evaluate.gallery_images", "train.threads", "train.mkl_intel_path"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline.Training/Evaluation/*.cs", "src/Pipeline/Evaluation/*.cs", "src/Pipeline/Imaging/ContactSheet.cs",
-         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline.Training/Training/TrainedModel.cs", "src/Pipeline.Training/Training/LabelledTensors.cs",
-         "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Features/FeatureSet.cs"];
-
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var train = context.Section<TrainParameters>();

@@ -12,12 +12,6 @@ public sealed class VerifyStage : Stage<VerifyStage>
     public override string Description => "Check checksums and IDX structure (or decode a folder's images); write train/validation/test arrays and the image inventory.";
     public override IReadOnlyList<Stage> Upstream => [DownloadStage.Instance];
     public override IReadOnlyList<string> Shapes => ["verify.validation", "verify.skip_unreadable", "verify.max_image_pixels"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Acquisition/DatasetVerifier.cs", "src/Pipeline/Acquisition/Idx.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
-         "src/Pipeline/Acquisition/FolderVerifier.cs", "src/Pipeline/Acquisition/FolderSource.cs", "src/Pipeline/Imaging/ImageLoader.cs",
-         "src/Pipeline/Imaging/ImageFiles.cs", "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs"];
-
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var definition = DownloadStage.Recorded(context);
