@@ -251,12 +251,14 @@ sealed partial class Analysis(string root, List<string> opaque, List<string> fol
         touchedTypes = [];
         liveTypes = [];
         files = [];
+        ranges = [];
         via.Clear();
         scanning = null;
         Live(stage);
         foreach (var method in MethodsOf(stage)) Reach(method);
         while (pending.TryPop(out var method)) Scan(method);
         scanning = null;
+        Constants();
         return new SortedSet<string>(files, StringComparer.Ordinal);
     }
 
@@ -434,6 +436,59 @@ sealed partial class Analysis(string root, List<string> opaque, List<string> fol
         live.ForEach(Live);
     }
 
+    /// <summary>
+    /// Constants (const fields, enum members) are copied into the IL that uses them, so no token leads to them. The
+    /// source lines of the reached methods that name a type declaring constants count that type's files too; their
+    /// <c>const</c> lines are read in turn (a constant made of others), until nothing new is named.
+    /// </summary>
+    void Constants()
+    {
+        constantTypes ??= [.. Modules.SelectMany(m => m.Md.TypeDefinitions
+            .Where(h => !Opaque(new TypeId(m.Index, h)) && m.Md.GetTypeDefinition(h).GetFields()
+                .Any(f => (m.Md.GetFieldDefinition(f).Attributes & FieldAttributes.Literal) != 0))
+            .Select(h => (new System.Text.RegularExpressions.Regex($@"\b{System.Text.RegularExpressions.Regex.Escape(m.Md.GetString(m.Md.GetTypeDefinition(h).Name))}\b"),
+                TypeFiles(new TypeId(m.Index, h)))))];
+        var pending = new Queue<string>(ranges.Select(r => string.Join("\n", Lines(r.Key).Where((_, i) => r.Value.Any(x => x.Start <= i + 1 && i + 1 <= x.End)))));
+        var added = new HashSet<int>();
+        while (pending.TryDequeue(out var text))
+            for (int t = 0; t < constantTypes.Count; t++)
+                if (!added.Contains(t) && constantTypes[t].Name.IsMatch(text))
+                {
+                    added.Add(t);
+                    files.UnionWith(constantTypes[t].Files);
+                    foreach (var file in constantTypes[t].Files)
+                        pending.Enqueue(string.Join("\n", Lines(file).Where(l => l.Contains("const "))));
+                }
+    }
+
+    readonly Dictionary<string, string[]> lines = [];
+    string[] Lines(string file) => lines.TryGetValue(file, out var known) ? known : lines[file] = File.ReadAllLines(Path.Combine(root, file));
+
+    /// <summary>The line ranges of the reached methods' sequence points, by file (a whole file: 1 to int.MaxValue).</summary>
+    Dictionary<string, List<(int Start, int End)>> ranges = [];
+
+    void AddRange(string file, int start, int end) =>
+        (ranges.TryGetValue(file, out var list) ? list : ranges[file] = []).Add((start, end));
+
+    List<(System.Text.RegularExpressions.Regex Name, List<string> Files)>? constantTypes;
+
+    /// <summary>Every repository file a type is declared in: its methods' files, or (no method body) the PDB's type documents.</summary>
+    List<string> TypeFiles(TypeId t)
+    {
+        var m = Modules[t.Module];
+        var result = MethodsOf(t).SelectMany(DocumentsOf).OfType<string>().ToHashSet();
+        var typeDocuments = new Guid("932E74BC-DBA9-4478-8D46-0F32A7BAB3D3");
+        foreach (var c in m.Pdb.GetCustomDebugInformation(t.Handle))
+        {
+            var info = m.Pdb.GetCustomDebugInformation(c);
+            if (m.Pdb.GetGuid(info.Kind) != typeDocuments) continue;
+            var blob = m.Pdb.GetBlobReader(info.Value);
+            while (blob.RemainingBytes > 0)
+                if (Document(m, MetadataTokens.DocumentHandle(blob.ReadCompressedInteger())) is { } file) result.Add(file);
+        }
+        return [.. result];
+    }
+
     // ---- source files ----
 
     readonly Dictionary<(int, DocumentHandle), string?> documents = [];
@@ -460,12 +515,22 @@ sealed partial class Analysis(string root, List<string> opaque, List<string> fol
     /// </summary>
     void AddDocuments(MethodId id, TypeId owner)
     {
-        var own = DocumentsOf(id).OfType<string>().ToList();
-        if (own.Count > 0) { files.UnionWith(own); return; }
         var m = Modules[id.Module];
+        var info = m.Pdb.GetMethodDebugInformation(id.Handle.ToDebugInformationHandle());
+        bool any = false;
+        if (!info.SequencePointsBlob.IsNil)
+            foreach (var point in info.GetSequencePoints().Where(p => !p.IsHidden))
+                if (Document(m, point.Document) is { } file)
+                {
+                    files.Add(file);
+                    AddRange(file, point.StartLine, point.EndLine);
+                    any = true;
+                }
+        if (any) return;
         for (var h = owner.Handle; ; h = m.Md.GetTypeDefinition(h).GetDeclaringType())
         {
             var all = MethodsOf(new TypeId(id.Module, h)).SelectMany(DocumentsOf).OfType<string>().ToList();
+            foreach (var file in all) AddRange(file, 1, int.MaxValue);
             if (all.Count > 0) { files.UnionWith(all); return; }
             if (!m.Md.GetTypeDefinition(h).IsNested) return;
         }
