@@ -9,8 +9,10 @@ using System.Text;
 // assembly just compiled, the repository's source files that its code can reach, read from the IL of the project's
 // assemblies and the document table of their portable PDBs. Written beside the assembly; CodeManifest reads it.
 //
-//   CodeDeps --root DIR --out FILE --assembly DLL [--reference DLL]... [--opaque PREFIX]... [--follow TYPE]...
+//   CodeDeps --root DIR --out FILE --assembly DLL [--reference DLL]... [--opaque PREFIX]... [--follow TYPE]... [--explain FILE]
 //
+// --opaque: a type (or, ending in '.', a namespace) whose code is not followed; --follow: an exception to it;
+// --explain: print to stderr how each stage reaches FILE (a chain of methods).
 // The result over-approximates (see docs/engine.md, "How code dependencies are derived").
 var options = new Dictionary<string, List<string>>();
 for (int i = 0; i + 1 < args.Length; i += 2)
