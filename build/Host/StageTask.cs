@@ -27,7 +27,7 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
         if (settings.DryRun)
         {
             var pending = definition.Upstream.Where(context.Report.WillRun).ToList();
-            var status = pending.Count > 0 ? StageStatus.Stale($"upstream {string.Join(", ", pending)} would run first")
+            var status = pending.Count > 0 ? StageStatus.Stale([.. OwnChanges(context, definition), $"upstream {string.Join(", ", pending)} would run first"])
                 : context.Forced ? StageStatus.Stale("--force")
                 : context.Store.Check(definition);
             if (!status.UpToDate && pending.Count == 0 && !context.Forced && context.Store.Cache?.Find(context.Store.Fingerprint(definition).Hash) is not null)
@@ -44,6 +44,19 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
         if (!decision.UpToDate)
             context.Logger.Information("{Task} runs: {Reason}", TaskName, decision.Reason);
         return !decision.UpToDate;
+    }
+
+    /// <summary>The stage's own code and parameter changes since its record, named even when an upstream reruns first.</summary>
+    static IEnumerable<string> OwnChanges(PipelineContext context, StageDefinition definition)
+    {
+        try
+        {
+            return context.Store.Check(definition).Reasons.Where(r => r.StartsWith("code ") || r.StartsWith("parameter ")).ToList();
+        }
+        catch (StageException)
+        {
+            return []; // an upstream without a record: nothing to compare with yet
+        }
     }
 
     public sealed override async Task RunAsync(PipelineContext context)
