@@ -8,7 +8,7 @@ $stamp = Join-Path $root 'build/obj/.host-built'
 function Test-Stale {
     if (-not (Test-Path $hostDll) -or -not (Test-Path $stamp)) { return $true }
     $built = (Get-Item $stamp).LastWriteTimeUtc
-    $sources = @(Get-ChildItem -Path (Join-Path $root 'build'), (Join-Path $root 'src') -Recurse -File |
+    $sources = @(Get-ChildItem -Path (Join-Path $root 'build'), (Join-Path $root 'src'), (Join-Path $root 'tools') -Recurse -File |
         Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' })
     $sources += Get-ChildItem -Path $root -File -Filter 'Directory.*'
     $sources += Get-Item (Join-Path $root 'global.json')

@@ -9,7 +9,7 @@ stamp="$root/build/obj/.host-built"
 
 stale() {
   [[ ! -f "$host" || ! -f "$stamp" ]] && return 0
-  [[ -n "$(find "$root/build" "$root/src" "$root"/Directory.* "$root/global.json" \
+  [[ -n "$(find "$root/build" "$root/src" "$root/tools" "$root"/Directory.* "$root/global.json" \
       \( -path '*/bin' -o -path '*/obj' \) -prune -o -newer "$stamp" -type f -print -quit)" ]]
 }
 

@@ -82,7 +82,7 @@ public static class CommandLine
         new("sweep", "SECTION.KEY=V1,V2", "Run the pipeline once per point of the grid (repeatable: the grid is the product), each an experiment.", Repeatable: true),
         new("format", "FORMAT", "table (default) or json: with json, stdout holds only JSON (Experiments, Compare, --tree, --dryrun) and logs go to stderr; Experiments also takes md and csv."),
         new("report", "FILE", "Write the run's summary as JSON to FILE: per task its result, reason, fingerprint, duration and output hash."),
-        new("sort-by", "METRIC", $"With --target=Experiments or a sweep: sort by this metric, best first ({string.Join(", ", Pipeline.Experiments.MetricNames.Experiment)})."),
+        new("sort-by", "METRIC", $"With --target=Experiments or a sweep: sort by this metric, best first ({string.Join(", ", Pipeline.Evaluation.MetricNames.Experiment)})."),
         new("all-params", null, "With --target=Experiments: show every parameter, not only those that differ between the rows."),
         new("a", "ID|NAME", "With --target=Compare: the first experiment."),
         new("b", "ID|NAME", "With --target=Compare: the second experiment."),

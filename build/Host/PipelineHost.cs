@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Pipeline;
 using Pipeline.Acquisition;
+using Pipeline.Evaluation;
 using Pipeline.Experiments;
 using Pipeline.Features;
 using Pipeline.Parameters;

@@ -173,7 +173,7 @@ public static class SlurmExecutor
                 string.Join(" ", runs[i].Point), job, i, ended.FirstOrDefault(t => t.Index == i)?.Ending ?? "did not run", SlurmCluster.LogFile(logs, job, i));
         var experiments = new Pipeline.Experiments.ExperimentLog(PipelineHost.ExperimentsFolder(artifacts)).All().Where(e => e.Created >= started).ToList();
         if (experiments.Count > 0)
-            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? Pipeline.Experiments.MetricNames.Accuracy));
+            settings.People.WriteLine($"\nSweep of {runs.Count} points, best first:\n" + Pipeline.Experiments.ExperimentTable.Render(experiments, sortBy: settings.SortBy ?? Pipeline.Evaluation.MetricNames.Accuracy));
         settings.People.WriteLine($"\n{runs.Count - failed.Count} of {runs.Count} sweep points succeeded");
         return failed.Count == 0 ? 0 : 1;
     }

@@ -12,9 +12,6 @@ public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
     // The backbone's pin and the input size shape the features; where the backbone comes from, the batch size and the
     // threads do not.
     public override IReadOnlyList<string> Shapes => ["featurize.backbone_sha256", "featurize.backbone_bytes", "featurize.input_size"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline.Features/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
-
     /// <summary>The images of every split, indexed across the splits in order.</summary>
     public override int Items(StageContext context)
     {

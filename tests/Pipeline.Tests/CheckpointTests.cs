@@ -170,6 +170,45 @@ public sealed class CheckpointTests : IDisposable
         AssertSameFiles(straight, one, "one epoch taken from a three-epoch run");
     }
 
+    /// <summary>
+    /// Outputs hold results only: a code change (another code hash, so another resume key) that trains the same weights
+    /// gives the same output files and hash, so the stage reading them stays up to date; and it resumes nothing made
+    /// under the other key, while the same key (from the record) resumes.
+    /// </summary>
+    [Fact]
+    public async Task A_code_change_that_trains_the_same_weights_leaves_the_output_hash_and_the_next_stage_as_they_were()
+    {
+        var store = new ArtifactStore(temp["artifacts"]);
+        var classes = Enumerable.Range(0, ProbeTraining.Classes).Select(c => $"class {c}").ToList();
+        StageDefinition Definition(string code, int epochs) =>
+            new("train", System.Text.Json.Nodes.JsonNode.Parse($$"""{"train.epochs": {{epochs}}}"""),
+                new SortedDictionary<string, string> { ["src/Trainer.cs"] = ContentHash.OfText(code) }, [])
+            { ResumeParameters = System.Text.Json.Nodes.JsonNode.Parse("{}") };
+        Task<StageRecord> RunTrain(string code, int epochs) => store.RunAsync(Definition(code, epochs), (workspace, cancellation) =>
+        {
+            foreach (var (tool, version) in TorchRuntime.Versions) workspace.Tools[tool] = version; // as TrainingStage.Prepare does
+            TrainingStage.Run(ProbeTraining.Parameters(epochs), new TrainingData(train, validation, ProbeTraining.Classes, [ProbeTraining.Dim]),
+                classes, workspace, log.Logger, cancellation);
+            return Task.CompletedTask;
+        });
+        var next = new StageDefinition("evaluate", new { }, new UpstreamInput("train"));
+
+        var before = await RunTrain("code before the refactor", 2);
+        await store.RunAsync(next, (w, _) => File.WriteAllTextAsync(w.PathOf("report.md"), "scores\n"));
+        var after = await RunTrain("code after the refactor", 2);
+
+        Assert.NotEqual(before.Fingerprint, after.Fingerprint);
+        Assert.Equal(0.0, StageWorkspace.Number(after.Metrics["resumed_from_epoch"])); // the checkpoints of the other code are not resumed
+        Assert.Equal(2.0, StageWorkspace.Number(after.Metrics["epochs_trained"]));
+        Assert.Equal(before.OutputHash, after.OutputHash);
+        Assert.DoesNotContain(after.Outputs, o => o.Path.EndsWith(CheckpointedTraining.KeyFile));
+        Assert.True(store.Check(next).UpToDate, store.Check(next).Reason);
+
+        var longer = await RunTrain("code after the refactor", 3); // the same key, as the record tells it: resumed
+        Assert.Equal(2.0, StageWorkspace.Number(longer.Metrics["resumed_from_epoch"]));
+        Assert.Equal(1.0, StageWorkspace.Number(longer.Metrics["epochs_trained"]));
+    }
+
     static void Truncate(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Write);

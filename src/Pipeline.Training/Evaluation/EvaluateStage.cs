@@ -1,5 +1,4 @@
 using Pipeline.Acquisition;
-using Pipeline.Experiments;
 using Pipeline.Features;
 using Pipeline.Imaging;
 using Pipeline.Stages;
@@ -24,13 +23,6 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
     public override bool RunsAlone => true;
     // The gate (min_accuracy) is left out: changing it re-checks the recorded accuracy instead of evaluating again.
     public override IReadOnlyList<string> Shapes => ["evaluate.gallery_images", "train.threads", "train.mkl_intel_path"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline.Training/Evaluation/*.cs", "src/Pipeline/Evaluation/*.cs", "src/Pipeline/Imaging/ContactSheet.cs",
-         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline.Training/Training/TrainedModel.cs", "src/Pipeline.Training/Training/LabelledTensors.cs",
-         "src/Pipeline.Training/Training/Examples.cs", "src/Pipeline.Training/Training/BatchLoader.cs", "src/Pipeline.Training/Training/Trainer.cs",
-         "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Features/FeatureSet.cs"];
-
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var train = context.Section<TrainParameters>();

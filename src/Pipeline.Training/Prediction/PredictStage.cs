@@ -31,11 +31,6 @@ public sealed class PredictStage : Stage<PredictStage>
         ModelFile(context) is not null ? [] : context.Section<TransferParameters>().Enabled ? Upstream : [TrainStage.Instance];
 
     public override IReadOnlyList<string> Shapes => ["predict.images", "predict.top", "predict.model", "predict.framing", "predict.unlike_threshold"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline.Training/Prediction/*.cs", "src/Pipeline/Imaging/ImageLoader.cs", "src/Pipeline/Imaging/ImageFiles.cs",
-         "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Evaluation/ClassificationMetrics.cs",
-         "src/Pipeline/Onnx/ClassifierOnnx.cs", "src/Pipeline/Imaging/Framing.cs", "src/Pipeline/Imaging/FramingStatistics.cs"];
-
     // The bytes of the images and of the model file, not only their names: an edited image reruns the stage, and
     // --dryrun names it (path → SHA-256).
     public override object? Pins(StageContext context) => new

@@ -30,28 +30,38 @@ public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int Resu
 /// An earlier output folder whose checkpoints may be resumed from, with the SHA-256 (lowercase hex) of its files as the
 /// stage engine recorded them, keyed by path relative to <paramref name="Folder"/> with '/' separators; null when no
 /// record vouches for the folder (a killed run's leftover). Checkpoints are then checked against their own manifest only.
+/// <paramref name="RecordedKey"/> is the resume key its checkpoints were made under, as its record tells; when null, the
+/// folder's own <see cref="CheckpointedTraining.KeyFile"/> tells (a run in progress or killed), and without either
+/// nothing in it is resumed.
 /// </summary>
-public sealed record EarlierOutput(string Folder, IReadOnlyDictionary<string, string>? RecordedSha256)
+public sealed record EarlierOutput(string Folder, IReadOnlyDictionary<string, string>? RecordedSha256, string? RecordedKey = null)
 {
-    /// <summary>The workspace's leftovers and previous outputs, each with the hashes of its <c>stage.json</c> if it has one.</summary>
-    public static IReadOnlyList<EarlierOutput> Of(StageWorkspace workspace) => [.. workspace.Salvage.Select(Recorded)];
+    /// <summary>The workspace's leftovers and previous outputs, each with the hashes and key of its <c>stage.json</c> if it has one.</summary>
+    public static IReadOnlyList<EarlierOutput> Of(StageWorkspace workspace, Func<StageRecord, string?> keyOf) =>
+        [.. workspace.Salvage.Select(folder => Recorded(folder, keyOf))];
 
-    public static EarlierOutput Recorded(string folder) =>
-        new(folder, StageRecord.TryRead(folder)?.Outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal));
+    public static EarlierOutput Recorded(string folder, Func<StageRecord, string?>? keyOf = null) =>
+        StageRecord.TryRead(folder) is { } record
+            ? new(folder, record.Outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal), keyOf?.Invoke(record))
+            : new(folder, null);
 }
 
 /// <summary>
 /// Trains epoch by epoch into a folder, checkpointing after every epoch, and continues from earlier folders'
 /// checkpoints made with the same <c>resumeKey</c> (everything but the epoch count): raising the epochs from 5 to 6
-/// trains one epoch. Layout: <c>model.pt</c>, <c>history.json</c>, and <c>checkpoints/epoch-NNN/</c> for every epoch,
-/// each one unit holding the weights, the optimizer state, the history up to that epoch and a manifest (key, epoch,
-/// SHA-256 of each file). A unit is written as <c>epoch-NNN.partial/</c> and renamed when complete, so a unit that
+/// trains one epoch. Layout: <c>model.pt</c>, <c>history.json</c>, <c>checkpoints/key.txt</c> (the resume key) and
+/// <c>checkpoints/epoch-NNN/</c> for every epoch, each one unit holding the weights, the optimizer state, the history up
+/// to that epoch and a manifest (epoch, SHA-256 of each file). The key is kept out of the units, so the same weights
+/// give the same files under any key: a caller that records the key elsewhere deletes <c>key.txt</c> (TrainingStage). A unit is written as <c>epoch-NNN.partial/</c> and renamed when complete, so a unit that
 /// exists is whole; it is still verified before use, and one that fails is skipped with a warning.
 /// </summary>
 public static class CheckpointedTraining
 {
     public const string WeightsFile = "model.pt", HistoryFile = "history.json", CheckpointsFolder = "checkpoints";
     public const string OptimizerFile = "optimizer.pt", ManifestFile = "manifest.json";
+
+    /// <summary>The resume key of the folder's checkpoints, under <c>checkpoints/</c>.</summary>
+    public const string KeyFile = "key.txt";
     const string PartialSuffix = ".partial";
     static readonly string[] UnitFiles = [WeightsFile, OptimizerFile, HistoryFile];
 
@@ -66,6 +76,8 @@ public static class CheckpointedTraining
     {
         string folder = Path.Combine(output, CheckpointsFolder);
         Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, KeyFile), resumeKey);
+        CrashPoint.Step();
         var trainer = new Trainer(parameters, data.Classes, data.InputShape);
         try
         {
@@ -113,7 +125,7 @@ public static class CheckpointedTraining
                 history.Add(record);
                 log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB, loader wait {Wait:0.0%}",
                     epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes, timing.LoaderWaitShare);
-                SaveUnit(trainer, folder, resumeKey, history);
+                SaveUnit(trainer, folder, history);
             }
 
             File.Copy(Path.Combine(folder, UnitFolder(parameters.Epochs), WeightsFile), Path.Combine(output, WeightsFile), overwrite: true);
@@ -135,10 +147,10 @@ public static class CheckpointedTraining
         JsonSerializer.Deserialize<List<T>>(File.ReadAllText(path), CanonicalJson.Options) ?? throw new StageException($"{path}: empty");
 
     /// <summary>What a unit says about itself; the hashes cover every other file of the unit.</summary>
-    sealed record UnitManifest(string Key, int Epoch, SortedDictionary<string, string> Sha256);
+    sealed record UnitManifest(int Epoch, SortedDictionary<string, string> Sha256);
 
     /// <summary>Writes the unit under a temporary name, manifest last, and renames it: the rename commits the epoch.</summary>
-    static void SaveUnit(Trainer trainer, string folder, string key, List<EpochRecord> history)
+    static void SaveUnit(Trainer trainer, string folder, List<EpochRecord> history)
     {
         int epoch = history.Count;
         string unit = Path.Combine(folder, UnitFolder(epoch)), partial = StartPartial(unit);
@@ -148,7 +160,7 @@ public static class CheckpointedTraining
         CrashPoint.Step();
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var file in UnitFiles) hashes[file] = ContentHash.OfFile(Path.Combine(partial, file));
-        CanonicalJson.WriteFile(Path.Combine(partial, ManifestFile), new UnitManifest(key, epoch, hashes));
+        CanonicalJson.WriteFile(Path.Combine(partial, ManifestFile), new UnitManifest(epoch, hashes));
         CrashPoint.Step();
         Commit(partial, unit);
     }
@@ -192,7 +204,7 @@ public static class CheckpointedTraining
             foreach (var source in sources)
             {
                 string relative = $"{CheckpointsFolder}/{UnitFolder(epoch)}", unit = Path.Combine(source.Folder, relative);
-                if (Directory.Exists(unit) && SameKey(unit, key, log) && CopyUnit(source, relative, folder, epoch, key, log) is { } history)
+                if (Directory.Exists(unit) && SameKey(source, key, log) && CopyUnit(source, relative, folder, epoch, log) is { } history)
                 {
                     copied[epoch] = (unit, history);
                     break;
@@ -202,7 +214,7 @@ public static class CheckpointedTraining
     }
 
     /// <summary>Copies one earlier unit into <paramref name="folder"/> and commits the copy if it verifies.</summary>
-    static List<EpochRecord>? CopyUnit(EarlierOutput source, string relative, string folder, int epoch, string key, ILogger log)
+    static List<EpochRecord>? CopyUnit(EarlierOutput source, string relative, string folder, int epoch, ILogger log)
     {
         string from = Path.Combine(source.Folder, relative), unit = Path.Combine(folder, UnitFolder(epoch));
         string partial = StartPartial(unit);
@@ -214,7 +226,7 @@ public static class CheckpointedTraining
                 File.Copy(Path.Combine(from, file), Path.Combine(partial, file));
                 CrashPoint.Step();
             }
-            history = Verify(partial, relative, source.RecordedSha256, key, epoch);
+            history = Verify(partial, relative, source.RecordedSha256, epoch);
         }
         catch (Exception e) when (e is UnitException or IOException)
         {
@@ -229,16 +241,22 @@ public static class CheckpointedTraining
         return history;
     }
 
-    /// <summary>A unit made with other settings is not a problem, just not ours; an unreadable manifest is.</summary>
-    static bool SameKey(string unit, string key, ILogger log)
+    /// <summary>
+    /// Whether the folder's checkpoints were made under <paramref name="key"/>: as its record says, else as its key file
+    /// says. Checkpoints made with other settings or code are not a problem, just not ours; a folder that tells no key is
+    /// not resumed.
+    /// </summary>
+    static bool SameKey(EarlierOutput source, string key, ILogger log)
     {
+        if (source.RecordedKey is not null) return source.RecordedKey == key;
+        string file = Path.Combine(source.Folder, CheckpointsFolder, KeyFile);
         try
         {
-            return ReadManifest(Path.Combine(unit, ManifestFile)).Key == key;
+            return File.Exists(file) && File.ReadAllText(file) == key;
         }
-        catch (Exception e) when (e is UnitException or IOException)
+        catch (IOException e)
         {
-            log.Warning("discarding checkpoint {Unit}: {Problem}", unit, e.Message);
+            log.Warning("not resuming from {Folder}: its {File} is unreadable ({Message})", source.Folder, KeyFile, e.Message);
             return false;
         }
     }
@@ -247,7 +265,7 @@ public static class CheckpointedTraining
     {
         try
         {
-            return JsonSerializer.Deserialize<UnitManifest>(File.ReadAllText(path), CanonicalJson.Options) is { Key: not null, Sha256: not null } manifest
+            return JsonSerializer.Deserialize<UnitManifest>(File.ReadAllText(path), CanonicalJson.Options) is { Sha256: not null } manifest
                 ? manifest : throw new UnitException($"{ManifestFile} is incomplete");
         }
         catch (JsonException e)
@@ -260,7 +278,7 @@ public static class CheckpointedTraining
     /// Checks a copied unit: every file against the stage record when the earlier folder has one (the manifest too),
     /// then against the manifest; the history must run from epoch 1 to the unit's epoch. Returns the history.
     /// </summary>
-    static List<EpochRecord> Verify(string unit, string relative, IReadOnlyDictionary<string, string>? recorded, string key, int epoch)
+    static List<EpochRecord> Verify(string unit, string relative, IReadOnlyDictionary<string, string>? recorded, int epoch)
     {
         var hashes = UnitFiles.Append(ManifestFile).ToDictionary(f => f, f => ContentHash.OfFile(Path.Combine(unit, f)));
         if (recorded is not null)
@@ -272,8 +290,8 @@ public static class CheckpointedTraining
                     throw new UnitException($"{file} has SHA-256 {hash}, the stage record says {expected}");
             }
         var manifest = ReadManifest(Path.Combine(unit, ManifestFile));
-        if (manifest.Key != key || manifest.Epoch != epoch)
-            throw new UnitException($"its manifest is for epoch {manifest.Epoch} of another key");
+        if (manifest.Epoch != epoch)
+            throw new UnitException($"its manifest is for epoch {manifest.Epoch}");
         foreach (var file in UnitFiles)
         {
             if (!manifest.Sha256.TryGetValue(file, out var expected))

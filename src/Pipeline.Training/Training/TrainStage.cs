@@ -25,13 +25,6 @@ public sealed class TrainStage : Stage<TrainStage>
          "train.threads", "train.mkl_intel_path"];
     public override IReadOnlyList<string>? Resumable(StageContext context) =>
         context.Section<TrainParameters>().LongerRunsResume() ? ["train.epochs"] : [];
-    public override IReadOnlyList<string> Code => TrainingCode;
-
-    /// <summary>The training library's code that shapes a trained model (shared with Transfer).</summary>
-    public static readonly IReadOnlyList<string> TrainingCode =
-        ["src/Pipeline.Training/Training/*.cs", "src/Pipeline.Training/Models/*.cs", "src/Pipeline.Training/*.cs",
-         "src/Pipeline.Training/Onnx/*.cs", "src/Pipeline/Onnx/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline/Imaging/FramingStatistics.cs"];
 
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {

@@ -25,8 +25,11 @@ public static class TrainingStage
         StageWorkspace workspace, ILogger log, CancellationToken cancellation)
     {
         // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, code, versions.
-        string resumeKey = ContentHash.OfText(workspace.ResumeKey + CanonicalJson.Serialize(TorchRuntime.Versions));
-        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, EarlierOutput.Of(workspace), log, cancellation: cancellation);
+        string resumeKey = ResumeKey(workspace.ResumeKey, TorchRuntime.Versions);
+        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, EarlierOutput.Of(workspace, KeyOf), log, cancellation: cancellation);
+        // From here the record holds the key (its resume key and tools): outputs hold results only, so a code change
+        // that trains the same weights leaves the output hash, and the stages downstream, as they were.
+        File.Delete(Path.Combine(workspace.Directory, CheckpointedTraining.CheckpointsFolder, CheckpointedTraining.KeyFile));
 
         new TrainedModel(parameters.Model, classes, data.InputShape, result.Summary.TotalParameters).Save(workspace.Directory);
         File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
@@ -43,6 +46,15 @@ public static class TrainingStage
         workspace.Metrics[EpochTimingsMetric] = CanonicalJson.ToNode(EpochTimings(result, workspace.PreviousRecord));
         return result;
     }
+
+    static string ResumeKey(string? engineKey, IReadOnlyDictionary<string, string> versions) =>
+        ContentHash.OfText(engineKey + CanonicalJson.Serialize(versions));
+
+    /// <summary>The key a recorded run's checkpoints were made under: its resume key and the torch versions it recorded.</summary>
+    public static string? KeyOf(StageRecord record) =>
+        record.ResumeKey is null ? null
+            : ResumeKey(record.ResumeKey, new SortedDictionary<string, string>(
+                TorchRuntime.Versions.Keys.ToDictionary(k => k, k => record.Tools.GetValueOrDefault(k) ?? ""), StringComparer.Ordinal));
 
     /// <summary>The trained model as an ONNX file: what other tools run.</summary>
     public const string OnnxFile = "model.onnx";

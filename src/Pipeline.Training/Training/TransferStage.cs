@@ -17,7 +17,6 @@ public sealed class TransferStage : Stage<TransferStage>
         ["transfer.head", "transfer.epochs", "transfer.batch_size", "transfer.learning_rate", "transfer.learning_rate_decay", "transfer.seed",
          "train.threads", "train.mkl_intel_path"];
     public override IReadOnlyList<string>? Resumable(StageContext context) => ["transfer.epochs"];
-    public override IReadOnlyList<string> Code => [.. TrainStage.TrainingCode, "src/Pipeline.Features/FeatureSet.cs", "src/Pipeline.Features/TransferGraph.cs"];
 
     public override string? NotNeeded(StageContext context) =>
         context.Section<TransferParameters>().Enabled ? null : "transfer.enabled is false";

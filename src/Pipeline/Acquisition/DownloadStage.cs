@@ -15,11 +15,6 @@ public sealed class DownloadStage : Stage<DownloadStage>
     public override IReadOnlyList<Stage> Upstream => [];
     // Only the pinned files shape the output (Pins): mirrors, retries and timeouts do not rerun the stage.
     public override IReadOnlyList<string> Shapes => [];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Acquisition/Download*.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
-         "src/Pipeline/Acquisition/ClassNames.cs", "src/Pipeline/Acquisition/FileSniffer.cs", "src/Pipeline/Acquisition/FolderSource.cs",
-         "src/Pipeline/Acquisition/ArchiveExtractor.cs"];
-
     public static DatasetDefinition Dataset(StageContext context) =>
         DatasetDefinition.Load(context.Section<DownloadParameters>().Dataset, Path.Combine(context.Root, "datasets"));
 

@@ -12,13 +12,6 @@ public sealed class VerifyStage : Stage<VerifyStage>
     public override string Description => "Check checksums and IDX structure (or decode a folder's images); write train/validation/test arrays, the image inventory and the training images' framing.";
     public override IReadOnlyList<Stage> Upstream => [DownloadStage.Instance];
     public override IReadOnlyList<string> Shapes => ["verify.validation", "verify.skip_unreadable", "verify.max_image_pixels"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Acquisition/DatasetVerifier.cs", "src/Pipeline/Acquisition/Idx.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs",
-         "src/Pipeline/Acquisition/VerifyStage.cs", "src/Pipeline/Acquisition/DatasetDefinition.cs", "src/Pipeline/Acquisition/PinnedFile.cs",
-         "src/Pipeline/Acquisition/FolderVerifier.cs", "src/Pipeline/Acquisition/FolderSource.cs", "src/Pipeline/Imaging/ImageLoader.cs",
-         "src/Pipeline/Imaging/ImageFiles.cs", "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs",
-         "src/Pipeline/Imaging/FramingStatistics.cs"];
-
     public override Task ProduceAsync(StageContext context, StageWorkspace workspace)
     {
         var definition = DownloadStage.Recorded(context);

@@ -27,10 +27,6 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
     // threads does not change a byte; join_training is Train's business.
     public override IReadOnlyList<string> Shapes =>
         ["augment.seed", "augment.samples", "augment.source", "augment.png", "augment.preview_images", "augment.background", "augment.operations"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Augmentation/*.cs", "src/Pipeline/Rng.cs", "src/Pipeline/Imaging/Png.cs", "src/Pipeline/Imaging/ContactSheet.cs",
-         "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Imaging/ImageLoader.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
-
     public override int Items(StageContext context) => context.Section<AugmentParameters>().Samples;
 
     public override IReadOnlyList<string> Concatenated(StageContext context) =>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Pipeline.Evaluation;
 using Pipeline.Stages;
 
 namespace Pipeline.Experiments;

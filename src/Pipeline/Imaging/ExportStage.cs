@@ -10,10 +10,6 @@ public sealed class ExportStage : ShardableStage<ExportStage>
     public override string Description => "Write every image as a lossless PNG (gray or RGB) in <split>/<class>/ folders, a manifest and contact sheets.";
     public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance];
     public override IReadOnlyList<string> Shapes => ["export.splits", "export.limit", "export.one_hot", "export.sheet_images"];
-    public override IReadOnlyList<string> Code =>
-        ["src/Pipeline/Imaging/ExportStage.cs", "src/Pipeline/Imaging/Exporter.cs", "src/Pipeline/Imaging/Png.cs",
-         "src/Pipeline/Imaging/ContactSheet.cs", "src/Pipeline/Imaging/Fonts.cs", "src/Pipeline/Acquisition/VerifiedDataset.cs"];
-
     public override int Items(StageContext context) => Exporter.Items(VerifyStage.Load(context).Dataset, context.Section<ExportParameters>());
 
     public override IReadOnlyList<string> Concatenated(StageContext context) => [Exporter.Manifest];

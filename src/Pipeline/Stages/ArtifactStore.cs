@@ -121,7 +121,7 @@ public sealed class ArtifactStore(string root)
         return reasons.Count > 0 ? StageStatus.Stale([.. reasons]) : StageStatus.Current();
     }
 
-    static IEnumerable<string> Changes(string kind, IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> now)
+    internal static IEnumerable<string> Changes(string kind, IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> now)
     {
         foreach (var name in before.Keys.Union(now.Keys).Order(StringComparer.Ordinal))
         {

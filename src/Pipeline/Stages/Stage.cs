@@ -5,7 +5,8 @@ namespace Pipeline.Stages;
 
 /// <summary>
 /// A stage of the pipeline, declared once, beside its domain code: its name, the stages whose outputs it reads
-/// (typed references), the parameter keys that shape its outputs, the code that makes them, and how it makes them.
+/// (typed references), the parameter keys that shape its outputs, and how it makes them. The code that makes them is
+/// derived from the compiled code (CodeManifest.Reached).
 /// The host derives the task order, the fingerprint and the paths to upstream outputs from this declaration; any
 /// other key of a section (threads, retries, batch sizes that do not change results, the accuracy gate) never reruns
 /// the stage.
@@ -29,9 +30,6 @@ public abstract class Stage
     /// <summary>Keys of <see cref="Shapes"/> whose change may continue from earlier outputs in this run (e.g. more epochs);
     /// empty: only a run with the same parameters is continued (one that was killed); null: nothing is continued.</summary>
     public virtual IReadOnlyList<string>? Resumable(StageContext context) => null;
-
-    /// <summary>The library's source files (globs from the repository root) whose code shapes the outputs.</summary>
-    public abstract IReadOnlyList<string> Code { get; }
 
     /// <summary>Values beyond parameters that shape the outputs, e.g. the pinned files of a dataset definition.</summary>
     public virtual object? Pins(StageContext context) => null;
@@ -70,7 +68,7 @@ public abstract class Stage
         var resumable = Resumable(context);
         foreach (var key in resumable ?? [])
             resume.Remove(key);
-        var code = CodeManifest.For(GetType().Assembly).Select(Name, Code);
+        var code = CodeManifest.For(GetType().Assembly).Reached(GetType());
         var inputs = Reads(context).Select(s => (StageInput)new UpstreamInput(s.Name)).ToList();
         return new StageDefinition(Name, CanonicalJson.ToNode(parameters), code, inputs)
         {

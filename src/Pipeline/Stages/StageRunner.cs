@@ -40,7 +40,7 @@ public sealed class StageRunner(ArtifactStore store, bool dryRun = false)
     {
         var pending = stage.Upstream.Where(wouldRun.ContainsKey).ToList();
         if (pending.Count > 0)
-            return new(StageAction.Run, $"upstream {string.Join(", ", pending)} would run first");
+            return new(StageAction.Run, string.Join("; ", [.. OwnChanges(stage), $"upstream {string.Join(", ", pending)} would run first"]));
         if (force)
             return new(StageAction.Run, "--force");
         var status = store.Check(stage, expected);
@@ -52,6 +52,15 @@ public sealed class StageRunner(ArtifactStore store, bool dryRun = false)
         if (store.Cache is not null && await store.Cache.FindSharedAsync(stage.Name, fingerprint, cancellation) is { } shared)
             return new(StageAction.RestoreShared, status.Reason) { Cached = shared };
         return new(StageAction.Run, status.Reason);
+    }
+
+    /// <summary>The stage's own code and parameter changes since its record, named even when an upstream runs first.</summary>
+    IEnumerable<string> OwnChanges(StageDefinition stage)
+    {
+        var record = store.ReadRecord(stage.Name);
+        if (record is null) return [];
+        return [.. CanonicalJson.Diff(record.Parameters, stage.Parameters).Select(d => $"parameter {d}"),
+            .. ArtifactStore.Changes("code", record.Code, stage.Code)];
     }
 
     /// <summary>

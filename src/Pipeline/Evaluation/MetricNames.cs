@@ -1,4 +1,4 @@
-namespace Pipeline.Experiments;
+namespace Pipeline.Evaluation;
 
 /// <summary>
 /// The metric names an experiment records, shows, compares and sorts by: one definition for Evaluate's record, the
