@@ -107,6 +107,16 @@ public sealed class Trainer : IDisposable
 /// <summary>Inference in batches, in eval mode and without gradients.</summary>
 public static class Predictor
 {
+    /// <summary>
+    /// The most input bytes (float32) one inference batch holds: at most 500 examples, fewer for large images, whose
+    /// activations would otherwise take gigabytes (500 images of 3×384×384 are 885 MB of input alone). MNIST-sized
+    /// inputs keep batches of 500.
+    /// </summary>
+    public const long InferenceBatchBytes = 16L << 20;
+
+    /// <summary>The examples one inference batch holds for examples of <paramref name="exampleLength"/> values.</summary>
+    public static int InferenceBatch(long exampleLength) => (int)Math.Clamp(InferenceBatchBytes / (Math.Max(1, exampleLength) * sizeof(float)), 1, 500);
+
     public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor images, int batchSize = 500)
     {
         bool training = model.training;
@@ -127,16 +137,17 @@ public static class Predictor
         }
     }
 
-    /// <summary>Batch by batch through a loader (the same batches of 500 as <see cref="Logits(nn.Module{Tensor, Tensor}, Tensor, int)"/>):
-    /// <paramref name="onBatch"/> gets each batch's logits (disposed after the call) and its first index.</summary>
-    public static void Score(nn.Module<Tensor, Tensor> model, ExampleSource data, Action<Tensor, BatchLoader.Batch> onBatch, int batchSize = 500)
+    /// <summary>Batch by batch through a loader (batches of <see cref="InferenceBatch"/>, 500 for MNIST as in
+    /// <see cref="Logits(nn.Module{Tensor, Tensor}, Tensor, int)"/>): <paramref name="onBatch"/> gets each batch's logits
+    /// (disposed after the call) and its first index.</summary>
+    public static void Score(nn.Module<Tensor, Tensor> model, ExampleSource data, Action<Tensor, BatchLoader.Batch> onBatch, int? batchSize = null)
     {
         bool training = model.training;
         model.eval();
         try
         {
             using var _ = no_grad();
-            using var loader = new BatchLoader(data, batchSize);
+            using var loader = new BatchLoader(data, batchSize ?? InferenceBatch(data.ExampleLength));
             foreach (var batch in loader.Read())
             {
                 using var scope = NewDisposeScope();
@@ -150,7 +161,7 @@ public static class Predictor
     }
 
     /// <summary>The logits of every example (<c>Count × classes</c>) and their labels, computed by batch.</summary>
-    public static (Tensor Logits, Tensor Labels) LogitsAndLabels(nn.Module<Tensor, Tensor> model, ExampleSource data, int batchSize = 500)
+    public static (Tensor Logits, Tensor Labels) LogitsAndLabels(nn.Module<Tensor, Tensor> model, ExampleSource data, int? batchSize = null)
     {
         var logits = new List<Tensor>();
         var labels = new List<Tensor>();
