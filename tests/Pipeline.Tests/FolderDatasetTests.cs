@@ -19,7 +19,7 @@ public class FolderDatasetTests : IDisposable
     public void Dispose() => temp.Dispose();
 
     /// <summary>Runs tests/make_folder_dataset.py (Debian's python3-pil) into <paramref name="folder"/>.</summary>
-    static void Build(string folder, params string[] options)
+    internal static void Build(string folder, params string[] options)
     {
         string script = File.ReadAllText(Path.Combine(TestHost.Root, "tests", "make_folder_dataset.py"));
         var (exit, stdout, stderr) = OnnxExportTests.RunPython(script,

@@ -18,13 +18,7 @@ public sealed class ImageGuardTests : IDisposable
 
     public void Dispose() => temp.Dispose();
 
-    static void Build(string folder, params string[] options)
-    {
-        string script = File.ReadAllText(Path.Combine(TestHost.Root, "tests", "make_folder_dataset.py"));
-        var (exit, stdout, stderr) = OnnxExportTests.RunPython(script,
-            [folder, "--source", Path.GetDirectoryName(TestHost.Required(Path.Combine(TestHost.FashionMirror, "t10k-images-idx3-ubyte.gz")))!, .. options]);
-        Assert.True(exit == 0, $"make_folder_dataset.py failed (exit {exit}): {stdout}{stderr}");
-    }
+    static void Build(string folder, params string[] options) => FolderDatasetTests.Build(folder, options);
 
     async Task<StageContext> Verify(string definition, params string[] overrides)
     {

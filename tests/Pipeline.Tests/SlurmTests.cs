@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using Pipeline.Stages;
 
 namespace Pipeline.Tests;
@@ -21,41 +19,7 @@ public sealed class SlurmFixture : IDisposable
     public string Definition => temp["tiny-mnist.json"];
     public string Mirror => temp["mirror"];
 
-    public SlurmFixture()
-    {
-        Directory.CreateDirectory(Mirror);
-        var files = new JsonObject();
-        void Write(string name, byte[] raw)
-        {
-            byte[] gz = GzipFile.Compress(raw);
-            File.WriteAllBytes(Path.Combine(Mirror, name), gz);
-            files[name] = new JsonObject { ["size"] = gz.Length, ["sha256"] = ContentHash.OfBytes(gz) };
-        }
-        foreach (var (prefix, count) in new[] { ("train", 400), ("t10k", 200) })
-        {
-            byte[] images = GzipFile.Decompress(File.ReadAllBytes(TestHost.Required(Path.Combine(TestHost.MnistMirror, $"{prefix}-images-idx3-ubyte.gz"))));
-            byte[] labels = GzipFile.Decompress(File.ReadAllBytes(TestHost.Required(Path.Combine(TestHost.MnistMirror, $"{prefix}-labels-idx1-ubyte.gz"))));
-            images = images[..(16 + count * 28 * 28)];
-            labels = labels[..(8 + count)];
-            BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(4), count);
-            BinaryPrimitives.WriteInt32BigEndian(labels.AsSpan(4), count);
-            Write($"{prefix}-images-idx3-ubyte.gz", images);
-            Write($"{prefix}-labels-idx1-ubyte.gz", labels);
-        }
-        File.WriteAllText(Definition, new JsonObject
-        {
-            ["name"] = "tiny-mnist",
-            ["title"] = "the first images of MNIST",
-            ["mirrors"] = new JsonArray(),
-            ["classes"] = new JsonArray([.. Enumerable.Range(0, 10).Select(i => (JsonNode)i.ToString())]),
-            ["splits"] = new JsonObject
-            {
-                ["train"] = new JsonObject { ["images"] = "train-images-idx3-ubyte.gz", ["labels"] = "train-labels-idx1-ubyte.gz" },
-                ["test"] = new JsonObject { ["images"] = "t10k-images-idx3-ubyte.gz", ["labels"] = "t10k-labels-idx1-ubyte.gz" },
-            },
-            ["files"] = files,
-        }.ToJsonString());
-    }
+    public SlurmFixture() => TinyMnist.Write(Mirror, Definition, train: 400, test: 200);
 
     public void Dispose() => temp.Dispose();
 }
