@@ -49,8 +49,6 @@ public static class CakeWiring
     {
         if (task.ShouldRun(context))
             await task.RunAsync(context);
-        else
-            context.Report.Skipped(name);
         if (!context.Settings.DryRun)
             await task.FinishAsync(context);
     }
@@ -62,7 +60,7 @@ public static class CakeWiring
         if (error is not null)
             report.Add(name, TaskOutcome.Failed, duration, FirstLine(Unwrap(error).Message));
         else if (!report.Entries.Any(e => e.Task == name) && name != "Default")
-            report.Add(name, report.WasSkipped(name) ? TaskOutcome.UpToDate : TaskOutcome.Executed, duration);
+            report.Add(name, TaskOutcome.Executed, duration);
     }
 
     /// <summary>The exception a task threw, out of Cake's and reflection's wrappers.</summary>

@@ -220,8 +220,9 @@ public static class PipelineHost
             settings.People.WriteLine("\n" + context.Report.ToTable(clock.Elapsed));
         string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : "FAILED";
         settings.People.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
+        // The run's store has read these records already (it keeps them): Export's is not parsed again.
         var report = (context?.Report ?? new RunReport()).ToJson(target.Name, exitCode, clock.Elapsed,
-            task => catalog.Find(task)?.Stage is { } stage ? new ArtifactStore(artifacts).ReadRecord(stage.Name) : null);
+            task => context is not null && catalog.Find(task)?.Stage is { } stage ? context.Store.ReadRecord(stage.Name) : null);
         if (experiment is not null) report["experiment"] = experiment;
         return (exitCode, experiment, report);
     }

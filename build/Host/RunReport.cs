@@ -16,13 +16,6 @@ public sealed class RunReport
     /// <summary>The entries so far (tasks may finish at the same time under --jobs: every member that reads or adds locks).</summary>
     public IReadOnlyList<Entry> Entries { get { lock (entries) return [.. entries]; } }
 
-    readonly HashSet<string> skipped = new(StringComparer.OrdinalIgnoreCase);
-
-    /// <summary>The task decided it had nothing to do (its outputs are up to date).</summary>
-    public void Skipped(string task) { lock (entries) skipped.Add(task); }
-
-    public bool WasSkipped(string task) { lock (entries) return skipped.Contains(task); }
-
     public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null)
     {
         lock (entries) entries.Add(new Entry(task, outcome, reason ?? "", duration));

@@ -31,13 +31,7 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
         var decision = await context.Runner.DecideAsync(definition, context.Forced, context.Cancellation);
         if (context.Settings.DryRun)
         {
-            var outcome = decision.Action switch
-            {
-                StageAction.UpToDate => TaskOutcome.UpToDate,
-                StageAction.RestoreLocal => TaskOutcome.WouldRestore,
-                StageAction.RestoreShared => TaskOutcome.WouldRestoreShared,
-                _ => TaskOutcome.WouldRun,
-            };
+            var outcome = Outcome(decision.Action, dryRun: true);
             context.Report.Add(TaskName, outcome, TimeSpan.Zero, decision.Reason);
             context.Logger.Information("{Task}: {Outcome} ({Reason})", TaskName, RunReport.Describe(outcome), decision.Reason);
             return;
@@ -50,18 +44,21 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
                 : Stage.ProduceAsync(stages, workspace),
             context.Cancellation, fresh: context.Forced);
         if (done == StageAction.Run && slurm) SlurmExecutor.Recorded(context, definition);
-        context.Report.Add(TaskName, done switch
-        {
-            StageAction.UpToDate => TaskOutcome.UpToDate,
-            StageAction.RestoreLocal => TaskOutcome.Restored,
-            StageAction.RestoreShared => TaskOutcome.RestoredRemote,
-            _ => TaskOutcome.Executed,
-        }, clock.Elapsed, decision.Reason);
+        context.Report.Add(TaskName, Outcome(done, dryRun: false), clock.Elapsed, decision.Reason);
         if (done is StageAction.RestoreLocal or StageAction.RestoreShared)
             context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName,
                 done == StageAction.RestoreLocal ? "the run cache" : "the remote cache", record.Outputs.Count, clock.Elapsed.TotalSeconds);
         context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
     }
+
+    /// <summary>How the report names what the engine did, or would do in a dry run.</summary>
+    static TaskOutcome Outcome(StageAction action, bool dryRun) => action switch
+    {
+        StageAction.UpToDate => TaskOutcome.UpToDate,
+        StageAction.RestoreLocal => dryRun ? TaskOutcome.WouldRestore : TaskOutcome.Restored,
+        StageAction.RestoreShared => dryRun ? TaskOutcome.WouldRestoreShared : TaskOutcome.RestoredRemote,
+        _ => dryRun ? TaskOutcome.WouldRun : TaskOutcome.Executed,
+    };
 
     public sealed override Task FinishAsync(PipelineContext context)
     {

@@ -29,14 +29,21 @@ public class HostTests : IDisposable
     /// <summary>The host with these environment variables set.</summary>
     internal static Task<Run> HostWith(IReadOnlyDictionary<string, string> environment, params string[] args) => HostIn(null, environment, args);
 
+    /// <summary>How to start the host with these arguments, its stdout and stderr redirected (read both).</summary>
+    internal static ProcessStartInfo HostStart(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        return start;
+    }
+
     /// <summary>The host started in <paramref name="workingDirectory"/> (null: this process's), with these environment variables set.</summary>
     internal static async Task<Run> HostIn(string? workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = HostStart(args);
         if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
         foreach (var (name, value) in environment) start.Environment[name] = value;
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
-        foreach (var arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

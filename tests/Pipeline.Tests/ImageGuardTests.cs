@@ -18,8 +18,6 @@ public sealed class ImageGuardTests : IDisposable
 
     public void Dispose() => temp.Dispose();
 
-    static void Build(string folder, params string[] options) => FolderDatasetTests.Build(folder, options);
-
     async Task<StageContext> Verify(string definition, params string[] overrides)
     {
         var context = TestStages.Context(new ArtifactStore(temp["artifacts"]), TestStages.Parameters([$"download.dataset={definition}", .. overrides]));
@@ -31,7 +29,7 @@ public sealed class ImageGuardTests : IDisposable
     [Fact]
     public async Task Decompression_bombs_fail_Verify_naming_each_file_and_its_size_and_with_skip_unreadable_the_rest_goes_through()
     {
-        Build(temp["clothes"], "--per-class", "4", "--bombs", "20000,20000,20000,20000,20000,20000,30000");
+        FolderDatasetTests.Build(temp["clothes"], "--per-class", "4", "--bombs", "20000,20000,20000,20000,20000,20000,30000");
         var bombs = Directory.GetFiles(temp["clothes"], "bomb-*", SearchOption.AllDirectories);
         Assert.Equal(7, bombs.Length);
         Assert.All(bombs, b => Assert.True(new FileInfo(b).Length < 1_000_000, $"{b} is a small file"));
@@ -57,7 +55,7 @@ public sealed class ImageGuardTests : IDisposable
     [Fact]
     public async Task A_raised_limit_lets_a_large_image_through()
     {
-        Build(temp["clothes"], "--per-class", "6", "--bombs", "12000");
+        FolderDatasetTests.Build(temp["clothes"], "--per-class", "6", "--bombs", "12000");
         File.WriteAllText(temp["clothes.json"], """{ "name": "clothes", "kind": "folder", "path": "clothes", "channels": 1, "image_size": 8 }""");
         var limited = await Assert.ThrowsAsync<DatasetException>(() => Verify(temp["clothes.json"], "verify.max_image_pixels=1000000"));
         Assert.Contains("bomb-0-12000x12000.png: 12,000 × 12,000 = 144,000,000 pixels, over the limit of 1,000,000", limited.Message);

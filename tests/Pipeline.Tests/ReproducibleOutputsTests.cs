@@ -36,10 +36,7 @@ public sealed class ReproducibleOutputsTests : IDisposable
 
         // Killed once the epoch-1 checkpoint is committed (its unit folder renamed into place): during the second epoch.
         string killed = temp["killed"];
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Build.dll"));
-        foreach (var arg in Arguments(killed)) start.ArgumentList.Add(arg);
-        using (var process = Process.Start(start)!)
+        using (var process = Process.Start(HostTests.HostStart(Arguments(killed)))!)
         {
             var output = process.StandardOutput.ReadToEndAsync();
             _ = process.StandardError.ReadToEndAsync();
