@@ -25,7 +25,10 @@ public class AugmentTests : IDisposable
         return new ImageSplit("train", images, [.. Enumerable.Range(0, count).Select(i => (byte)(i % 10))], 28, 28);
     }
 
-    /// <summary>Fifteen operations, one of each geometry and pixel kind, with probability 1 (or <paramref name="probability"/>), in one pipeline.</summary>
+    /// <summary>
+    /// Fifteen of the 27 operations, with probability 1 (or <paramref name="probability"/>), in one pipeline; left out are
+    /// the fixed quarter turns, flips and skews (variants of those here), random_color (colour only) and erode and dilate.
+    /// </summary>
     static AugmentOperation[] AllOperations(double probability = 1) =>
     [
         new Rotate { Probability = probability }, new RotateRandom90 { Probability = probability },

@@ -64,7 +64,7 @@ static class TestStages
     public static StageContext Context(ArtifactStore store, PipelineParameters parameters, IReadOnlyList<string>? mirrors = null) =>
         new(store, parameters.Sections(), TestHost.Root, mirrors ?? [], Logger.None, CancellationToken.None);
 
-    /// <summary>Runs a stage through the engine (staging, record, swap), as the host does once it has decided the stage runs.</summary>
+    /// <summary>Runs a stage through the engine (staging, record, swap), as the host runs it locally once <see cref="StageRunner"/> has decided it runs.</summary>
     public static Task<StageRecord> Run(Stage stage, StageContext context) =>
         context.Store.RunAsync(stage.Define(context), (workspace, _) => stage.ProduceAsync(context, workspace), context.Cancellation);
 }
