@@ -153,11 +153,18 @@ public class AugmentTests : IDisposable
         return (dataset, folder);
     }
 
+    /// <summary>What the Augment stage does in one range: every sample's outputs, then what is drawn from the whole.</summary>
+    static void Augment(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output, Action<string, byte[]>? onFile = null)
+    {
+        AugmentStage.RunRange(dataset, verified, parameters, new ItemRange(0, parameters.Samples), output, Logger.None, onFile);
+        AugmentStage.Complete(dataset, verified, parameters, output);
+    }
+
     Dictionary<string, string> RunStage(VerifiedDataset dataset, string verified, AugmentParameters parameters, string name)
     {
         string output = temp[name];
         Directory.CreateDirectory(output);
-        AugmentStage.Run(dataset, verified, parameters, output, Logger.None);
+        Augment(dataset, verified, parameters, output);
         return Directory.EnumerateFiles(output, "*", SearchOption.AllDirectories)
             .ToDictionary(f => Path.GetRelativePath(output, f), ContentHash.OfFile);
     }
@@ -192,7 +199,7 @@ public class AugmentTests : IDisposable
         var parameters = With(50, new Rotate { Probability = 0.9 });
         await store.RunAsync(Define(parameters), (workspace, _) =>
         {
-            AugmentStage.Run(dataset, verified, parameters, workspace.Directory, Logger.None, (path, bytes) => workspace.Declare(path, bytes));
+            Augment(dataset, verified, parameters, workspace.Directory, (path, bytes) => workspace.Declare(path, bytes));
             return Task.CompletedTask;
         });
         Assert.True(store.Check(Define(With(50, new Rotate { Probability = 0.9 }))).UpToDate);
