@@ -452,7 +452,7 @@ public class AugmentTests : IDisposable
     [Fact]
     public void The_default_is_the_reference_rotate_pipeline_and_operations_bind_in_order()
     {
-        var defaults = ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), []).BindAll<PipelineParameters>().Augment;
+        var defaults = PipelineParameters.Bind(ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), [])).Section<AugmentParameters>();
         var rotate = Assert.IsType<Rotate>(Assert.Single(defaults.Operations));
         Assert.Equal((0.9, 25.0, 25.0), (rotate.Probability, rotate.MaxLeftRotation, rotate.MaxRightRotation));
         Assert.Equal((42, 10000, "train", true), (defaults.Seed, defaults.Samples, defaults.Source, defaults.JoinTraining));

@@ -15,8 +15,8 @@ public class StageDeclarationTests : IDisposable
     static readonly IReadOnlyList<Stage> Stages = TaskCatalog.Discover(typeof(PipelineHost).Assembly).Stages.ToList();
 
     /// <summary>
-    /// Every key of params.json: a new value for it, and the stages that change their fingerprint or whether they are
-    /// needed. Downstream stages then rerun only if the outputs of these change. A key missing here fails the test.
+    /// Every key of every parameter section: a new value for it, and the stages that change their fingerprint or whether
+    /// they are needed. Downstream stages then rerun only if the outputs of these change. A key missing here fails the test.
     /// </summary>
     static readonly Dictionary<string, (string Value, string[] Reruns)> ParameterEffects = new()
     {
@@ -105,8 +105,7 @@ public class StageDeclarationTests : IDisposable
     {
         var store = new ArtifactStore(temp["artifacts"]);
         var baseline = TestStages.Context(store, TestStages.Parameters());
-        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(TestHost.Root, "params.json")), documentOptions: new() { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!;
-        var keys = file.AsObject().SelectMany(s => s.Value!.AsObject().Select(p => $"{s.Key}.{p.Key}")).Order().ToList();
+        var keys = TestStages.Parameters().Sections().SelectMany(s => ((JsonObject)CanonicalJson.ToNode(s.Value)!).Select(p => $"{s.Key}.{p.Key}")).Order();
         Assert.Equal(keys, ParameterEffects.Keys.Order());
 
         foreach (var (key, (value, expected)) in ParameterEffects)

@@ -8,6 +8,7 @@ using Serilog;
 namespace Pipeline.Imaging;
 
 /// <summary>The <c>export</c> section.</summary>
+[ParameterSection("export")]
 public sealed record ExportParameters : IValidatedParameters
 {
     /// <summary>Which splits to write.</summary>
