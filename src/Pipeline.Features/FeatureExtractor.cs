@@ -6,9 +6,11 @@ using Serilog;
 
 namespace Pipeline.Features;
 
-/// <summary>What featurizing a range of the images did: how many, and how long it took (all, preparing tensors, per split).</summary>
+/// <summary>What featurizing a range of the images did: how many, and how long it took (all; reading and preparing
+/// tensors, running the CNN, writing features; per split).</summary>
 /// <param name="PreprocessSeconds">The part of <paramref name="Seconds"/> spent preparing tensors (the rest is mostly the CNN).</param>
-public sealed record FeaturizeRangeResult(int Images, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds)
+public sealed record FeaturizeRangeResult(int Images, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds,
+    double InferenceSeconds = 0, double WriteSeconds = 0)
 {
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
 }
@@ -39,7 +41,7 @@ public static class FeatureExtractor
         var pixels = new byte[batchSize * dataset.ImageSize];
         var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var total = Stopwatch.StartNew();
-        var preprocessing = new Stopwatch();
+        Stopwatch preprocessing = new(), inference = new(), writing = new();
         int offset = 0;
         foreach (var name in Splits(dataset))
         {
@@ -62,14 +64,19 @@ public static class FeatureExtractor
                 for (int i = 0; i < count; i++)
                     preprocessor.Write(pixels.AsSpan(i * split.ImageSize, split.ImageSize), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
                 preprocessing.Stop();
+                inference.Start();
                 featurizer.Run(batch, count, inputSize, features.AsMemory(0, count * featurizer.Dim));
+                inference.Stop();
+                writing.Start();
                 file.Write(MemoryMarshal.AsBytes(features.AsSpan(0, count * featurizer.Dim)));
+                writing.Stop();
                 progress.Add(count);
             }
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
-        return new FeaturizeRangeResult(range.Count, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
+        return new FeaturizeRangeResult(range.Count, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds,
+            inference.Elapsed.TotalSeconds, writing.Elapsed.TotalSeconds);
     }
 
     /// <summary>What is drawn from the whole dataset: each split's labels and <c>features.json</c> (<paramref name="dim"/> features an image).</summary>
