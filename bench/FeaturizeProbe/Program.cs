@@ -15,7 +15,7 @@ using Pipeline.Features;
 if (args is ["inputs", var verified, var backbone, var sizeText, var imagesText, var outFolder])
 {
     Directory.CreateDirectory(outFolder);
-    File.WriteAllBytes(Path.Combine(outFolder, "featurizer.onnx"), FeaturizerGraph.FromClassifier(File.ReadAllBytes(backbone), Path.GetFileName(backbone)));
+    File.WriteAllBytes(Path.Combine(outFolder, "featurizer.onnx"), FeaturizerGraph.FromClassifier(File.ReadAllBytes(backbone), Path.GetFileName(backbone)).Model);
     var dataset = VerifiedDataset.Load(verified);
     using var split = dataset.LoadSplit(verified, "train");
     int size = int.Parse(sizeText), images = Math.Min(int.Parse(imagesText), split.Count);

@@ -3,11 +3,11 @@ using Pipeline.Stages;
 
 namespace Pipeline.Features;
 
-/// <summary>Featurize: every verified image through a pretrained ImageNet CNN (ONNX), 1280-d features per split.</summary>
+/// <summary>Featurize: every verified image through a pretrained ImageNet CNN (ONNX), its pooled features per split.</summary>
 public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
 {
     public override string Name => "featurize";
-    public override string Description => "Run every image through a pretrained ImageNet CNN (ONNX) and cache its 1280-d features per split.";
+    public override string Description => "Run every image through a pretrained ImageNet CNN (ONNX) and cache its pooled features per split.";
     public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance];
     // The backbone's pin and the input size shape the features; where the backbone comes from, the batch size and the
     // threads do not.
@@ -48,7 +48,9 @@ public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
     {
         var p = context.Section<FeaturizeParameters>();
         var (dataset, verified) = VerifyStage.Load(context);
-        FeatureExtractor.Complete(dataset, verified, FeaturizeParameters.BackboneFileName(p.Backbone), p.BackboneSha256, p.InputSizeFor(dataset.Rows, dataset.Columns),
+        string backbone = FeaturizeParameters.BackboneFileName(p.Backbone);
+        int dim = FeaturizerGraph.FromClassifier(File.ReadAllBytes(workspace.PathOf(backbone)), backbone).Dim;
+        FeatureExtractor.Complete(dataset, verified, backbone, p.BackboneSha256, p.InputSizeFor(dataset.Rows, dataset.Columns), dim,
             workspace.Directory, (path, bytes) => workspace.Declare(path, bytes));
         workspace.Metrics["images_per_second"] = Math.Round(workspace.Metric("images") / Math.Max(workspace.Metric("seconds"), 1e-9));
         workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;
