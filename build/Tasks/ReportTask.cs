@@ -1,5 +1,5 @@
 using Build.Host;
-using Build.Report;
+using Build.Reporting;
 
 namespace Build.Tasks;
 

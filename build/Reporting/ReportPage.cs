@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Pipeline;
 using Pipeline.Stages;
 
-namespace Build.Report;
+namespace Build.Reporting;
 
 /// <summary>
 /// <c>artifacts/report/index.html</c>: one self-contained page. Its stylesheet, its script (<c>build/report/page.js</c>),

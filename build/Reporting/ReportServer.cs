@@ -3,7 +3,7 @@ using System.Text;
 using Build.Host;
 using Pipeline.Stages;
 
-namespace Build.Report;
+namespace Build.Reporting;
 
 /// <summary>
 /// <c>--serve</c>: the report's folder over HTTP on 127.0.0.1 only, plus <c>live.json</c> (what is training now, see

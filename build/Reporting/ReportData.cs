@@ -8,7 +8,7 @@ using Pipeline.Experiments;
 using Pipeline.Stages;
 using Pipeline.Training;
 
-namespace Build.Report;
+namespace Build.Reporting;
 
 /// <summary>
 /// What the web report shows, read from an artifacts folder; nothing runs. Every experiment (its parameters, metrics
