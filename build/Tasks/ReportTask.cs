@@ -10,6 +10,12 @@ public sealed class ReportTask : AsyncFrostingTask<PipelineContext>
 {
     public override async Task RunAsync(PipelineContext context)
     {
+        if (context.Settings.DryRun)
+        {
+            context.Settings.People.WriteLine($"report: would write {Path.Combine(context.Store.Root, ReportPage.Folder, ReportPage.FileName)}" +
+                (context.Settings.Serve ? $" and serve it on 127.0.0.1:{context.Settings.Port}" : ""));
+            return;
+        }
         string page = ReportPage.Write(context.Store.Root, context.Stages.Root, context.Logger);
         if (!context.Settings.Serve)
         {

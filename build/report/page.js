@@ -43,14 +43,15 @@
   const lowerIsBetter = name => !!(metricInfo.get(name) && metricInfo.get(name).lower_is_better);
 
   // ---- the table's columns and state ----------------------------------------------------------------------------
+  const fit = (title, most) => Math.min(most, Math.max(80, title.length * 8 + 30));
   const allParameters = [...new Set([...varying, ...Object.keys(constants)])].sort();
   const columns = [
     { key: "select", title: "", width: 30, get: () => null, fixed: true },
-    { key: "name", title: "name", width: 170, get: r => r.name || "" },
+    { key: "name", title: "name", width: 160, get: r => r.name || "" },
     { key: "id", title: "id", width: 90, get: r => r.id },
-    { key: "created", title: "date (UTC)", width: 150, get: r => r.created },
-    ...allParameters.map(k => ({ key: "p:" + k, title: k, width: Math.min(220, Math.max(90, k.length * 7.5)), get: r => param(r, k), parameter: true })),
-    ...metrics.map(m => ({ key: "m:" + m.name, title: m.name, width: Math.max(90, m.name.length * 7.5), get: r => r.metrics ? r.metrics[m.name] : null, metric: m.name })),
+    { key: "created", title: "date (UTC)", width: 165, get: r => r.created },
+    ...allParameters.map(k => ({ key: "p:" + k, title: k, width: fit(k, 240), get: r => param(r, k), parameter: true })),
+    ...metrics.map(m => ({ key: "m:" + m.name, title: m.name, width: fit(m.name, 200), get: r => r.metrics ? r.metrics[m.name] : null, metric: m.name })),
     { key: "problems", title: "records", width: 260, get: r => (r.problems || []).join("; ") },
   ];
   const state = {
@@ -184,8 +185,8 @@
             draw();
             route.nav();
           } });
-        } else if (c.key === "name" || c.key === "id") {
-          content = el("a", { href: "#run/" + encodeURIComponent(run.id) }, c.key === "name" ? label(run) : run.id);
+        } else if (c.key === "id" || c.key === "name" && run.name) {
+          content = el("a", { href: "#run/" + encodeURIComponent(run.id) }, c.key === "name" ? run.name : run.id);
         } else {
           content = c.metric ? number(c.metric, value) : show(value);
         }
@@ -320,6 +321,9 @@
   // ---- curves, confusion matrices, per class ------------------------------------------------------------------
   const curves = [["loss", "loss"], ["accuracy", "accuracy"], ["val_loss", "validation loss"], ["val_accuracy", "validation accuracy"], ["learning_rate", "learning rate"]];
 
+  const epochAxis = { label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (u, splits) => splits.map(String) };
+  const valueAxis = { size: 60, values: (u, splits) => splits.map(v => v == null ? "" : String(+v.toPrecision(3))) };
+
   // One chart per quantity, one series per run: x is the epoch.
   function curveCharts(holder, entries, size) {
     const epochs = [...new Set(entries.flatMap(e => e.history.map(h => h.epoch)))].sort((a, b) => a - b);
@@ -331,8 +335,8 @@
         return epochs.map(x => at.has(x) ? at.get(x) : null);
       });
       charts.push(new uPlot({
-        width: size || 380, height: 220, scales: { x: { time: false } },
-        axes: [{ label: "epoch" }, {}],
+        width: size || 380, height: 220, scales: { x: { time: false } }, legend: { live: false },
+        axes: [epochAxis, valueAxis],
         series: [{ label: "epoch" }, ...entries.map((e, i) => ({ label: e.label, stroke: palette[i % palette.length], width: 2, points: { show: true, size: 5 }, spanGaps: true }))],
       }, [epochs, ...series], box));
     }
@@ -462,10 +466,11 @@
           el("td", {}, s.fingerprint), el("td", { class: s.recorded ? null : "problem" }, s.recorded ? "yes" : "no")));
       root.append(stages, el("p", { class: "muted" }, "Result: what this run did with the stage (executed, restored from the cache, up to date); peak RSS: the host process's peak resident memory by the stage's end."));
     }
-    root.append(el("h2", {}, "Parameters"));
-    const parameters = el("table", { class: "plain" }, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "value")));
-    for (const k of allParameters) parameters.append(el("tr", { class: varying.includes(k) ? "varying" : null }, el("td", {}, k), el("td", {}, show(param(run, k)))));
-    root.append(parameters);
+    // Every parameter, those that differ between the runs first.
+    const parameters = el("table", { class: "plain", id: "run-parameters" }, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "value")));
+    for (const k of [...varying, ...allParameters.filter(k => !varying.includes(k))])
+      parameters.append(el("tr", { class: varying.includes(k) ? "varying" : null }, el("td", {}, k), el("td", {}, show(param(run, k)))));
+    root.append(el("details", {}, el("summary", {}, el("h2", {}, `Parameters (${allParameters.length}; those that differ between runs first)`)), parameters));
     if (detail.report) root.append(el("p", {}, el("a", { href: detail.report, id: "full-report" }, "Evaluate's full report (report.html: model, parameters, versions)")));
   }
 
@@ -496,7 +501,8 @@
         const h = stage.history;
         chart = new uPlot({
           width: Math.min(900, Math.max(500, main.clientWidth - 40)), height: 220, scales: { x: { time: false }, accuracy: { range: [null, 1] } },
-          axes: [{ label: "epoch" }, { label: "loss" }, { label: "accuracy", scale: "accuracy", side: 1, grid: { show: false } }],
+          legend: { live: false },
+          axes: [epochAxis, { ...valueAxis, label: "loss" }, { ...valueAxis, label: "accuracy", scale: "accuracy", side: 1, grid: { show: false } }],
           series: [{ label: "epoch" },
             { label: "loss", stroke: palette[0], width: 2, points: { show: true } }, { label: "val_loss", stroke: palette[1], width: 2, points: { show: true } },
             { label: "accuracy", stroke: palette[2], width: 2, scale: "accuracy", points: { show: true } }, { label: "val_accuracy", stroke: palette[3], width: 2, scale: "accuracy", points: { show: true } }],
