@@ -24,9 +24,9 @@ public sealed class CheckpointTests : IDisposable
         temp.Dispose();
     }
 
-    TrainingResult Train(int epochs, string output, IEnumerable<EarlierOutput>? earlier = null, bool resume = true) =>
+    TrainingResult Train(int epochs, string output, IReadOnlyList<EarlierOutput>? earlier = null) =>
         CheckpointedTraining.Run(ProbeTraining.Parameters(epochs), new TrainingData(train, validation, ProbeTraining.Classes, [ProbeTraining.Dim]),
-            output, "key", earlier ?? [], log.Logger, resume);
+            new TrainingRun(output, "key", earlier ?? []), log.Logger);
 
     static string Unit(string output, int epoch, string file) =>
         Path.Combine(output, CheckpointsFolder, CheckpointedTraining.UnitFolder(epoch), file);
@@ -88,7 +88,7 @@ public sealed class CheckpointTests : IDisposable
         var result = Train(3, resumed, [new EarlierOutput(killed, null)]);
 
         Assert.Equal(1, result.ResumedFrom);
-        Assert.Equal(2, result.TrainedNow.Count());
+        Assert.Equal(2, result.Timings.Count);
         Assert.Contains(log.Warnings, w => w.Contains(Path.Combine(killed, CheckpointsFolder, "epoch-002")) && w.Contains(file));
         AssertSameFiles(straight, resumed, "resumed past a truncated checkpoint");
         Assert.Equal(before, Snapshot(killed)); // earlier units are read, never changed
@@ -129,21 +129,28 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
-    public void Never_resume_trains_every_epoch_whatever_the_checkpoints()
+    public void An_observer_hears_each_epoch_after_its_checkpoint_and_stopping_there_leaves_the_epochs_so_far_resumable()
     {
-        string straight = temp["straight"], previous = temp["previous"], forced = temp["forced"];
-        Train(2, straight);
-        Train(2, previous);
-        // Same key, so it would be resumed; with wrong weights, so a resume would show.
-        File.Copy(Unit(previous, 1, CheckpointedTraining.WeightsFile), Unit(previous, 2, CheckpointedTraining.WeightsFile), overwrite: true);
-        RewriteManifest(previous, 2);
-        Assert.Equal(2, Train(2, temp["check"], [new EarlierOutput(previous, null)]).ResumedFrom);
+        string stopped = temp["stopped"], straight = temp["straight"], resumed = temp["resumed"];
+        var heard = new List<int>();
+        var run = new TrainingRun(stopped, "key", [])
+        {
+            AfterEpoch = epoch =>
+            {
+                heard.Add(epoch.Epoch);
+                // A reader of the folder (the live report) sees the history so far.
+                Assert.Equal(epoch.Epoch, CheckpointedTraining.ReadHistory(Path.Combine(stopped, CheckpointedTraining.HistoryFile)).Count);
+                if (epoch.Epoch == 2) throw new OperationCanceledException("stopped by the observer");
+            },
+        };
+        Assert.Throws<OperationCanceledException>(() => CheckpointedTraining.Run(ProbeTraining.Parameters(3),
+            new TrainingData(train, validation, ProbeTraining.Classes, [ProbeTraining.Dim]), run, log.Logger));
+        Assert.Equal(new[] { 1, 2 }, heard);
 
-        var result = Train(2, forced, [new EarlierOutput(previous, null)], resume: false);
-
-        Assert.Equal(0, result.ResumedFrom);
-        Assert.Equal(new[] { 1, 2 }, result.TrainedNow.Select(t => t.Epoch));
-        AssertSameFiles(straight, forced, "a forced run");
+        Train(3, straight);
+        var result = Train(3, resumed, [new EarlierOutput(stopped, null)]);
+        Assert.Equal(2, result.ResumedFrom);
+        AssertSameFiles(straight, resumed, "a run stopped after epoch 2 and resumed");
     }
 
     [Fact]
@@ -164,9 +171,9 @@ public sealed class CheckpointTests : IDisposable
         string straight = temp["straight"], three = temp["three"], one = temp["one"];
         Train(1, straight);
         Train(3, three);
-        var result = Train(1, one, [EarlierOutput.Recorded(three)]);
+        var result = Train(1, one, [TrainingStage.Earlier(three)]);
         Assert.Equal(1, result.ResumedFrom);
-        Assert.Empty(result.TrainedNow);
+        Assert.Empty(result.Timings);
         AssertSameFiles(straight, one, "one epoch taken from a three-epoch run");
     }
 
@@ -257,7 +264,7 @@ public sealed class CheckpointTests : IDisposable
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "TrainProbe.dll"), artifacts, epochs.ToString() }) start.ArgumentList.Add(arg);
-        if (killAfterStep is { } step) start.Environment["PIPELINE_KILL_AFTER_STEP"] = step.ToString();
+        if (killAfterStep is { } step) start.Environment[CrashHook.Variable] = $"checkpoint#{step}";
         using var child = Process.Start(start)!;
         var output = child.StandardOutput.ReadToEndAsync();
         var error = child.StandardError.ReadToEndAsync();

@@ -1,6 +1,7 @@
 using Build.Host;
 using Microsoft.Playwright;
 using Pipeline.Experiments;
+using Xunit.Abstractions;
 
 namespace Pipeline.Tests;
 

@@ -216,8 +216,8 @@ public class TrainingTests
         using var a = new TempFolder();
         using var b = new TempFolder();
         var data = Data();
-        var first = CheckpointedTraining.Run(Small(2, "compact"), data, a.Path, "key", [], Quiet);
-        var second = CheckpointedTraining.Run(Small(2, "compact"), data, b.Path, "key", [], Quiet);
+        var first = CheckpointedTraining.Run(Small(2, "compact"), data, new TrainingRun(a.Path, "key", []), Quiet);
+        var second = CheckpointedTraining.Run(Small(2, "compact"), data, new TrainingRun(b.Path, "key", []), Quiet);
         Assert.Equal(File.ReadAllBytes(a[CheckpointedTraining.WeightsFile]), File.ReadAllBytes(b[CheckpointedTraining.WeightsFile]));
         Assert.Equal(File.ReadAllText(a[CheckpointedTraining.HistoryFile]), File.ReadAllText(b[CheckpointedTraining.HistoryFile]));
         Assert.Equal(first.History, second.History);
@@ -230,13 +230,13 @@ public class TrainingTests
         using var twoEpochs = new TempFolder();
         using var resumed = new TempFolder();
         var data = Data();
-        CheckpointedTraining.Run(Small(3, "compact"), data, straight.Path, "key", [], Quiet);
-        CheckpointedTraining.Run(Small(2, "compact"), data, twoEpochs.Path, "key", [], Quiet);
+        CheckpointedTraining.Run(Small(3, "compact"), data, new TrainingRun(straight.Path, "key", []), Quiet);
+        CheckpointedTraining.Run(Small(2, "compact"), data, new TrainingRun(twoEpochs.Path, "key", []), Quiet);
 
-        var result = CheckpointedTraining.Run(Small(3, "compact"), data, resumed.Path, "key", [new EarlierOutput(twoEpochs.Path, null)], Quiet);
+        var result = CheckpointedTraining.Run(Small(3, "compact"), data, new TrainingRun(resumed.Path, "key", [new EarlierOutput(twoEpochs.Path, null)]), Quiet);
 
         Assert.Equal(2, result.ResumedFrom);
-        Assert.Single(result.TrainedNow);
+        Assert.Single(result.Timings);
         Assert.Equal(File.ReadAllBytes(straight[CheckpointedTraining.WeightsFile]), File.ReadAllBytes(resumed[CheckpointedTraining.WeightsFile]));
         Assert.Equal(File.ReadAllText(straight[CheckpointedTraining.HistoryFile]), File.ReadAllText(resumed[CheckpointedTraining.HistoryFile]));
     }
@@ -248,12 +248,12 @@ public class TrainingTests
         using var other = new TempFolder();
         using var one = new TempFolder();
         var data = Data();
-        CheckpointedTraining.Run(Small(3), data, three.Path, "key", [], Quiet);
+        CheckpointedTraining.Run(Small(3), data, new TrainingRun(three.Path, "key", []), Quiet);
 
-        Assert.Equal(0, CheckpointedTraining.Run(Small(3), data, other.Path, "other key", [new EarlierOutput(three.Path, null)], Quiet).ResumedFrom);
-        var shorter = CheckpointedTraining.Run(Small(1), data, one.Path, "key", [new EarlierOutput(three.Path, null)], Quiet);
+        Assert.Equal(0, CheckpointedTraining.Run(Small(3), data, new TrainingRun(other.Path, "other key", [new EarlierOutput(three.Path, null)]), Quiet).ResumedFrom);
+        var shorter = CheckpointedTraining.Run(Small(1), data, new TrainingRun(one.Path, "key", [new EarlierOutput(three.Path, null)]), Quiet);
         Assert.Equal(1, shorter.ResumedFrom);
-        Assert.Empty(shorter.TrainedNow);
+        Assert.Empty(shorter.Timings);
         Assert.Equal(File.ReadAllBytes(Path.Combine(three.Path, "checkpoints", "epoch-001", CheckpointedTraining.WeightsFile)), File.ReadAllBytes(one[CheckpointedTraining.WeightsFile]));
     }
 

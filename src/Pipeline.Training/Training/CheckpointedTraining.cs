@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Pipeline.Runtime;
 using Pipeline.Stages;
@@ -21,36 +20,35 @@ public sealed record EpochTiming(int Epoch, double Seconds, double ImagesPerSeco
 
 /// <param name="Timings">the epochs this run trained; none for epochs taken from checkpoints. Timings are never
 /// written to the output folder (identical weights must give identical files): the caller records them as metrics.</param>
-public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int ResumedFrom, IReadOnlyList<EpochTiming> Timings, ModelSummary Summary)
-{
-    public IEnumerable<EpochTiming> TrainedNow => Timings;
-}
+public sealed record TrainingResult(IReadOnlyList<EpochRecord> History, int ResumedFrom, IReadOnlyList<EpochTiming> Timings, ModelSummary Summary);
 
 /// <summary>
-/// An earlier output folder whose checkpoints may be resumed from, with the SHA-256 (lowercase hex) of its files as the
-/// stage engine recorded them, keyed by path relative to <paramref name="Folder"/> with '/' separators; null when no
-/// record vouches for the folder (a killed run's leftover). Checkpoints are then checked against their own manifest only.
-/// <paramref name="RecordedKey"/> is the resume key its checkpoints were made under, as its record tells; when null, the
+/// An earlier output folder whose checkpoints may be resumed from, with the SHA-256 (lowercase hex) of its files as its
+/// producer recorded them, keyed by path relative to <paramref name="Folder"/> with '/' separators; null when nothing
+/// vouches for the folder (a killed run's leftover). Checkpoints are then checked against their own manifest only.
+/// <paramref name="RecordedKey"/> is the resume key its checkpoints were made under, as recorded; when null, the
 /// folder's own <see cref="CheckpointedTraining.KeyFile"/> tells (a run in progress or killed), and without either
 /// nothing in it is resumed.
 /// </summary>
-public sealed record EarlierOutput(string Folder, IReadOnlyDictionary<string, string>? RecordedSha256, string? RecordedKey = null)
-{
-    /// <summary>The workspace's leftovers and previous outputs, each with the hashes and key of its <c>stage.json</c> if it has one.</summary>
-    public static IReadOnlyList<EarlierOutput> Of(StageWorkspace workspace, Func<StageRecord, string?> keyOf) =>
-        [.. workspace.Salvage.Select(folder => Recorded(folder, keyOf))];
+public sealed record EarlierOutput(string Folder, IReadOnlyDictionary<string, string>? RecordedSha256, string? RecordedKey = null);
 
-    public static EarlierOutput Recorded(string folder, Func<StageRecord, string?>? keyOf = null) =>
-        StageRecord.TryRead(folder) is { } record
-            ? new(folder, record.Outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal), keyOf?.Invoke(record))
-            : new(folder, null);
+/// <summary>
+/// One training run: the folder it writes, the key its checkpoints are made under (everything but the epoch count), the
+/// earlier folders it may resume from (newest first; only read), and <see cref="AfterEpoch"/>.
+/// </summary>
+public sealed record TrainingRun(string Folder, string ResumeKey, IReadOnlyList<EarlierOutput> Earlier)
+{
+    /// <summary>Called after each trained epoch is checkpointed and <c>history.json</c> rewritten; throwing stops the run
+    /// there, with the epochs so far resumable.</summary>
+    public Action<EpochRecord>? AfterEpoch { get; init; }
 }
 
 /// <summary>
 /// Trains epoch by epoch into a folder, checkpointing after every epoch, and continues from earlier folders'
 /// checkpoints made with the same <c>resumeKey</c> (everything but the epoch count): raising the epochs from 5 to 6
 /// trains one epoch. Layout: <c>model.pt</c>, <c>history.json</c>, <c>checkpoints/key.txt</c> (the resume key) and
-/// <c>checkpoints/epoch-NNN/</c> for every epoch, each one unit holding the weights, the optimizer state, the history up
+/// <c>checkpoints/epoch-NNN/</c> for every epoch (history.json is rewritten after every epoch, so a reader sees
+/// the run as it goes), each one unit holding the weights, the optimizer state, the history up
 /// to that epoch and a manifest (epoch, SHA-256 of each file). The key is kept out of the units, so the same weights
 /// give the same files under any key: a caller that records the key elsewhere deletes <c>key.txt</c> (TrainingStage). A unit is written as <c>epoch-NNN.partial/</c> and renamed when complete, so a unit that
 /// exists is whole; it is still verified before use, and one that fails is skipped with a warning.
@@ -68,23 +66,21 @@ public static class CheckpointedTraining
     /// <summary>The folder of one epoch's checkpoint, relative to <c>checkpoints/</c>.</summary>
     public static string UnitFolder(int epoch) => $"epoch-{epoch:D3}";
 
-    /// <param name="earlier">folders whose checkpoints may be resumed from, newest first (a leftover before the
-    /// previous outputs); units are only copied from them, never changed</param>
-    /// <param name="resume">false: train from epoch 0 whatever the earlier folders hold (a forced rerun)</param>
-    public static TrainingResult Run(TrainParameters parameters, TrainingData data, string output, string resumeKey,
-        IEnumerable<EarlierOutput> earlier, ILogger log, bool resume = true, CancellationToken cancellation = default)
+    /// <summary>Trains <paramref name="parameters"/>' epochs into <c>run.Folder</c>, resuming from the earlier folders'
+    /// verified units made under the same key (units are only copied from them, never changed).</summary>
+    public static TrainingResult Run(TrainParameters parameters, TrainingData data, TrainingRun run, ILogger log, CancellationToken cancellation = default)
     {
-        string folder = Path.Combine(output, CheckpointsFolder);
+        string output = run.Folder, folder = Path.Combine(output, CheckpointsFolder);
         Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, KeyFile), resumeKey);
-        CrashPoint.Step();
+        File.WriteAllText(Path.Combine(folder, KeyFile), run.ResumeKey);
+        CrashHook.Point("checkpoint");
         var trainer = new Trainer(parameters, data.Classes, data.InputShape);
         try
         {
             var summary = ModelSummary.Describe(parameters.Model, trainer.Model, data.InputShape);
             log.Information("{Summary:l}", summary.ToTable());
             var history = new List<EpochRecord>();
-            var copied = resume ? CopyVerifiedUnits(parameters.Epochs, resumeKey, earlier, folder, log) : new();
+            var copied = CopyVerifiedUnits(parameters.Epochs, run.ResumeKey, run.Earlier, folder, log);
             foreach (var (epoch, (source, unitHistory)) in copied.Reverse())
             {
                 string unit = Path.Combine(folder, UnitFolder(epoch));
@@ -99,7 +95,7 @@ public static class CheckpointedTraining
                 {
                     log.Warning("discarding checkpoint {Unit}: it does not load ({Message})", source, e.Message);
                     Directory.Delete(unit, recursive: true);
-                    CrashPoint.Step();
+                    CrashHook.Point("checkpoint");
                     // A half-loaded model is unusable: go on from a fresh one, as a straight run starts.
                     trainer.Dispose();
                     trainer = new Trainer(parameters, data.Classes, data.InputShape);
@@ -126,12 +122,14 @@ public static class CheckpointedTraining
                 log.Information("epoch {Epoch}/{Epochs}: loss {Loss:0.0000} accuracy {Accuracy:0.0000} val_loss {ValLoss:0.0000} val_accuracy {ValAccuracy:0.0000} lr {LearningRate:0.######} | {Seconds:0.0} s, {Rate:N0} images/s, validation {ValidationSeconds:0.0} s, RSS {Rss} MB, loader wait {Wait:0.0%}",
                     epoch, parameters.Epochs, record.Loss, record.Accuracy, record.ValLoss, record.ValAccuracy, record.LearningRate, timing.Seconds, timing.ImagesPerSecond, timing.ValidationSeconds, timing.ResidentMegabytes, timing.LoaderWaitShare);
                 SaveUnit(trainer, folder, history);
+                CanonicalJson.WriteFile(Path.Combine(output, HistoryFile), history);
+                run.AfterEpoch?.Invoke(record);
             }
 
             File.Copy(Path.Combine(folder, UnitFolder(parameters.Epochs), WeightsFile), Path.Combine(output, WeightsFile), overwrite: true);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
             CanonicalJson.WriteFile(Path.Combine(output, HistoryFile), history);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
             return new TrainingResult(history, resumedFrom, timings, summary);
         }
         finally
@@ -155,13 +153,13 @@ public static class CheckpointedTraining
         int epoch = history.Count;
         string unit = Path.Combine(folder, UnitFolder(epoch)), partial = StartPartial(unit);
         trainer.Save(Path.Combine(partial, WeightsFile), Path.Combine(partial, OptimizerFile));
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         CanonicalJson.WriteFile(Path.Combine(partial, HistoryFile), history);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var file in UnitFiles) hashes[file] = ContentHash.OfFile(Path.Combine(partial, file));
         CanonicalJson.WriteFile(Path.Combine(partial, ManifestFile), new UnitManifest(epoch, hashes));
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         Commit(partial, unit);
     }
 
@@ -171,10 +169,10 @@ public static class CheckpointedTraining
         if (Directory.Exists(partial))
         {
             Directory.Delete(partial, recursive: true);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
         }
         Directory.CreateDirectory(partial);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         return partial;
     }
 
@@ -183,10 +181,10 @@ public static class CheckpointedTraining
         if (Directory.Exists(unit))
         {
             Directory.Delete(unit, recursive: true);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
         }
         Directory.Move(partial, unit);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
     }
 
     /// <summary>
@@ -224,7 +222,7 @@ public static class CheckpointedTraining
             foreach (var file in UnitFiles.Append(ManifestFile))
             {
                 File.Copy(Path.Combine(from, file), Path.Combine(partial, file));
-                CrashPoint.Step();
+                CrashHook.Point("checkpoint");
             }
             history = Verify(partial, relative, source.RecordedSha256, epoch);
         }
@@ -315,25 +313,4 @@ public static class CheckpointedTraining
 
     /// <summary>Why a checkpoint unit cannot be used.</summary>
     sealed class UnitException(string message) : Exception(message);
-
-    /// <summary>
-    /// Crash tests (tests/TrainProbe) set <c>PIPELINE_KILL_AFTER_STEP=N</c> to SIGKILL the process right after the
-    /// Nth checkpoint file operation (create, write, copy, rename or delete), one kill point per step.
-    /// </summary>
-    static class CrashPoint
-    {
-        static readonly int KillAfter = int.TryParse(Environment.GetEnvironmentVariable("PIPELINE_KILL_AFTER_STEP"), NumberStyles.None,
-            CultureInfo.InvariantCulture, out int n) ? n : 0;
-        static int steps;
-
-        public static void Step()
-        {
-            if (KillAfter > 0 && Interlocked.Increment(ref steps) == KillAfter)
-            {
-                using var self = Process.GetCurrentProcess();
-                self.Kill();
-                Thread.Sleep(Timeout.Infinite);
-            }
-        }
-    }
 }

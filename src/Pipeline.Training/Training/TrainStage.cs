@@ -50,7 +50,7 @@ public sealed class TrainStage : Stage<TrainStage>
             workspace.Tools["torch_threads"], workspace.Tools["mkl_cpu_path"]);
 
         TrainingStage.Run(parameters, new TrainingData(train, validation, dataset.Classes.Count, train.ExampleShape),
-            dataset.Classes, workspace, context.Log, context.Cancellation);
+            dataset.Classes, workspace, context.Log, context.Cancellation, Name, context.OnEpoch);
         File.WriteAllBytes(workspace.PathOf(TrainingStage.OnnxFile), TrainingStage.Onnx(workspace, OnnxPreprocessing.Pixels(dataset.Channels, Imaging.FramingStatistics.Load(verified))));
         return Task.CompletedTask;
     }

@@ -21,19 +21,23 @@ public static class TrainingStage
         foreach (var (tool, version) in TorchRuntime.Versions) workspace.Tools[tool] = version;
     }
 
+    /// <param name="onEpoch">told of each trained epoch as <paramref name="stage"/>'s (see <see cref="StageContext.OnEpoch"/>)</param>
     public static TrainingResult Run(TrainParameters parameters, TrainingData data, IReadOnlyList<string> classes,
-        StageWorkspace workspace, ILogger log, CancellationToken cancellation)
+        StageWorkspace workspace, ILogger log, CancellationToken cancellation, string stage = "train", EpochObserver? onEpoch = null)
     {
         // Checkpoints carry over when everything but the epoch count is the same: inputs, parameters, code, versions.
-        string resumeKey = ResumeKey(workspace.ResumeKey, TorchRuntime.Versions);
-        var result = CheckpointedTraining.Run(parameters, data, workspace.Directory, resumeKey, EarlierOutput.Of(workspace, KeyOf), log, cancellation: cancellation);
+        var run = new TrainingRun(workspace.Directory, ResumeKey(workspace.ResumeKey, TorchRuntime.Versions), [.. workspace.Salvage.Select(Earlier)])
+        {
+            AfterEpoch = onEpoch is null ? null : epoch => onEpoch(stage, epoch.Epoch, Metrics(epoch)),
+        };
+        var result = CheckpointedTraining.Run(parameters, data, run, log, cancellation);
         // From here the record holds the key (its resume key and tools): outputs hold results only, so a code change
         // that trains the same weights leaves the output hash, and the stages downstream, as they were.
         File.Delete(Path.Combine(workspace.Directory, CheckpointedTraining.CheckpointsFolder, CheckpointedTraining.KeyFile));
 
         new TrainedModel(parameters.Model, classes, data.InputShape, result.Summary.TotalParameters).Save(workspace.Directory);
         File.WriteAllText(workspace.PathOf("summary.txt"), result.Summary.ToTable());
-        var trainedNow = result.TrainedNow.ToList();
+        var trainedNow = result.Timings;
         workspace.Metrics["parameters"] = result.Summary.TotalParameters;
         workspace.Metrics["epochs_trained"] = trainedNow.Count;
         workspace.Metrics["resumed_from_epoch"] = result.ResumedFrom;
@@ -46,6 +50,20 @@ public static class TrainingStage
         workspace.Metrics[EpochTimingsMetric] = CanonicalJson.ToNode(EpochTimings(result, workspace.PreviousRecord));
         return result;
     }
+
+    /// <summary>An earlier folder of this stage (a leftover or the previous outputs), with the hashes and resume key its
+    /// <c>stage.json</c> records if it has one.</summary>
+    public static EarlierOutput Earlier(string folder) =>
+        StageRecord.TryRead(folder) is { } record
+            ? new(folder, record.Outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal), KeyOf(record))
+            : new(folder, null);
+
+    /// <summary>An epoch's figures by the names the history file uses.</summary>
+    static IReadOnlyDictionary<string, double> Metrics(EpochRecord epoch) => new SortedDictionary<string, double>(StringComparer.Ordinal)
+    {
+        ["loss"] = epoch.Loss, ["accuracy"] = epoch.Accuracy, ["val_loss"] = epoch.ValLoss, ["val_accuracy"] = epoch.ValAccuracy,
+        ["learning_rate"] = epoch.LearningRate,
+    };
 
     static string ResumeKey(string? engineKey, IReadOnlyDictionary<string, string> versions) =>
         ContentHash.OfText(engineKey + CanonicalJson.Serialize(versions));
@@ -74,7 +92,7 @@ public static class TrainingStage
     static List<EpochTiming> EpochTimings(TrainingResult result, StageRecord? previous)
     {
         var earlier = previous is null ? [] : Timings(previous).Where(t => t.Epoch <= result.ResumedFrom);
-        return [.. earlier, .. result.TrainedNow];
+        return [.. earlier, .. result.Timings];
     }
 
     /// <summary>The epoch timings a training stage recorded.</summary>

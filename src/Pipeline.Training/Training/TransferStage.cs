@@ -34,7 +34,7 @@ public sealed class TransferStage : Stage<TransferStage>
             parameters.Model, train.Count, features["train"].Dim, features.Manifest.InputSize, features.Manifest.InputSize, validation.Count);
 
         TrainingStage.Run(parameters, new TrainingData(train, validation, features.Manifest.Classes.Count, train.ExampleShape),
-            features.Manifest.Classes, workspace, context.Log, context.Cancellation);
+            features.Manifest.Classes, workspace, context.Log, context.Cancellation, Name, context.OnEpoch);
 
         // One file from raw pixels to classes: the backbone (with Featurize's preprocessing as graph ops), then the head.
         var m = features.Manifest;

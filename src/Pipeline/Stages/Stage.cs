@@ -69,7 +69,7 @@ public abstract class Stage
         foreach (var key in resumable ?? [])
             resume.Remove(key);
         var code = CodeManifest.For(GetType().Assembly).Reached(GetType());
-        var inputs = Reads(context).Select(s => (StageInput)new UpstreamInput(s.Name)).ToList();
+        var inputs = Reads(context).Select(s => new UpstreamInput(s.Name)).ToList();
         return new StageDefinition(Name, CanonicalJson.ToNode(parameters), code, inputs)
         {
             ResumeParameters = resumable is null ? null : CanonicalJson.ToNode(resume),
@@ -84,6 +84,13 @@ public abstract class Stage<TSelf> : Stage where TSelf : Stage<TSelf>, new()
 {
     public static TSelf Instance { get; } = new();
 }
+
+/// <summary>
+/// A training stage's epoch, checkpointed: the stage, the epoch and its metrics by name (loss, accuracy, val_loss,
+/// val_accuracy, learning_rate). An observer that throws stops the training there (a search prunes a trial so); the
+/// epochs checkpointed so far stay resumable.
+/// </summary>
+public delegate void EpochObserver(string stage, int epoch, IReadOnlyDictionary<string, double> metrics);
 
 /// <summary>
 /// What a stage sees of the run: the typed parameter sections, the outputs of the stages it reads, the repository
@@ -103,7 +110,10 @@ public sealed class StageContext(ArtifactStore store, IReadOnlyDictionary<string
     public Serilog.ILogger Log { get; private init; } = log;
 
     /// <summary>The same context logging through <paramref name="log"/> (e.g. with the stage's name on each line).</summary>
-    public StageContext WithLog(Serilog.ILogger log) => new(Store, sections, Root, Mirrors, log, Cancellation) { Log = log };
+    public StageContext WithLog(Serilog.ILogger log) => new(Store, sections, Root, Mirrors, log, Cancellation) { Log = log, OnEpoch = OnEpoch };
+
+    /// <summary>Told after every epoch a training stage checkpoints; null when nobody listens.</summary>
+    public EpochObserver? OnEpoch { get; init; }
 
     public CancellationToken Cancellation { get; } = cancellation;
 
