@@ -49,7 +49,7 @@
     { key: "select", title: "", width: 30, get: () => null, fixed: true },
     { key: "name", title: "name", width: 160, get: r => r.name || "" },
     { key: "id", title: "id", width: 90, get: r => r.id },
-    { key: "created", title: "date (UTC)", width: 165, get: r => r.created },
+    { key: "created", title: "date (UTC)", width: 180, get: r => r.created },
     ...allParameters.map(k => ({ key: "p:" + k, title: k, width: fit(k, 240), get: r => param(r, k), parameter: true })),
     ...metrics.map(m => ({ key: "m:" + m.name, title: m.name, width: fit(m.name, 200), get: r => r.metrics ? r.metrics[m.name] : null, metric: m.name })),
     { key: "problems", title: "records", width: 260, get: r => (r.problems || []).join("; ") },
@@ -61,13 +61,15 @@
   // What the filter box searches: names, ids, dates, every parameter's value and the problems.
   const searchText = new Map(runs.map(r => [r, [r.name, r.id, r.created, ...varying.map(k => k + "=" + show(param(r, k))), ...(r.problems || [])].join(" ").toLowerCase()]));
 
+  // One collator for every comparison: localeCompare with options builds one per call (a second for 10,000 rows).
+  const collator = new Intl.Collator(undefined, { numeric: true });
   function compare(column, descending) {
     const better = column.metric && lowerIsBetter(column.metric) ? !descending : descending;
     return (a, b) => {
       const x = column.get(a), y = column.get(b);
       if (x == null || x === "") return (y == null || y === "") ? 0 : 1;   // empty cells last either way
       if (y == null || y === "") return -1;
-      const order = typeof x === "number" && typeof y === "number" ? x - y : show(x).localeCompare(show(y), undefined, { numeric: true });
+      const order = typeof x === "number" && typeof y === "number" ? x - y : collator.compare(show(x), show(y));
       return better ? -order : order;
     };
   }
@@ -263,7 +265,7 @@
       return { key, place: v => typeof v === "number" ? (max === min ? 0.5 : (v - min) / (max - min)) : null,
         ticks: max === min ? [[0.5, String(min)]] : [[0, String(+min.toPrecision(4))], [1, String(+max.toPrecision(4))]] };
     }
-    const distinct = [...new Set(values.map(show))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    const distinct = [...new Set(values.map(show))].sort((a, b) => collator.compare(a, b));
     const at = v => distinct.length === 1 ? 0.5 : distinct.indexOf(v) / (distinct.length - 1);
     return { key, place: v => v == null ? null : at(show(v)), ticks: distinct.slice(0, 12).map(d => [at(d), d]) };
   }
@@ -308,11 +310,11 @@
     const points = rows.map(r => [numeric ? value(r, xKey) : xAxis.place(value(r, xKey)), value(r, yKey)])
       .filter(([a, b]) => typeof a === "number" && typeof b === "number").sort((a, b) => a[0] - b[0]);
     if (!points.length) { holder.append(el("p", { class: "muted" }, `No run has both ${xKey} and ${yKey}.`)); return; }
-    const xAxisOptions = { label: xKey };
+    const xAxisOptions = { label: xKey, values: valueAxis.values };
     if (!numeric) xAxisOptions.values = (u, splits) => splits.map(s => (xAxis.ticks.find(([t]) => Math.abs(t - s) < 1e-9) || [0, ""])[1]);
     charts.push(new uPlot({
       width: Math.max(500, main.clientWidth - 60), height: 320, scales: { x: { time: false } },
-      axes: [xAxisOptions, { label: yKey }],
+      axes: [xAxisOptions, { ...valueAxis, label: yKey }],
       series: [{ label: xKey }, { label: yKey, stroke: palette[0], paths: () => null, points: { show: true, size: 6, fill: palette[0] } }],
       legend: { show: false },
     }, [points.map(p => p[0]), points.map(p => p[1])], holder));
@@ -322,7 +324,8 @@
   const curves = [["loss", "loss"], ["accuracy", "accuracy"], ["val_loss", "validation loss"], ["val_accuracy", "validation accuracy"], ["learning_rate", "learning rate"]];
 
   const epochAxis = { label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (u, splits) => splits.map(String) };
-  const valueAxis = { size: 60, values: (u, splits) => splits.map(v => v == null ? "" : String(+v.toPrecision(3))) };
+  // Tick labels of three significant digits (0.00075, not 0.001 five times), wide enough for them.
+  const valueAxis = { size: 70, values: (u, splits) => splits.map(v => v == null ? "" : String(+v.toPrecision(3))) };
 
   // One chart per quantity, one series per run: x is the epoch.
   function curveCharts(holder, entries, size) {

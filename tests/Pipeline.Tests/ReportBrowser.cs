@@ -32,7 +32,7 @@ sealed class ReportBrowser : IAsyncDisposable
     {
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 900 } });
         var errors = new List<string>();
-        page.Console += (_, message) => { if (message.Type == "error") lock (errors) errors.Add(message.Text); };
+        page.Console += (_, message) => { if (message.Type == "error") lock (errors) errors.Add($"{message.Text} ({message.Location})"); };
         page.PageError += (_, error) => { lock (errors) errors.Add(error); };
         await page.GotoAsync(url);
         return (page, errors);
