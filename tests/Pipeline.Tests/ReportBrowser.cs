@@ -40,11 +40,16 @@ sealed class ReportBrowser : IAsyncDisposable
 
     public static string FileUrl(string path) => new Uri(path).AbsoluteUri;
 
-    /// <summary>Saves a screenshot of the whole page as <c>TestResults/report/NAME.png</c>.</summary>
+    /// <summary>Saves a screenshot of the page down to the end of its content as <c>TestResults/report/NAME.png</c>.</summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {
         Directory.CreateDirectory(Screenshots);
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+        // Not the empty viewport below a short view: the docs show these.
+        int[] size = await page.EvaluateAsync<int[]>("""
+            () => [document.documentElement.clientWidth,
+                   Math.ceil(Math.max(...[...document.body.children].map(e => e.getBoundingClientRect().bottom + window.scrollY)) + 16)]
+            """);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true, Clip = new() { X = 0, Y = 0, Width = size[0], Height = size[1] } });
     }
 
     public async ValueTask DisposeAsync()

@@ -214,7 +214,8 @@ public class ReportBadInputTests : IAsyncLifetime
         var row = page.Locator($"#experiments .row[data-id=\"{missing.Id}\"]");
         Assert.Equal(scriptName, await row.Locator("[data-column=\"name\"]").TextContentAsync());
         Assert.Contains("no longer holds its evaluate run", await row.Locator("[data-column=\"problems\"]").TextContentAsync());
-        Assert.Contains("training history", await page.Locator($"#experiments .row[data-id=\"{real.Id}\"] [data-column=\"problems\"]").TextContentAsync());
+        const string damagedHistory = "its train history.json is missing from the run cache or fails its hash";
+        Assert.Contains(damagedHistory, await page.Locator($"#experiments .row[data-id=\"{real.Id}\"] [data-column=\"problems\"]").TextContentAsync());
         Assert.Equal("train.<img src=x onerror=window.pwned=3>", await page.TextContentAsync(".thead [data-column=\"p:train.<img src=x onerror=window.pwned=3>\"]"));
         await ReportBrowser.ScreenshotAsync(page, "report-damaged");
 
@@ -222,7 +223,7 @@ public class ReportBadInputTests : IAsyncLifetime
         await page.ClickAsync($"#experiments .row[data-id=\"{real.Id}\"] [data-column=\"id\"] a");
         await page.WaitForSelectorAsync("#per-class");
         Assert.Contains("Bag", await page.TextContentAsync("#per-class"));
-        Assert.Contains("training history is damaged", await page.TextContentAsync("main"));
+        Assert.Contains("Missing: " + damagedHistory, await page.TextContentAsync("main"));
         await page.ClickAsync("#nav a[href=\"#experiments\"]");
         await page.ClickAsync($"#experiments .row[data-id=\"{missing.Id}\"] [data-column=\"id\"] a");
         await page.WaitForSelectorAsync("#run-title");
