@@ -86,9 +86,11 @@ public static class ReportData
     {
         var detail = new JsonObject();
         var stages = new JsonArray();
-        foreach (var (stage, fingerprint) in experiment.Stages)
+        // In the order the stages first ran (the pipeline's order); those the cache lost last.
+        var found = experiment.Stages.Select(s => (Stage: s.Key, Fingerprint: s.Value, Record: s.Value.Length == 0 ? null : cache.Find(s.Value)))
+            .OrderBy(s => s.Record is null).ThenBy(s => s.Record?.StartedAt).ToList();
+        foreach (var (stage, fingerprint, record) in found)
         {
-            var record = fingerprint.Length == 0 ? null : cache.Find(fingerprint);
             var outcome = experiment.Outcomes?.GetValueOrDefault(stage);
             if (record is null) problems.Add($"the run cache no longer holds its {stage} run");
             stages.Add(new JsonObject
