@@ -9,7 +9,7 @@ function Test-Stale {
     if (-not (Test-Path $hostDll) -or -not (Test-Path $stamp)) { return $true }
     $built = (Get-Item $stamp).LastWriteTimeUtc
     $sources = @(Get-ChildItem -Path (Join-Path $root 'build'), (Join-Path $root 'src'), (Join-Path $root 'tools') -Recurse -File |
-        Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' })
+        Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]|[\\/]build[\\/]report[\\/]' })
     $sources += Get-ChildItem -Path $root -File -Filter 'Directory.*'
     $sources += Get-Item (Join-Path $root 'global.json')
     return [bool]($sources | Where-Object { $_.LastWriteTimeUtc -gt $built } | Select-Object -First 1)

@@ -7,10 +7,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host="$root/build/bin/Release/Build.dll"
 stamp="$root/build/obj/.host-built"
 
+# build/report/ (the report page's script and its node_modules) is read when a report is written, not built.
 stale() {
   [[ ! -f "$host" || ! -f "$stamp" ]] && return 0
   [[ -n "$(find "$root/build" "$root/src" "$root/tools" "$root"/Directory.* "$root/global.json" \
-      \( -path '*/bin' -o -path '*/obj' \) -prune -o -newer "$stamp" -type f -print -quit)" ]]
+      \( -path '*/bin' -o -path '*/obj' -o -path "$root/build/report" \) -prune -o -newer "$stamp" -type f -print -quit)" ]]
 }
 
 if stale; then

@@ -1,7 +1,7 @@
 # Runs the tests: ./test.ps1 [dotnet test options], e.g. ./test.ps1 --filter Category=Unit (see tests/README.md).
 # Where bash exists this is ./test.sh (it sets up Debian's packages and the Slurm cluster the suite needs). Without bash
-# only dotnet test runs: the Integration and Cluster tests need Debian's python3-pil, python3-onnx, nginx and Slurm,
-# and fail naming ./test.sh where those are missing.
+# only dotnet test runs: the Integration and Cluster tests need Debian's python3-pil, python3-onnx, nginx, chromium,
+# npm and Slurm, and fail naming ./test.sh where those are missing.
 $ErrorActionPreference = 'Stop'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $env:DOTNET_NOLOGO = '1'

@@ -2,7 +2,8 @@
 # Runs the tests: ./test.sh [dotnet test options], e.g. ./test.sh --filter Category=Unit (see tests/README.md).
 # Everything the suite needs outside NuGet is set up here, and only here: Debian's python3-pil and python3-onnx (the
 # checks against PIL and onnx.checker), nginx (the shared-cache tests), five font packages (digits rendered for
-# Predict's framing check) and a single-node Slurm cluster (the Cluster tests). As root it installs what is missing and starts the cluster (stopped again at the end); as another user it
+# Predict's framing check), chromium and npm (the report's browser tests: Playwright drives /usr/bin/chromium; the
+# Report task runs npm ci on build/report/package-lock.json) and a single-node Slurm cluster (the Cluster tests). As root it installs what is missing and starts the cluster (stopped again at the end); as another user it
 # stops at once naming what is missing and the command that installs it (exit 2). Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -33,6 +34,8 @@ else
   [[ -x "$(command -v nginx || echo /usr/sbin/nginx)" ]] || missing+=(nginx)
   command -v slurmctld >/dev/null || missing+=(slurm-wlm)
   command -v munged >/dev/null || missing+=(munge)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  command -v npm >/dev/null || missing+=(npm)
   # The fonts that tests/make_font_digits.py renders digits from, for Predict's framing check.
   for font in truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core opentype/comic-neue/ComicNeue-Regular.otf:fonts-comic-neue \
       opentype/dancingscript/DancingScript-Regular.otf:fonts-dancingscript \
@@ -47,7 +50,7 @@ install them with:  sudo apt-get install -y ${missing[*]}
     fi
     build/slurm/local-cluster.sh status >/dev/null 2>&1 \
       || stop "the Slurm cluster is not up: start it with  sudo build/slurm/local-cluster.sh start"
-    say "python3-pil, python3-onnx, nginx, slurm-wlm, munge and the fonts are installed; the Slurm cluster is up"
+    say "python3-pil, python3-onnx, nginx, slurm-wlm, munge, chromium, npm and the fonts are installed; the Slurm cluster is up"
   else
     if ((${#missing[@]})); then
       say "installing ${missing[*]} (Debian packages; nginx through build/cache/nginx.sh install, which keeps Debian's server from starting)"
@@ -59,7 +62,7 @@ install them with:  sudo apt-get install -y ${missing[*]}
       fi
       build/cache/nginx.sh install || stop "build/cache/nginx.sh install failed"
     else
-      say "python3-pil, python3-onnx, nginx, slurm-wlm, munge and the fonts are installed"
+      say "python3-pil, python3-onnx, nginx, slurm-wlm, munge, chromium, npm and the fonts are installed"
     fi
     if build/slurm/local-cluster.sh status >/dev/null 2>&1; then
       say "the Slurm cluster is up"

@@ -50,6 +50,10 @@ public sealed record PipelineSettings
     public int Shards { get; init; } = 1;
     /// <summary>--shard=I/N: this process is shard I of N of the target (what a Slurm task runs).</summary>
     public (int Index, int Count)? Shard { get; init; }
+    /// <summary>With --target=Report: serve the page on 127.0.0.1:<see cref="Port"/> until Ctrl-C, with a running training's epochs live.</summary>
+    public bool Serve { get; init; }
+    public int Port { get; init; } = DefaultPort;
+    public const int DefaultPort = 8765;
 }
 
 /// <summary>
@@ -93,6 +97,8 @@ public static class CommandLine
         new("executor", "EXECUTOR", "Where Export, Augment and Featurize run: local (default) or slurm (--shards array tasks; with --sweep, one task per grid point)."),
         new("shards", "N", "With --executor=slurm: split each per-image stage into N contiguous index ranges, one Slurm task each (default 1)."),
         new("shard", "I/N", "Run only shard I (from 0) of N of the target, as a Slurm task does: no artifacts lock, writes only its shard folder."),
+        new("serve", null, "With --target=Report: serve the page on 127.0.0.1 (loopback only) until Ctrl-C; it shows a running training's epochs as they come."),
+        new("port", "N", $"With --serve: the port to serve on (default {PipelineSettings.DefaultPort})."),
         new("help", null, "Show this help and exit."),
     ];
 
@@ -177,6 +183,17 @@ public static class CommandLine
             shard = (i, n);
         }
 
+        bool serve = Flag("serve");
+        if (serve && !"Report".Equals(One("target"), StringComparison.OrdinalIgnoreCase))
+            throw new UsageException("--serve is an option of --target=Report");
+        int port = PipelineSettings.DefaultPort;
+        if (One("port") is { } portText)
+        {
+            if (!serve) throw new UsageException("--port needs --serve (with --target=Report)");
+            if (!int.TryParse(portText, out port) || port is < 1 or > 65535)
+                throw new UsageException($"--port={portText}: expected a whole number from 1 to 65535");
+        }
+
         // The URL is checked before anything runs, and echoed only when it holds no credentials.
         string? cacheVariable = Environment.GetEnvironmentVariable("PIPELINE_CACHE_URL");
         string? cacheText = One("cache-url") ?? (string.IsNullOrEmpty(cacheVariable) ? null : cacheVariable);
@@ -225,6 +242,8 @@ public static class CommandLine
             Images = images,
             Top = top,
             Model = One("model"),
+            Serve = serve,
+            Port = port,
         };
     }
 

@@ -33,3 +33,10 @@ public abstract class AsyncFrostingTask<TContext> where TContext : ICakeContext
     /// <summary>Runs after the task whether it ran or was up to date (not in dry runs): checks on recorded results.</summary>
     public virtual Task FinishAsync(TContext context) => Task.CompletedTask;
 }
+
+/// <summary>
+/// A task that never writes a stage's folder, the run cache or the staging area (it reads records, writes its own
+/// folder): it runs without the artifacts lock, beside a pipeline run, e.g. Report --serve watching a training.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class LockFreeAttribute : Attribute;

@@ -184,7 +184,8 @@ public static class PipelineHost
             {
                 Cache = settings.NoCache ? null : new RunCache(ArtifactStore.CacheFolder(artifacts), m => logger.Warning("{Message:l}", m)) { Shared = remote },
             };
-            if (!settings.DryRun)
+            // A lock-free task leaves the lock and the recovery of killed runs to the runs it may watch.
+            if (!settings.DryRun && !Attribute.IsDefined(target.Type, typeof(LockFreeAttribute)))
             {
                 artifactsLock = ArtifactsLock.Acquire(artifacts, TimeSpan.FromSeconds(settings.LockWaitSeconds), m => logger.Warning("{Message:l}", m));
                 store.Recover(m => logger.Warning("{Message:l}", m));

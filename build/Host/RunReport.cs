@@ -9,7 +9,8 @@ public enum TaskOutcome { Executed, Restored, RestoredRemote, UpToDate, NotNeede
 /// <summary>What happened to each task of the run, for the summary table at the end.</summary>
 public sealed class RunReport
 {
-    public sealed record Entry(string Task, TaskOutcome Outcome, string Reason, TimeSpan Duration);
+    /// <param name="PeakRssMb">the process's peak resident memory when the task ended (MB), what the experiment keeps</param>
+    public sealed record Entry(string Task, TaskOutcome Outcome, string Reason, TimeSpan Duration, double? PeakRssMb);
 
     readonly List<Entry> entries = [];
 
@@ -18,7 +19,8 @@ public sealed class RunReport
 
     public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null)
     {
-        lock (entries) entries.Add(new Entry(task, outcome, reason ?? "", duration));
+        double? peak = Pipeline.Runtime.ProcessMemory.PeakResidentBytes() is { } bytes ? Math.Round(bytes / 1048576.0) : null;
+        lock (entries) entries.Add(new Entry(task, outcome, reason ?? "", duration, peak));
     }
 
     /// <summary>How the JSON report names an outcome; stable, for scripts.</summary>

@@ -42,6 +42,15 @@ public class CommandLineTests
         Assert.Equal((2, 4), CommandLine.Parse(["--shard=2/4"]).Shard);
     }
 
+    [Fact]
+    public void Serve_and_port_are_read_for_the_report()
+    {
+        var plain = CommandLine.Parse(["--target=Report"]);
+        Assert.Equal((false, PipelineSettings.DefaultPort), (plain.Serve, plain.Port));
+        var served = CommandLine.Parse(["--target=report", "--serve", "--port", "9123"]);
+        Assert.Equal((true, 9123), (served.Serve, served.Port));
+    }
+
     [Theory]
     [InlineData("--taget=Train", "unknown option --taget (did you mean --target?) (see --help)")]
     [InlineData("--colour", "unknown option --colour (see --help)")]
@@ -59,6 +68,11 @@ public class CommandLineTests
     [InlineData("--shard=1/4 --force", "--shard runs one shard of the target as it is: not with --executor=slurm, --sweep, --dryrun or --force")]
     [InlineData("--shards=2", "--shards needs --executor=slurm (a local run is one shard)")]
     [InlineData("--cache-url=ftp://cache.example/", "--cache-url=ftp://cache.example/: expected http://HOST[:PORT]/PATH")]
+    [InlineData("--serve", "--serve is an option of --target=Report")]
+    [InlineData("--target=Train --serve", "--serve is an option of --target=Report")]
+    [InlineData("--target=Report --port=9000", "--port needs --serve (with --target=Report)")]
+    [InlineData("--target=Report --serve --port=0", "--port=0: expected a whole number from 1 to 65535")]
+    [InlineData("--target=Report --serve --port=http", "--port=http: expected a whole number from 1 to 65535")]
     public void A_mistake_is_a_usage_error_naming_it(string args, string message)
     {
         var error = Assert.Throws<UsageException>(() => CommandLine.Parse(args.Split(' ')));

@@ -12,7 +12,7 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
 {
     public override string Name => "evaluate";
     public override string Description =>
-        "Score the trained model on the test split: metrics.json, confusion matrix, curves, mistakes gallery, report.md; optional accuracy gate.";
+        "Score the trained model on the test split: metrics.json, confusion matrix, curves, mistakes gallery, report.md and report.html; optional accuracy gate.";
     public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance, TrainStage.Instance, FeaturizeStage.Instance, TransferStage.Instance];
 
     public override IEnumerable<Stage> Reads(StageContext context) =>
@@ -60,7 +60,9 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
         var others = WithTransfer(context) ? [EvaluateTransfer(context, test.Name, workspace)] : Array.Empty<ModelResult>();
         var report = new ReportContent(dataset.Name, test.Name, cnn, epochs, File.ReadAllText(Path.Combine(trained, "summary.txt")),
             CanonicalJson.Serialize(record.Parameters), record.Tools, others);
-        File.WriteAllText(workspace.PathOf("report.md"), EvaluationReport.Markdown(report));
+        string markdown = EvaluationReport.Markdown(report);
+        File.WriteAllText(workspace.PathOf("report.md"), markdown);
+        File.WriteAllText(workspace.PathOf("report.html"), ReportHtml.FromMarkdown(markdown));
 
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy} (binary accuracy {Binary}), loss {Loss:0.0000}, macro F1 {F1:0.0000}; report {Report}",
             card.Model, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), EvaluationReport.Percent(metrics.BinaryAccuracy), metrics.Loss, metrics.MacroF1,
