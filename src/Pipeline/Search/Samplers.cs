@@ -1,7 +1,14 @@
 namespace Pipeline.Search;
 
 /// <summary>Where a trial stands: running (proposed, no result yet), complete, pruned after some epochs, or failed.</summary>
-public enum TrialState { Running, Complete, Pruned, Failed }
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TrialState>))]
+public enum TrialState
+{
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("running")] Running,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("complete")] Complete,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("pruned")] Pruned,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("failed")] Failed,
+}
 
 /// <summary>
 /// What a sampler learns from an earlier trial: its point, its state and its losses (each objective turned into one to
@@ -9,7 +16,10 @@ public enum TrialState { Running, Complete, Pruned, Failed }
 /// </summary>
 public sealed record Observation(IReadOnlyList<double> Point, TrialState State, IReadOnlyList<double>? Losses = null, int Step = 0);
 
-/// <summary>Proposes the point of trial <c>number</c> from the earlier trials; the same seed, history and number give the same point.</summary>
+/// <summary>
+/// Proposes the point of trial <c>number</c> from the earlier trials, snapped into the space (<see cref="SearchSpace.Snap"/>);
+/// the same seed, history and number give the same point.
+/// </summary>
 public interface ISampler
 {
     string Name { get; }
@@ -24,7 +34,7 @@ public sealed class RandomSampler(int seed) : ISampler
     public double[] Propose(SearchSpace space, IReadOnlyList<Observation> history, int number)
     {
         var rng = new Rng(seed, number, 0);
-        return space.Uniform(ref rng);
+        return space.Snap(space.Uniform(ref rng));
     }
 }
 

@@ -78,9 +78,10 @@ public sealed record Dimension(string Key, DimensionKind Kind, double Low, doubl
     /// <summary>The <c>--set</c> assignment for <paramref name="x"/>.</summary>
     public string Assignment(double x) => $"{Key}={Value(x)?.ToJsonString() ?? "null"}";
 
-    /// <summary>Puts a number into the dimension: clipped, whole for int and choice.</summary>
-    public double Clip(double x) => Kind is DimensionKind.Int or DimensionKind.Choice
-        ? Math.Clamp(Math.Round(x), Low, High) : Math.Clamp(x, Low, High);
+    /// <summary>Puts a number into the dimension: clipped, whole for int and choice, 4 significant digits for float and log.</summary>
+    public double Snap(double x) => Kind is DimensionKind.Int or DimensionKind.Choice
+        ? Math.Clamp(Math.Round(x), Low, High)
+        : Math.Clamp(x == 0 ? 0 : Math.Round(x, Math.Clamp(3 - (int)Math.Floor(Math.Log10(Math.Abs(x))), 0, 15)), Low, High);
 
     static string Number(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
@@ -130,6 +131,9 @@ public sealed class SearchSpace
     /// <summary>Each dimension's canonical text by key: two studies have the same space when these are equal.</summary>
     public SortedDictionary<string, string> Canonical() =>
         new(Dimensions.ToDictionary(d => d.Key, d => d.Text), StringComparer.Ordinal);
+
+    /// <summary>Every value of the point snapped into its dimension (what a sampler proposes).</summary>
+    public double[] Snap(double[] point) => [.. point.Select((x, i) => Dimensions[i].Snap(x))];
 
     public IReadOnlyList<string> Assignments(IReadOnlyList<double> point) => [.. Dimensions.Select((d, i) => d.Assignment(point[i]))];
 

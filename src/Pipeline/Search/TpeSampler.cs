@@ -32,7 +32,7 @@ public sealed class TpeSampler(int seed, TpeOptions? options = null) : ISampler
         var rng = new Rng(seed, number, 0);
         var usable = history.Where(o => o.State != TrialState.Failed).ToList();
         if (usable.Count(o => o.State != TrialState.Running) < options.StartupTrials)
-            return space.Uniform(ref rng);
+            return space.Snap(space.Uniform(ref rng));
 
         var order = Rank(usable);
         int belowCount = Math.Min((int)Math.Ceiling(options.Gamma * usable.Count), 25);
@@ -59,7 +59,7 @@ public sealed class TpeSampler(int seed, TpeOptions? options = null) : ISampler
             }
             for (int j = 0; j < dims.Length; j++) point[dims[j]] = best![j];
         }
-        return point;
+        return space.Snap(point);
     }
 
     /// <summary>Indices of the observations, best first.</summary>
