@@ -113,8 +113,8 @@ public static class PipelineHost
     internal static PipelineParameters Bind(PipelineSettings settings, string parametersFile, TaskCatalog catalog, TaskInfo target,
         string root, string artifacts, IReadOnlyList<string> point)
     {
-        var parameters = WithThreads(WithPredictOptions(ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings)
-            .BindAll<PipelineParameters>();
+        var parameters = PipelineParameters.Bind(WithThreads(WithPredictOptions(
+            ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings));
         var request = new StageContext(new ArtifactStore(artifacts), parameters.Sections(), root, [], Serilog.Core.Logger.None, CancellationToken.None);
         foreach (var stage in catalog.Closure(target).Select(t => t.Stage).OfType<Stage>())
             stage.CheckRequest(request);

@@ -185,7 +185,7 @@ public static class SearchHost
     {
         var basis = PipelineHost.Bind(settings, parametersFile, catalog, target, root, artifacts, []);
         var shaping = catalog.Closure(target).Select(t => t.Stage).OfType<Stage>().SelectMany(s => s.Shapes).ToHashSet(StringComparer.Ordinal);
-        int epochs = basis.Train.Epochs;
+        int epochs = basis.Section<TrainParameters>().Epochs;
         foreach (var dimension in search.Space.Dimensions)
         {
             IEnumerable<double> probes = dimension.Kind switch
@@ -201,7 +201,7 @@ public static class SearchHost
                 try
                 {
                     var bound = PipelineHost.Bind(settings, parametersFile, catalog, target, root, artifacts, [assignment]);
-                    epochs = Math.Max(epochs, bound.Train.Epochs);
+                    epochs = Math.Max(epochs, bound.Section<TrainParameters>().Epochs);
                 }
                 catch (PipelineException e)
                 {
