@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # A TPE study with median pruning against the grid of the same ranges, on a subset of MNIST (tests/make_mnist_subset.py:
 # the first TRAIN training and 1,000 test images): learning rate, batch size, schedule and augmentation size, the compact
-# CNN, EPOCHS epochs. Prints both studies' tables, then the epochs each trained and the best test accuracy each reached.
+# CNN, EPOCHS epochs, one libtorch thread (two cores shared by other work slow down more than one). Prints both studies' tables, then the epochs each trained and the best test accuracy each reached.
 # A quality comparison: run it on a loaded machine if need be, the times it prints are not the point.
-# Usage: bench/search-mnist.sh [--train=6000] [--epochs=4] [--trials=16]
+# Usage: bench/search-mnist.sh [--train=5000] [--epochs=4] [--trials=16]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-train=6000 epochs=4 trials=16
+train=5000 epochs=4 trials=16
 for arg in "$@"; do
   case $arg in
     --train=*) train=${arg#*=} ;;
@@ -19,7 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 /usr/bin/python3 tests/make_mnist_subset.py ../shared/datasets/mnist "$work/mnist" --train "$train" --test 1000
 common=(--mirror="$work/mnist" --set download.dataset="$work/mnist/mnist-subset.json" --set verify.validation=1000
-  --set transfer.enabled=false --set train.model=compact --set train.epochs="$epochs")
+  --set transfer.enabled=false --set train.model=compact --set train.epochs="$epochs" --set train.threads=1)
 
 # The grid: two values of each, 16 runs, every one trained to the end.
 ./build.sh --artifacts="$work/grid" "${common[@]}" --sweep train.learning_rate=0.0003,0.003 --sweep train.batch_size=32,128 \
