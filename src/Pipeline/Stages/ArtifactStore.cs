@@ -169,19 +169,14 @@ public sealed class ArtifactStore(string root)
         var startedAt = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
 
-        string staging = Path.Combine(StagingRoot, stage.Name), stagingKey = staging + LeftoverKeyFile;
+        string staging = Path.Combine(StagingRoot, stage.Name);
         if (Directory.Exists(staging))
         {
             // A run that was killed or failed: keep what it wrote where the stage may salvage it, beside what earlier
-            // interrupted runs left, until a run of this stage under the same resume key is recorded.
-            string leftover = $"{staging}.leftover-{DateTime.UtcNow:yyyyMMddHHmmssfffffff}";
-            Directory.Move(staging, leftover);
-            if (File.Exists(stagingKey)) File.Move(stagingKey, Path.Combine(leftover, LeftoverKeyFile));
+            // interrupted runs left, until a run of this stage is recorded.
+            Directory.Move(staging, $"{staging}.leftover-{DateTime.UtcNow:yyyyMMddHHmmssfffffff}");
         }
         string? resumeKey = stage.ResumeParameters is null ? null : Hash(stage.Name, stage.ResumeParameters, stage.Code, inputs);
-        // Beside the staging folder, not in it (it is no output): which resume key what staging holds was made under.
-        if (resumeKey is not null) { System.IO.Directory.CreateDirectory(StagingRoot); File.WriteAllText(stagingKey, resumeKey); }
-        else if (File.Exists(stagingKey)) File.Delete(stagingKey);
         if (!fresh && resumeKey is not null && Cache is not null)
         {
             // Cached runs under the same resume key (e.g. fewer epochs of the same training) are offered like leftovers.
@@ -225,10 +220,7 @@ public sealed class ArtifactStore(string root)
         CrashHook.Point("commit-recorded");
         Swap(staging, final);
         CrashHook.Point("commit-swapped");
-        // What runs under another resume key left stays for a later run of theirs (a search's pruned trial continues).
-        foreach (var leftover in leftovers.Where(l => LeftoverKey(l) is not { } key || key == resumeKey))
-            Directory.Delete(leftover, recursive: true);
-        if (File.Exists(stagingKey)) File.Delete(stagingKey);
+        foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         if (Cache is not null)
         {
             Cache.Keep(record, final);
@@ -236,12 +228,6 @@ public sealed class ArtifactStore(string root)
         }
         return record;
     }
-
-    /// <summary>In a leftover folder: the resume key of the run that wrote it (resumable stages only).</summary>
-    public const string LeftoverKeyFile = ".resume-key";
-
-    static string? LeftoverKey(string leftover) =>
-        File.Exists(Path.Combine(leftover, LeftoverKeyFile)) ? File.ReadAllText(Path.Combine(leftover, LeftoverKeyFile)) : null;
 
     /// <summary>What interrupted runs of a stage left, newest first.</summary>
     List<string> Leftovers(string stage) => Directory.Exists(StagingRoot)
