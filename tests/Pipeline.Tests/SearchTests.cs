@@ -135,6 +135,24 @@ public class SearchTests : IDisposable
         Assert.Contains("train.learning_rate", e.Message);
     }
 
+    [Fact]
+    public void With_two_objectives_the_front_holds_the_trials_no_other_beats_and_a_pruned_trial_teaches_by_its_last_epoch()
+    {
+        var study = Study.OpenOrCreate(temp["artifacts"], "size", new StudyDefinition(new(StringComparer.Ordinal) { ["train.model"] = "choice(compact,reference)" },
+            "tpe", 0, ["accuracy:max", "parameters:min"], "median", []));
+        TrialRecord Complete(int number, double accuracy, double parameters) => new()
+        {
+            Number = number, Point = [0], State = TrialState.Complete,
+            Values = new(StringComparer.Ordinal) { ["accuracy"] = accuracy, ["parameters"] = parameters },
+        };
+        study.Trials.AddRange([Complete(0, 0.99, 90_000), Complete(1, 0.97, 20_000), Complete(2, 0.96, 50_000),
+            new TrialRecord { Number = 3, Point = [1], State = TrialState.Pruned, History = new() { [1] = new(StringComparer.Ordinal) { ["val_accuracy"] = 0.5 }, [2] = new(StringComparer.Ordinal) { ["val_accuracy"] = 0.6 } } }]);
+        Assert.Equal([0, 1], study.Front().Select(t => t.Number));
+        var pruned = study.Observations()[3];
+        Assert.Equal((TrialState.Pruned, 2, -0.6), (pruned.State, pruned.Step, pruned.Losses![0]));
+        Assert.Contains("Pareto front of accuracy:max, parameters:min (marked *): trials 0, 1", StudyReport.Render(study, "table"));
+    }
+
     [Theory]
     [InlineData(new[] { "--search=tpe", "--trials=0", "--space=train.learning_rate=log(1e-4,1e-2)" }, "--trials=0")]
     [InlineData(new[] { "--search=grid", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)" }, "--search=grid")]
@@ -224,6 +242,8 @@ public class StudyHostTests : IDisposable
         Assert.All(done.Trials, t => Assert.Equal(TrialState.Complete, t.State));
         Assert.Equal(3, done.Trials.Count);
         Assert.Equal((killed.Trials[0].Experiment, killed.Trials[0].Values["accuracy"]), (done.Trials[0].Experiment, done.Trials[0].Values["accuracy"]));
+        Assert.True(File.Exists(Path.Combine(Study.FolderOf(artifacts, "lr"), "history.png")));
+        Assert.True(File.Exists(Path.Combine(Study.FolderOf(artifacts, "lr"), "parameter-train.learning_rate.png")));
 
         // The same command again runs nothing.
         var again = await HostTests.Host(Arguments(artifacts, "--trials=3"));
