@@ -131,6 +131,7 @@ public static class SearchHost
             return (trial with { State = TrialState.Failed, Reason = e.Message }, new JsonObject { ["trial"] = trial.Number, ["error"] = e.Message }, false);
         }
         var objective = study.Objectives[0];
+        int lastEpoch = parameters.Section<TrainParameters>().Epochs;
         string? metric = Pipeline.Evaluation.MetricNames.Validation(objective.Metric);
         var history = new SortedDictionary<int, SortedDictionary<string, double>>(trial.History);
         EpochObserver observer = (stage, epoch, metrics) =>
@@ -139,7 +140,8 @@ public static class SearchHost
             history[epoch] = new(metrics.ToDictionary(), StringComparer.Ordinal);
             study.Trials[trial.Number] = trial with { History = new(history) };
             study.Save();
-            if (pruner is null || metric is null) return;
+            // Stopping at the last epoch saves nothing and throws a finished training away.
+            if (pruner is null || metric is null || epoch >= lastEpoch) return;
             var losses = history.Where(h => h.Value.ContainsKey(metric)).ToDictionary(h => h.Key, h => objective.Loss(h.Value[metric]));
             if (pruner.Prune(epoch, losses, study.EpochLosses(trial.Number)) is { } why)
                 throw new TrialPrunedException($"trial {trial.Number} pruned at epoch {epoch} ({metric} {Study.Number(history[epoch][metric])}): {why}");
