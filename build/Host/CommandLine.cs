@@ -18,6 +18,10 @@ public sealed record PipelineSettings
     public bool CacheUpload { get; init; } = true;
     public string? Experiment { get; init; }
     public IReadOnlyList<string> Sweeps { get; init; } = [];
+    /// <summary>--search, --space, --search-file, --trials, --seed, --objective, --prune and --study (docs/search.md); null: no search.</summary>
+    public SearchOptions? Search { get; init; }
+    /// <summary>--study=NAME: the study to run, continue, or (with --target=Experiments) show.</summary>
+    public string? Study { get; init; }
     /// <summary>table, md, csv or json; json: stdout holds only JSON (logs and the summary go to stderr).</summary>
     public string Format { get; init; } = "table";
     public bool Json => Format == "json";
@@ -84,6 +88,14 @@ public static class CommandLine
         new("cache-upload", null, "With --cache-url: send this run's stages to the shared cache (default true; --cache-upload=false only fetches)."),
         new("experiment", "NAME", "Name this run's experiment (see --target=Experiments); named experiments are never evicted from the cache."),
         new("sweep", "SECTION.KEY=V1,V2", "Run the pipeline once per point of the grid (repeatable: the grid is the product), each an experiment.", Repeatable: true),
+        new("search", "SAMPLER", "Search the --space instead of a grid: random or tpe, --trials times, each trial an experiment (docs/search.md)."),
+        new("space", "SECTION.KEY=KIND(…)", "With --search: a searched parameter: float(lo,hi), log(lo,hi), int(lo,hi) or choice(a,b,…).", Repeatable: true),
+        new("search-file", "FILE", "With --search (or alone): a JSON file holding the search (sampler, trials, seed, space, objectives, prune); options given override it."),
+        new("trials", "N", "With --search: how many trials the study has in all (a rerun with more continues it)."),
+        new("seed", "N", "With --search: the sampler's seed (default 0): the same command and seed propose the same trials."),
+        new("objective", "METRIC:max|min", "With --search: what the trials are judged by (default accuracy:max); repeat it for a Pareto front.", Repeatable: true),
+        new("prune", "PRUNER", "With --search: stop trials that are behind after the warm-up epoch: median or halving (on the first objective)."),
+        new("study", "NAME", "With --search: the study's name (its state in artifacts/studies/NAME, continued by a rerun); with --target=Experiments: show it."),
         new("format", "FORMAT", "table (default) or json: with json, stdout holds only JSON (Experiments, Compare, --tree, --dryrun) and logs go to stderr; Experiments also takes md and csv."),
         new("report", "FILE", "Write the run's summary as JSON to FILE: per task its result, reason, fingerprint, duration and output hash."),
         new("sort-by", "METRIC", $"With --target=Experiments or a sweep: sort by this metric, best first ({string.Join(", ", Pipeline.Evaluation.MetricNames.Experiment)})."),
@@ -194,6 +206,21 @@ public static class CommandLine
                 throw new UsageException($"--port={portText}: expected a whole number from 1 to 65535");
         }
 
+        var search = SearchOptions.Parse(One("search"), values.Where(v => v.Key == "space").Select(v => v.Value).ToList(), One("search-file"),
+            One("trials"), One("seed"), values.Where(v => v.Key == "objective").Select(v => v.Value).ToList(), One("prune"));
+        if (search is not null && One("sweep") is not null)
+            throw new UsageException("--search and --sweep are two ways to choose the runs: give one");
+        if (search is not null && shard is not null)
+            throw new UsageException("--shard runs one shard of the target as it is: not with --search");
+        string? study = One("study");
+        if (study is not null)
+        {
+            try { Pipeline.Search.Study.CheckName(study); }
+            catch (Pipeline.Search.SearchException e) { throw new UsageException(e.Message); }
+            if (search is null && !string.Equals(One("target"), "Experiments", StringComparison.OrdinalIgnoreCase))
+                throw new UsageException("--study needs --search (to run a study) or --target=Experiments (to show one)");
+        }
+
         // The URL is checked before anything runs, and echoed only when it holds no credentials.
         string? cacheVariable = Environment.GetEnvironmentVariable("PIPELINE_CACHE_URL");
         string? cacheText = One("cache-url") ?? (string.IsNullOrEmpty(cacheVariable) ? null : cacheVariable);
@@ -224,6 +251,8 @@ public static class CommandLine
             CacheUpload = One("cache-upload") is null || Flag("cache-upload"),
             Experiment = One("experiment"),
             Sweeps = values.Where(v => v.Key == "sweep").Select(v => v.Value).ToList(),
+            Search = search,
+            Study = study,
             Format = format,
             Report = One("report"),
             SortBy = One("sort-by"),

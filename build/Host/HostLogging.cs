@@ -26,16 +26,23 @@ public static class HostLogging
             .WriteTo.Console(restrictedToMinimumLevel: level, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Stage}{Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: settings.Json ? LogEventLevel.Verbose : null);
         // A shard task writes only into its shard folder; Slurm keeps its console in the task's log.
+        string? file = null;
         if (!settings.DryRun && settings.Shard is null)
         {
             string logs = Path.Combine(artifacts, "logs");
             Directory.CreateDirectory(logs);
-            configuration = configuration.WriteTo.File(new CompactJsonFormatter(),
-                Path.Combine(logs, $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{target}-{Environment.ProcessId}.clef"),
-                restrictedToMinimumLevel: LogEventLevel.Debug);
+            file = Path.Combine(logs, $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{target}-{Environment.ProcessId}.clef");
+            configuration = configuration.WriteTo.File(new CompactJsonFormatter(), file, restrictedToMinimumLevel: LogEventLevel.Debug);
         }
-        return configuration.CreateLogger();
+        var logger = configuration.CreateLogger();
+        if (file is not null) files.AddOrUpdate(logger, file);
+        return logger;
     }
+
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Serilog.Core.Logger, string> files = new();
+
+    /// <summary>The file a logger of <see cref="Create"/> writes, or null (a dry run, a shard).</summary>
+    public static string? FileOf(Serilog.Core.Logger logger) => files.TryGetValue(logger, out var file) ? file : null;
 
     public static Serilog.ILogger ForStage(Serilog.ILogger log, string task) => log.ForContext("Stage", $"[{task}] ");
 }

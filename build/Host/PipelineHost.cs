@@ -55,19 +55,13 @@ public static class PipelineHost
         // Paths the user gives are relative to the working directory; the defaults live beside build.sh.
         string artifacts = settings.Artifacts is { } given ? Path.GetFullPath(given) : Path.Combine(root, "artifacts");
         string parametersFile = settings.Parameters is { } file ? Path.GetFullPath(file) : Path.Combine(root, "params.json");
+        if (settings.Search is not null)
+            return await SearchHost.RunAsync(settings, catalog, target, root, artifacts, parametersFile);
         List<(IReadOnlyList<string> Point, PipelineParameters Parameters)> runs;
         try
         {
             // Every grid point is bound before anything runs: a bad sweep value stops the sweep at once.
-            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, PipelineParameters.Bind(WithThreads(WithPredictOptions(
-                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings))))];
-            // What the run asks of its stages (the files --images names) is checked before anything is written.
-            foreach (var (_, parameters) in runs)
-            {
-                var request = new StageContext(new ArtifactStore(artifacts), parameters.Sections(), root, [], Serilog.Core.Logger.None, CancellationToken.None);
-                foreach (var stage in catalog.Closure(target).Select(t => t.Stage).OfType<Stage>())
-                    stage.CheckRequest(request);
-            }
+            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, Bind(settings, parametersFile, catalog, target, root, artifacts, point)))];
             CheckArtifactsFolder(artifacts, settings.DryRun);
         }
         catch (PipelineException e)
@@ -84,7 +78,7 @@ public static class PipelineHost
                 async (one, parameters, task) => (await RunOnceAsync(one, parameters, catalog, task, root, artifacts)).ExitCode);
         if (runs.Count == 1)
         {
-            var (exitCode, _, report) = await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts);
+            var (exitCode, _, report, _, _) = await RunOnceAsync(settings, runs[0].Parameters, catalog, target, root, artifacts);
             return WriteReport(settings, report) ?? exitCode;
         }
 
@@ -94,7 +88,7 @@ public static class PipelineHost
         foreach (var (point, parameters) in runs)
         {
             settings.People.WriteLine($"\n== sweep point {ids.Count + failures + 1}/{runs.Count}: {string.Join(" ", point)}");
-            var (exitCode, experiment, report) = await RunOnceAsync(settings, parameters, catalog, target, root, artifacts);
+            var (exitCode, experiment, report, _, _) = await RunOnceAsync(settings, parameters, catalog, target, root, artifacts);
             report["point"] = new JsonArray([.. point.Select(p => (JsonNode)p)]);
             points.Add(report);
             if (experiment is not null) ids.Add(experiment);
@@ -113,10 +107,25 @@ public static class PipelineHost
     }
 
     /// <summary>
+    /// The parameters of one run: the file, the <c>--set</c>s, then <paramref name="point"/>'s assignments; what the run
+    /// asks of its stages (the files --images names) is checked too, before anything is written.
+    /// </summary>
+    internal static PipelineParameters Bind(PipelineSettings settings, string parametersFile, TaskCatalog catalog, TaskInfo target,
+        string root, string artifacts, IReadOnlyList<string> point)
+    {
+        var parameters = PipelineParameters.Bind(WithThreads(WithPredictOptions(
+            ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings));
+        var request = new StageContext(new ArtifactStore(artifacts), parameters.Sections(), root, [], Serilog.Core.Logger.None, CancellationToken.None);
+        foreach (var stage in catalog.Closure(target).Select(t => t.Stage).OfType<Stage>())
+            stage.CheckRequest(request);
+        return parameters;
+    }
+
+    /// <summary>
     /// The run's JSON summary: into --report's file, and on stdout for a dry run with --format=json. Null when written;
     /// 2 when the file cannot be (the run's own exit code otherwise stands).
     /// </summary>
-    static int? WriteReport(PipelineSettings settings, JsonObject report)
+    internal static int? WriteReport(PipelineSettings settings, JsonObject report)
     {
         string json = report.ToJsonString(CanonicalJson.Options);
         if (settings.DryRun && settings.Json)
@@ -155,9 +164,12 @@ public static class PipelineHost
 
     public static string ExperimentsFolder(string artifacts) => Path.Combine(ArtifactStore.CacheFolder(artifacts), "experiments");
 
-    /// <summary>One run of the target. A successful full run (the Default target) is recorded as an experiment.</summary>
-    static async Task<(int ExitCode, string? Experiment, JsonObject Report)> RunOnceAsync(PipelineSettings settings, PipelineParameters parameters,
-        TaskCatalog catalog, TaskInfo target, string root, string artifacts)
+    /// <summary>
+    /// One run of the target. A successful full run (the Default target) is recorded as an experiment. <paramref name="onEpoch"/>
+    /// hears every training epoch (a search's pruner); what stopped a failed run is returned with its log file.
+    /// </summary>
+    internal static async Task<(int ExitCode, string? Experiment, JsonObject Report, Exception? Error, string? Log)> RunOnceAsync(PipelineSettings settings,
+        PipelineParameters parameters, TaskCatalog catalog, TaskInfo target, string root, string artifacts, EpochObserver? onEpoch = null)
     {
         using var logger = HostLogging.Create(settings, artifacts, target.Name);
         using var cancellation = new CancellationTokenSource();
@@ -175,6 +187,7 @@ public static class PipelineHost
         PipelineContext? context = null;
         int exitCode = 0;
         string? experiment = null;
+        Exception? failure = null;
         try
         {
             // --no-cache turns the shared cache off too: runs come from it and go to it through this machine's.
@@ -191,7 +204,7 @@ public static class PipelineHost
                 store.Recover(m => logger.Warning("{Message:l}", m));
             }
             var stages = new StageContext(store, parameters.Sections(), root,
-                settings.Mirrors.Select(m => Downloader.ResolveMirror(m)).ToList(), logger, cancellation.Token);
+                settings.Mirrors.Select(m => Downloader.ResolveMirror(m)).ToList(), logger, cancellation.Token) { OnEpoch = onEpoch };
             context = new PipelineContext(CakeWiring.CreateCakeContext(settings, logger), settings, parameters, stages, catalog, target, logger);
             await CakeWiring.RunAsync(context, catalog, target);
             if (!settings.DryRun && target.Name == "Default")
@@ -203,9 +216,11 @@ public static class PipelineHost
         }
         catch (Exception e)
         {
-            var error = CakeWiring.Unwrap(e);
-            exitCode = error is UsageException or ExperimentException or RemoteCacheException ? 2 : 1;
-            if (error is PipelineException or OperationCanceledException)
+            var error = failure = CakeWiring.Unwrap(e);
+            exitCode = error is UsageException or ExperimentException or RemoteCacheException or Pipeline.Search.SearchException ? 2 : 1;
+            if (error is Pipeline.Search.TrialPrunedException)
+                logger.Information("{Message:l}", error.Message);
+            else if (error is PipelineException or OperationCanceledException)
                 logger.Error("{Message:l}", error.Message);
             else
                 logger.Error(error, "{Message:l}", error.Message);
@@ -219,13 +234,13 @@ public static class PipelineHost
 
         if (context is { Report.Entries.Count: > 0 })
             settings.People.WriteLine("\n" + context.Report.ToTable(clock.Elapsed));
-        string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : "FAILED";
+        string verdict = exitCode == 0 ? (settings.DryRun ? "Dry run finished" : "Succeeded") : failure is Pipeline.Search.TrialPrunedException ? "Pruned" : "FAILED";
         settings.People.WriteLine($"\n{verdict}: {target.Name} in {clock.Elapsed.TotalSeconds:0.00} s");
         // The run's store has read these records already (it keeps them): Export's is not parsed again.
         var report = (context?.Report ?? new RunReport()).ToJson(target.Name, exitCode, clock.Elapsed,
             task => context is not null && catalog.Find(task)?.Stage is { } stage ? context.Store.ReadRecord(stage.Name) : null);
         if (experiment is not null) report["experiment"] = experiment;
-        return (exitCode, experiment, report);
+        return (exitCode, experiment, report, failure, HostLogging.FileOf(logger));
     }
 
     /// <summary>

@@ -40,6 +40,38 @@ public static class Charts
         return SideBySide(lossPlot, accuracyPlot, 560, 400);
     }
 
+    /// <summary>One series of <see cref="Scatter"/>: points alone, or joined by a line.</summary>
+    public sealed record Series(string Name, double[] X, double[] Y, bool Line);
+
+    /// <summary>
+    /// Points (and lines) of several series on one plot, e.g. a search's objective by trial. <paramref name="choices"/>
+    /// labels whole-number x values (a choice's index) with the choices; <paramref name="logX"/>: x holds log10 values,
+    /// labelled as powers of ten.
+    /// </summary>
+    public static byte[] Scatter(string title, string xLabel, string yLabel, IReadOnlyList<Series> series,
+        IReadOnlyList<string>? choices = null, bool logX = false)
+    {
+        var plot = NewPlot(title);
+        foreach (var s in series.Where(s => s.X.Length > 0))
+        {
+            var scatter = plot.Add.Scatter(s.X, s.Y);
+            scatter.LegendText = s.Name;
+            scatter.MarkerSize = s.Line ? 4 : 8;
+            scatter.LineWidth = s.Line ? 2 : 0;
+        }
+        if (choices is not null)
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+                [.. Enumerable.Range(0, choices.Count).Select(i => (double)i)], [.. choices]);
+        else if (logX)
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => $"{Math.Pow(10, v):G3}" };
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Alignment.LowerRight);
+        plot.Font.Set(font.Value);
+        plot.Legend.FontName = font.Value;
+        return plot.GetImageBytes(640, 440, ImageFormat.Png);
+    }
+
     /// <summary>The confusion matrix as a heatmap, rows = true class, columns = predicted, each cell labelled with its count.</summary>
     public static byte[] ConfusionMatrix(int[,] confusion, IReadOnlyList<string> classes)
     {

@@ -2,12 +2,12 @@ namespace Pipeline.Evaluation;
 
 /// <summary>
 /// The metric names an experiment records, shows, compares and sorts by: one definition for Evaluate's record, the
-/// experiment log, the tables and the command line.
+/// experiment log, the tables, the command line and a search's objectives (which add the model's parameter count).
 /// </summary>
 public static class MetricNames
 {
     public const string Accuracy = "accuracy", BinaryAccuracy = "binary_accuracy", Loss = "loss", MacroF1 = "macro_f1",
-        TransferAccuracy = "transfer_accuracy", TrainSeconds = "train_seconds";
+        TransferAccuracy = "transfer_accuracy", TrainSeconds = "train_seconds", Parameters = "parameters";
 
     /// <summary>
     /// The best validation values over a run's epochs (not the last epoch's, which a run that overfits makes worse): the
@@ -22,7 +22,10 @@ public static class MetricNames
     public static readonly string[] Experiment = [.. Evaluated, TrainSeconds];
 
     /// <summary>Best first means lowest first for these.</summary>
-    public static bool LowerIsBetter(string metric) => metric is Loss or TrainSeconds or BestValLoss;
+    public static bool LowerIsBetter(string metric) => metric is Loss or TrainSeconds or BestValLoss or Parameters;
+
+    /// <summary>The training stage's per-epoch metric that tracks <paramref name="metric"/> (what a search prunes on), or null.</summary>
+    public static string? Validation(string metric) => metric switch { Accuracy => "val_accuracy", Loss => "val_loss", _ => null };
 
     /// <summary>A duration, not a result: shown with one decimal.</summary>
     public static bool IsSeconds(string metric) => metric == TrainSeconds;
