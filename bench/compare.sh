@@ -13,7 +13,10 @@
 # Peers: ../shared/bench/seed_pytorch.py (PyTorch, with the glibc tunables its README documents),
 # ../shared/bench/seed_export.py (matplotlib imsave), Augmentor 0.2.12 (import Augmentor, or AUGMENTOR_SRC=a checkout
 # of mdbloice/Augmentor at 0.2.12; without it PIL's rotate in a loop stands in, and the table says so).
-# Debian's python3-torch, python3-matplotlib, python3-pil and python3-tqdm are installed when missing (root).
+# bench/featurize-peer/peer.js (onnxruntime-node, ONNX Runtime's own Node.js binding, pinned in its package-lock.json
+# and installed by `npm ci`): the featurizer graph the stage runs, on the stage's preprocessed tensors, inference only,
+# with the stage's batch size and thread count (FEATURIZE_THREADS, default the core count, set on both sides).
+# Debian's python3-torch, python3-matplotlib, python3-pil, python3-tqdm and nodejs/npm are installed when missing (root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -22,6 +25,10 @@ pairs=${PAIRS:-3}
 epochs=${TRAIN_EPOCHS:-3}          # steady state: every epoch after the first
 export_n=${EXPORT_N:-5000}         # images per split for the project (3 splits), images for the peer
 augment_n=${AUGMENT_N:-10000}
+featurize_size=${FEATURIZE_SIZE:-64}
+featurize_threads=${FEATURIZE_THREADS:-$(nproc)}
+featurize_batch=${FEATURIZE_BATCH:-64}
+featurize_peer_n=${FEATURIZE_PEER_N:-5000}  # preprocessed images the peer runs (3×size² float32 each)
 mnist=${MNIST:-../shared/datasets/mnist}
 models=${MODELS:-../shared/models}
 peers=${PEERS:-../shared/bench}
@@ -44,6 +51,10 @@ if $table_only; then :; elif ! $py -c "import torch, matplotlib, PIL, tqdm" 2>/d
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dir::Cache::Archives=/var/tmp/apt-archives/ \
     python3-torch python3-matplotlib python3-pil python3-tqdm libopenblas0-pthread >/dev/null
+fi
+if ! $table_only && [[ " $figures " == *" featurize "* ]] && ! command -v npm >/dev/null; then
+  echo "== installing the featurize peer's runtime: nodejs npm"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 augmentor_path=${AUGMENTOR_SRC:-}
 if PYTHONPATH=$augmentor_path $py -c "import Augmentor; assert Augmentor.__version__ == '0.2.12'" 2>/dev/null; then
@@ -109,12 +120,36 @@ print(f"\n{round(n / s)}")
 PY
   } | tail -n 1  # on a line of its own: Augmentor's messages come first and the last has no newline
 }
-project_featurize() { build --target=Featurize --exclusive --force; $py -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(round(m['images']/m['seconds']))" "$work/artifacts/featurize/stage.json"; }
+featurize_set=(--set featurize.input_size="$featurize_size" --set featurize.threads="$featurize_threads" --set featurize.batch_size="$featurize_batch")
+project_featurize() {
+  build --target=Featurize --exclusive --force "${featurize_set[@]}"
+  # The whole stage's rate on stdout; how its time split (reading and preparing tensors, the CNN, writing) to the results.
+  $py - "$work/artifacts/featurize/stage.json" "$results" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+with open(sys.argv[2], "a") as out:
+    out.write(json.dumps({"figure": "featurize_split", "side": "project", "pair": 0,
+                          "value": {k: m[k] for k in ("seconds", "preprocess_seconds", "inference_seconds", "write_seconds")}}) + "\n")
+print(round(m["images"] / m["seconds"]))
+PY
+}
+prepare_featurize_peer() {
+  echo "== preparing the featurize peer: npm ci (onnxruntime-node), the featurizer graph and $featurize_peer_n preprocessed images"
+  (cd bench/featurize-peer && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  dotnet build bench/FeaturizeProbe -c Release -v q -nologo >/dev/null
+  dotnet bench/FeaturizeProbe/bin/Release/net10.0/linux-x64/FeaturizeProbe.dll inputs "$work/artifacts/verify" "$models/mobilenetv2-12-int8.onnx" \
+    "$featurize_size" "$featurize_peer_n" "$work/featurize-peer"
+}
+peer_featurize() {
+  node bench/featurize-peer/peer.js "$work/featurize-peer/featurizer.onnx" "$work/featurize-peer/inputs.f32" "$featurize_size" "$featurize_batch" "$featurize_threads" \
+    | $py -c "import json,sys; print(json.loads(sys.stdin.read())['images_per_second'])"
+}
 gemm() { "$probe" gemm | $py -c "import json,sys; print(json.loads(sys.stdin.read())['gflops_per_second'])"; }
 
 for figure in $figures; do
   declare -F "project_$figure" >/dev/null || { echo "compare: unknown figure '$figure' (train, export, augment, featurize)" >&2; exit 2; }
   echo "== $figure: warm-up, then $pairs pairs"
+  if [[ $figure == featurize ]]; then prepare_featurize_peer; fi
   project_"$figure" >/dev/null
   declare -F "peer_$figure" >/dev/null && peer_"$figure" >/dev/null
   for pair in $(seq 1 "$pairs"); do
@@ -128,14 +163,14 @@ done
 
 fi
 cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(awk -F': ' '/^cpu family/ {print $2; exit}' /proc/cpuinfo), model $(awk -F': ' '/^model\t/ {print $2; exit}' /proc/cpuinfo), $(grep -qw avx512f /proc/cpuinfo && echo "AVX-512" || echo "no AVX-512"))"
-$py - "$results" "$cpu" "$(nproc)" "$augment_peer" "$epochs" "$export_n" "$augment_n" <<'PY'
+$py - "$results" "$cpu" "$(nproc)" "$augment_peer" "$epochs" "$export_n" "$augment_n" "$featurize_size" "$featurize_threads" "$featurize_batch" <<'PY'
 import json, statistics as s, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-cpu, cores, augment_peer, epochs, export_n, augment_n = sys.argv[2:]
+cpu, cores, augment_peer, epochs, export_n, augment_n, featurize_size, featurize_threads, featurize_batch = sys.argv[2:]
 def values(figure, side): return [r["value"] for r in sorted(rows, key=lambda r: r["pair"]) if r["figure"] == figure and r["side"] == side]
 peers = {"train": f"PyTorch (seed_pytorch.py, glibc tunables), epochs 2–{epochs}",
          "export": f"matplotlib imsave (seed_export.py), {export_n} images", "augment": f"{augment_peer}, {augment_n} images as PNG",
-         "featurize": "(no peer)"}
+         "featurize": f"onnxruntime-node (inference only, same graph, tensors, batch {featurize_batch} and {featurize_threads} threads); project: the whole stage at {featurize_size}×{featurize_size}"}
 units = {"train": "images/s", "export": "files/s", "augment": "images/s", "featurize": "images/s"}
 print(f"\nHost: {cpu}, {cores} cores. Medians over {max(r['pair'] for r in rows)} alternating pairs.\n")
 print("| figure | project (median) | peer (median) | ratio (median of pairs) | peer |")
@@ -151,4 +186,10 @@ if probe and values("train", "project"):
     train = s.median(values("train", "project")) * 17.8e6 / 1e9
     print(f"\nLimit: GEMM probe {s.median(probe):.0f} GFLOP/s (median; libtorch mm 4096², all threads); "
           f"Train {train:.0f} GFLOP/s = {train / s.median(probe):.0%} of it (17.8 MFLOP per training image, reference model).")
+splits = values("featurize_split", "project")
+if splits:
+    share = lambda key: s.median(x[key] / x["seconds"] for x in splits)
+    print(f"\nFeaturize's time (median of {len(splits)} runs): reading and preparing tensors {share('preprocess_seconds'):.0%}, "
+          f"the CNN {share('inference_seconds'):.0%}, writing features {share('write_seconds'):.0%}; "
+          f"the CNN alone runs {s.median(x['seconds'] / x['inference_seconds'] for x in splits):.2f}× the stage's rate.")
 PY

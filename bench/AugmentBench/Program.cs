@@ -78,7 +78,13 @@ void Fresh()
     sync();
 }
 
-AugmentResult Stage(AugmentParameters parameters) => AugmentStage.Run(dataset, verified, parameters, scratch, Logger.None);
+// The stage's work as a local run does it (one range): the samples, then dataset.json and the preview.
+AugmentResult Stage(AugmentParameters parameters)
+{
+    var result = AugmentStage.RunRange(dataset, verified, parameters, new ItemRange(0, parameters.Samples), scratch, Logger.None);
+    AugmentStage.Complete(dataset, verified, parameters, scratch);
+    return result;
+}
 
 [DllImport("libc")]
 static extern void sync();

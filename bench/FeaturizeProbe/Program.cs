@@ -2,10 +2,35 @@
 // train split, the epoch chosen on validation, accuracy on test. Prints one JSON line. Only to compare input sizes;
 // the pipeline's own classifier head is trained in the Train stage.
 // Usage: FeaturizeProbe <features folder> [epochs]
+//        FeaturizeProbe inputs <verify folder> <backbone.onnx> <input size> <images> <out folder>
+//          writes what bench/compare.sh's featurize peer runs: the stage's featurizer graph (featurizer.onnx) and the
+//          first <images> training images preprocessed as the stage does (inputs.f32, NCHW float32)
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using Pipeline.Acquisition;
 using Pipeline.Features;
+
+if (args is ["inputs", var verified, var backbone, var sizeText, var imagesText, var outFolder])
+{
+    Directory.CreateDirectory(outFolder);
+    File.WriteAllBytes(Path.Combine(outFolder, "featurizer.onnx"), FeaturizerGraph.FromClassifier(File.ReadAllBytes(backbone), Path.GetFileName(backbone)).Model);
+    var dataset = VerifiedDataset.Load(verified);
+    using var split = dataset.LoadSplit(verified, "train");
+    int size = int.Parse(sizeText), images = Math.Min(int.Parse(imagesText), split.Count);
+    var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, size, dataset.Channels);
+    var pixels = new byte[split.ImageSize];
+    var tensor = new float[preprocessor.TensorLength];
+    using var output = File.Create(Path.Combine(outFolder, "inputs.f32"));
+    for (int i = 0; i < images; i++)
+    {
+        split.Read(i, 1, pixels);
+        preprocessor.Write(pixels, tensor);
+        output.Write(MemoryMarshal.AsBytes(tensor.AsSpan()));
+    }
+    return;
+}
 
 string folder = args.Length > 0 ? args[0] : "artifacts/featurize";
 var set = FeatureSet.Load(folder);

@@ -59,8 +59,8 @@ public static class PipelineHost
         try
         {
             // Every grid point is bound before anything runs: a bad sweep value stops the sweep at once.
-            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, WithThreads(WithPredictOptions(
-                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings).BindAll<PipelineParameters>()))];
+            runs = [.. Sweep.Points(settings.Sweeps).Select(point => (point, PipelineParameters.Bind(WithThreads(WithPredictOptions(
+                ParameterSet.Load(parametersFile, [.. settings.Sets, .. point]), settings, catalog.Closure(target)), settings))))];
             // What the run asks of its stages (the files --images names) is checked before anything is written.
             foreach (var (_, parameters) in runs)
             {

@@ -13,7 +13,7 @@ public sealed class RunReport
 
     readonly List<Entry> entries = [];
 
-    /// <summary>The entries so far (tasks may finish at the same time under --jobs: every member that reads or adds locks).</summary>
+    /// <summary>A copy of the entries so far, taken under the lock <see cref="Add"/> holds (tasks may finish at the same time under --jobs); <see cref="ToTable"/> reads this copy.</summary>
     public IReadOnlyList<Entry> Entries { get { lock (entries) return [.. entries]; } }
 
     public void Add(string task, TaskOutcome outcome, TimeSpan duration, string? reason = null)

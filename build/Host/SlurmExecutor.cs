@@ -25,7 +25,7 @@ public static class SlurmExecutor
             definition.Name, shards.Items, shards.Count, shards.Count - missing.Count, missing.Count);
         if (missing.Count > 0)
         {
-            var cluster = new SlurmCluster(context.Parameters.Slurm);
+            var cluster = new SlurmCluster(context.Parameters.Section<SlurmParameters>());
             var clock = Stopwatch.StartNew();
             var args = Arguments(context.Settings, task, context.Store.Root, context.Settings.Sets);
             string script = WriteScript(shards.Root, [.. Enumerable.Range(0, shards.Count).Select(i => (IReadOnlyList<string>)[.. args, $"--shard={i}/{shards.Count}"])]);
@@ -159,7 +159,7 @@ public static class SlurmExecutor
         // The points share this folder's run cache: no CacheGc may evict from it meanwhile.
         using var held = ArtifactsLock.Acquire(artifacts, TimeSpan.FromSeconds(settings.LockWaitSeconds), m => logger.Warning("{Message:l}", m));
         var started = DateTimeOffset.UtcNow;
-        var cluster = new SlurmCluster(runs[0].Parameters.Slurm);
+        var cluster = new SlurmCluster(runs[0].Parameters.Section<SlurmParameters>());
         string logs = Path.Combine(sweep, "logs");
         var indices = Enumerable.Range(0, runs.Count).ToList();
         string job = cluster.Submit(WriteScript(sweep, tasks), indices, "pipeline-sweep", logs, Environment.CurrentDirectory);

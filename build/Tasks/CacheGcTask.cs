@@ -1,5 +1,6 @@
 using Build.Host;
 using Pipeline.Experiments;
+using Pipeline.Stages;
 
 namespace Build.Tasks;
 
@@ -12,9 +13,9 @@ public sealed class CacheGcTask : AsyncFrostingTask<PipelineContext>
         var cache = context.Store.Cache ?? throw new UsageException("--target=CacheGc has no cache to collect with --no-cache");
         var named = new ExperimentLog(PipelineHost.ExperimentsFolder(context.Store.Root)).All()
             .Where(e => e.Name is not null).SelectMany(e => e.Stages.Values).ToHashSet();
-        var (runs, bytes) = cache.Collect((long)(context.Parameters.Cache.MaxSizeMb * 1048576), named);
+        var (runs, bytes) = cache.Collect((long)(context.Parameters.Section<CacheParameters>().MaxSizeMb * 1048576), named);
         context.Logger.Information("cache: evicted {Runs} runs, freed {Megabytes:N1} MB (cap {Cap:N0} MB, {Named} runs of named experiments kept)",
-            runs, bytes / 1048576.0, context.Parameters.Cache.MaxSizeMb, named.Count);
+            runs, bytes / 1048576.0, context.Parameters.Section<CacheParameters>().MaxSizeMb, named.Count);
         return Task.CompletedTask;
     }
 }

@@ -6,16 +6,11 @@ using Serilog;
 
 namespace Pipeline.Features;
 
+/// <summary>What featurizing a range of the images did: how many, and how long it took (all; reading and preparing
+/// tensors, running the CNN, writing features; per split).</summary>
 /// <param name="PreprocessSeconds">The part of <paramref name="Seconds"/> spent preparing tensors (the rest is mostly the CNN).</param>
-/// <param name="SplitSeconds">How long each split took.</param>
-public sealed record FeaturizeResult(FeatureManifest Manifest, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds)
-{
-    public int Images => Manifest.Splits.Values.Sum(s => s.Count);
-    public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
-}
-
-/// <summary>What featurizing a range of the images did: how many, and how long it took (all, preparing tensors, per split).</summary>
-public sealed record FeaturizeRangeResult(int Images, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds)
+public sealed record FeaturizeRangeResult(int Images, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds,
+    double InferenceSeconds = 0, double WriteSeconds = 0)
 {
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
 }
@@ -31,18 +26,8 @@ public static class FeatureExtractor
     /// <summary>The images of every split, in the order their indices run.</summary>
     public static IReadOnlyList<string> Splits(VerifiedDataset dataset) => [.. VerifiedDataset.SplitOrder.Where(dataset.Splits.ContainsKey)];
 
-    /// <param name="declare">Told each output's bytes as it is written, so the engine need not read it back to hash it.</param>
-    public static FeaturizeResult Extract(VerifiedDataset dataset, string verifiedDirectory, Featurizer featurizer,
-        string backboneSha256, int inputSize, int batchSize, string output, ILogger log, Action<string, ReadOnlySpan<byte>>? declare = null,
-        CancellationToken cancellation = default)
-    {
-        var all = new ItemRange(0, Splits(dataset).Sum(s => dataset.Splits[s]));
-        var result = ExtractRange(dataset, verifiedDirectory, featurizer, inputSize, batchSize, all, output, log, declare, cancellation);
-        var manifest = Complete(dataset, verifiedDirectory, featurizer.Source, backboneSha256, inputSize, output, declare);
-        return new FeaturizeResult(manifest, result.Seconds, result.PreprocessSeconds, result.SplitSeconds);
-    }
-
     /// <summary>Featurizes the images of <paramref name="range"/> and writes each split's rows of it as its <c>&lt;split&gt;-features.f32</c>.</summary>
+    /// <param name="declare">Told each output's bytes as it is written, so the engine need not read it back to hash it.</param>
     public static FeaturizeRangeResult ExtractRange(VerifiedDataset dataset, string verifiedDirectory, Featurizer featurizer,
         int inputSize, int batchSize, ItemRange range, string output, ILogger log, Action<string, ReadOnlySpan<byte>>? declare = null,
         CancellationToken cancellation = default)
@@ -56,7 +41,7 @@ public static class FeatureExtractor
         var pixels = new byte[batchSize * dataset.ImageSize];
         var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var total = Stopwatch.StartNew();
-        var preprocessing = new Stopwatch();
+        Stopwatch preprocessing = new(), inference = new(), writing = new();
         int offset = 0;
         foreach (var name in Splits(dataset))
         {
@@ -79,19 +64,24 @@ public static class FeatureExtractor
                 for (int i = 0; i < count; i++)
                     preprocessor.Write(pixels.AsSpan(i * split.ImageSize, split.ImageSize), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
                 preprocessing.Stop();
+                inference.Start();
                 featurizer.Run(batch, count, inputSize, features.AsMemory(0, count * featurizer.Dim));
+                inference.Stop();
+                writing.Start();
                 file.Write(MemoryMarshal.AsBytes(features.AsSpan(0, count * featurizer.Dim)));
+                writing.Stop();
                 progress.Add(count);
             }
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
-        return new FeaturizeRangeResult(range.Count, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds);
+        return new FeaturizeRangeResult(range.Count, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds,
+            inference.Elapsed.TotalSeconds, writing.Elapsed.TotalSeconds);
     }
 
-    /// <summary>What is drawn from the whole dataset: each split's labels and <c>features.json</c>.</summary>
+    /// <summary>What is drawn from the whole dataset: each split's labels and <c>features.json</c> (<paramref name="dim"/> features an image).</summary>
     public static FeatureManifest Complete(VerifiedDataset dataset, string verifiedDirectory, string backbone, string backboneSha256,
-        int inputSize, string output, Action<string, ReadOnlySpan<byte>>? declare = null)
+        int inputSize, int dim, string output, Action<string, ReadOnlySpan<byte>>? declare = null)
     {
         var infos = new SortedDictionary<string, FeatureSplitInfo>(StringComparer.Ordinal);
         foreach (var name in Splits(dataset))
@@ -99,7 +89,7 @@ public static class FeatureExtractor
             Write(output, FeatureSet.LabelsFile(name), File.ReadAllBytes(Path.Combine(verifiedDirectory, VerifiedDataset.LabelsFile(name))), declare);
             infos[name] = new FeatureSplitInfo(dataset.Splits[name]);
         }
-        var manifest = new FeatureManifest(backbone, backboneSha256, inputSize, FeaturizerGraph.Dim, dataset.Classes, infos, dataset.Rows, dataset.Columns, dataset.Channels);
+        var manifest = new FeatureManifest(backbone, backboneSha256, inputSize, dim, dataset.Classes, infos, dataset.Rows, dataset.Columns, dataset.Channels);
         CanonicalJson.WriteFile(Path.Combine(output, FeatureManifest.FileName), manifest);
         return manifest;
     }

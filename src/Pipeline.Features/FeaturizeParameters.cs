@@ -7,6 +7,7 @@ namespace Pipeline.Features;
 /// The <c>featurize</c> section. The backbone's pin (SHA-256, size) and the input size shape the features; where the
 /// backbone comes from, the batch size and the thread count only say how to get there, so they never rerun the stage.
 /// </summary>
+[ParameterSection("featurize")]
 public sealed partial record FeaturizeParameters(
     string Backbone = FeaturizeParameters.ZooBackbone,
     string BackboneSha256 = FeaturizeParameters.ZooBackboneSha256,

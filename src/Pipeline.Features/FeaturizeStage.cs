@@ -3,11 +3,11 @@ using Pipeline.Stages;
 
 namespace Pipeline.Features;
 
-/// <summary>Featurize: every verified image through a pretrained ImageNet CNN (ONNX), 1280-d features per split.</summary>
+/// <summary>Featurize: every verified image through a pretrained ImageNet CNN (ONNX), its pooled features per split.</summary>
 public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
 {
     public override string Name => "featurize";
-    public override string Description => "Run every image through a pretrained ImageNet CNN (ONNX) and cache its 1280-d features per split.";
+    public override string Description => "Run every image through a pretrained ImageNet CNN (ONNX) and cache its pooled features per split.";
     public override IReadOnlyList<Stage> Upstream => [VerifyStage.Instance];
     // The backbone's pin and the input size shape the features; where the backbone comes from, the batch size and the
     // threads do not.
@@ -40,13 +40,17 @@ public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
         foreach (var (split, seconds) in result.SplitSeconds)
             part.Metrics[$"seconds {split}"] = Math.Round(seconds, 2);
         part.Metrics["preprocess_seconds"] = Math.Round(result.PreprocessSeconds, 2);
+        part.Metrics["inference_seconds"] = Math.Round(result.InferenceSeconds, 2);
+        part.Metrics["write_seconds"] = Math.Round(result.WriteSeconds, 2);
     }
 
     public override Task CompleteAsync(StageContext context, StageWorkspace workspace)
     {
         var p = context.Section<FeaturizeParameters>();
         var (dataset, verified) = VerifyStage.Load(context);
-        FeatureExtractor.Complete(dataset, verified, FeaturizeParameters.BackboneFileName(p.Backbone), p.BackboneSha256, p.InputSizeFor(dataset.Rows, dataset.Columns),
+        string backbone = FeaturizeParameters.BackboneFileName(p.Backbone);
+        int dim = FeaturizerGraph.FromClassifier(File.ReadAllBytes(workspace.PathOf(backbone)), backbone).Dim;
+        FeatureExtractor.Complete(dataset, verified, backbone, p.BackboneSha256, p.InputSizeFor(dataset.Rows, dataset.Columns), dim,
             workspace.Directory, (path, bytes) => workspace.Declare(path, bytes));
         workspace.Metrics["images_per_second"] = Math.Round(workspace.Metric("images") / Math.Max(workspace.Metric("seconds"), 1e-9));
         workspace.Tools["onnxruntime"] = Featurizer.RuntimeVersion;

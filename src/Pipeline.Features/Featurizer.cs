@@ -4,22 +4,23 @@ using Microsoft.ML.OnnxRuntime;
 namespace Pipeline.Features;
 
 /// <summary>
-/// The backbone as a featurizer in an ONNX Runtime session: preprocessed NCHW batches in, one 1280-d vector per image
-/// out. Made from the zoo's classifier file by <see cref="FeaturizerGraph"/> in memory; the file is never changed.
+/// The backbone as a featurizer in an ONNX Runtime session: preprocessed NCHW batches in, one vector of its pooled
+/// features per image out. Made from the classifier file by <see cref="FeaturizerGraph"/> in memory; the file is never changed.
 /// </summary>
 public sealed class Featurizer : IDisposable
 {
-    const string InputName = "input";
-
     readonly InferenceSession session;
     readonly RunOptions runOptions = new();
+    readonly string inputName;
 
-    Featurizer(InferenceSession session, string source) => (this.session, Source) = (session, source);
+    Featurizer(InferenceSession session, string source, int dim) =>
+        (this.session, Source, Dim, inputName) = (session, source, dim, session.InputNames[0]);
 
     /// <summary>The backbone file, for messages.</summary>
     public string Source { get; }
 
-    public int Dim => FeaturizerGraph.Dim;
+    /// <summary>How many features each image gets: the channels the backbone's classifier pools.</summary>
+    public int Dim { get; }
 
     /// <summary>The ONNX Runtime version in use (the package's).</summary>
     public static string RuntimeVersion =>
@@ -32,13 +33,13 @@ public sealed class Featurizer : IDisposable
         byte[] classifier;
         try { classifier = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new FeaturizeException($"{path}: cannot read the backbone ({e.Message})", e); }
-        byte[] featurizer = FeaturizerGraph.FromClassifier(classifier, name);
+        var (featurizer, dim) = FeaturizerGraph.FromClassifier(classifier, name);
         using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         if (threads > 0)
             options.IntraOpNumThreads = threads;
         try
         {
-            return new Featurizer(new InferenceSession(featurizer, options), name);
+            return new Featurizer(new InferenceSession(featurizer, options), name, dim);
         }
         catch (OnnxRuntimeException e)
         {
@@ -56,7 +57,7 @@ public sealed class Featurizer : IDisposable
         using var output = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, features[..(count * Dim)], [count, Dim, 1, 1]);
         try
         {
-            session.Run(runOptions, [InputName], [input], [FeaturizerGraph.FeaturesOutput], [output]);
+            session.Run(runOptions, [inputName], [input], [FeaturizerGraph.FeaturesOutput], [output]);
         }
         catch (OnnxRuntimeException e)
         {

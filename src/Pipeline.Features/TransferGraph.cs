@@ -9,7 +9,7 @@ namespace Pipeline.Features;
 /// The transfer model as one ONNX file that runs on the images themselves, fed like the CNNs (images [N, C, rows,
 /// columns], pixels / 255, C = 1 gray or 3 RGB): <see cref="ImagePreprocessor"/>'s bilinear resize to the featurizer's
 /// input size and ImageNet normalisation into R, G and B, the backbone up to its pooled features, then the classifier head, exported
-/// alone (input <c>features</c> [N, 1280]).
+/// alone (input <c>features</c> [N, the backbone's feature width]).
 /// The backbone's classifier branch is dropped.
 /// </summary>
 public static class TransferGraph
@@ -21,13 +21,13 @@ public static class TransferGraph
         ["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Conv", "GlobalAveragePool", "Relu", "Clip", "Add", "Mul"];
 
     /// <summary>
-    /// One model from the zoo's <paramref name="classifier"/> (named <paramref name="source"/> in errors) and a head's
+    /// One model from the backbone <paramref name="classifier"/> (named <paramref name="source"/> in errors) and a head's
     /// ONNX bytes; class names and the head's metadata carry over, the input's metadata says how to feed the images.
     /// </summary>
     public static byte[] Combine(byte[] classifier, string source, int channels, int rows, int columns, int inputSize, byte[] head,
         Imaging.FramingStatistics? framing = null)
     {
-        var model = WireMessage.Parse(FeaturizerGraph.FromClassifier(classifier, source));
+        var model = WireMessage.Parse(FeaturizerGraph.FromClassifier(classifier, source).Model);
         var graphField = model.First(ModelFields.Graph)!;
         var graph = graphField.Message;
         string backboneInput = OnnxGraph.ValueName(graph.First(GraphFields.Input)!);
@@ -141,7 +141,7 @@ public static class TransferGraph
             .Concat(graph.All(GraphFields.Initializer).Select(OnnxGraph.InitializerName))
             .Concat(graph.All(GraphFields.Input).Select(OnnxGraph.ValueName));
 
-    /// <summary>The zoo file is opset 12; what is left of it means the same at 13, which the head and preprocessing use.</summary>
+    /// <summary>The backbone's default-domain opset (12 in the zoo file) becomes the 13 the head and preprocessing use; what is left of the backbone means the same there.</summary>
     static void SetDefaultOpset(WireMessage model, string source)
     {
         var field = model.All(ModelFields.OpsetImport).FirstOrDefault(f => (f.Message.First(OpsetFields.Domain)?.Text ?? "") is "" or "ai.onnx")

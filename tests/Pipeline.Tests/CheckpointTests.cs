@@ -264,7 +264,7 @@ public sealed class CheckpointTests : IDisposable
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "TrainProbe.dll"), artifacts, epochs.ToString() }) start.ArgumentList.Add(arg);
-        if (killAfterStep is { } step) start.Environment["PIPELINE_KILL_AFTER_STEP"] = step.ToString();
+        if (killAfterStep is { } step) start.Environment[CrashHook.Variable] = $"checkpoint#{step}";
         using var child = Process.Start(start)!;
         var output = child.StandardOutput.ReadToEndAsync();
         var error = child.StandardError.ReadToEndAsync();

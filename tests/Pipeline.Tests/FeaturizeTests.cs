@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.ML.OnnxRuntime;
 using Pipeline.Acquisition;
 using Pipeline.Features;
+using Pipeline.Onnx;
 using Pipeline.Parameters;
 using Pipeline.Stages;
 using Serilog.Core;
@@ -62,15 +63,16 @@ public class FeaturizeTests : IDisposable
         });
     }
 
-    StageContext Context(FeaturizeParameters p) => TestStages.Context(store, TestStages.Parameters("download.retries=0") with { Featurize = p });
+    StageContext Context(FeaturizeParameters p) => TestStages.Context(store, TestStages.Parameters("download.retries=0"), p);
 
     Task<StageRecord> RunStage(FeaturizeParameters p) => TestStages.Run(FeaturizeStage.Instance, Context(p));
 
     [Fact]
     public void The_protobuf_edit_gives_the_cross_check_model_and_its_features()
     {
-        byte[] edited = FeaturizerGraph.FromClassifier(File.ReadAllBytes(Model(Zoo)), Zoo);
+        var (edited, dim) = FeaturizerGraph.FromClassifier(File.ReadAllBytes(Model(Zoo)), Zoo);
         Assert.Equal(CrossCheckSha256, ContentHash.OfBytes(edited)); // the same two edits, every other byte copied through
+        Assert.Equal(1280, dim);
 
         using var featurizer = Featurizer.Load(Model(Zoo));
         using var reference = new InferenceSession(Model(CrossCheck));
@@ -207,19 +209,19 @@ public class FeaturizeTests : IDisposable
         Assert.Contains(store.Outputs("featurize")!, o => o.Path == "train-features.f32" && o.Size == 12 * 1280 * 4);
 
         // The classifier head's knobs, like every section but featurize, are not part of the stage.
-        ParameterSet File(params string[] overrides) => ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse(
-            $$"""{ "featurize": { "backbone": "{{Model(Zoo)}}", "input_size": 32 }, "export": { "limit": 0 } }"""), "params.json", overrides);
-        var baseline = File().BindAll<PipelineParameters>();
+        PipelineParameters File(params string[] overrides) => PipelineParameters.Bind(ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse(
+            $$"""{ "featurize": { "backbone": "{{Model(Zoo)}}", "input_size": 32 }, "export": { "limit": 0 } }"""), "params.json", overrides));
+        var baseline = File();
         StageDefinition Define(PipelineParameters parameters) => FeaturizeStage.Instance.Define(TestStages.Context(store, parameters));
         Assert.True(store.Check(Define(baseline)).UpToDate);
         foreach (var change in new[] { "export.limit=5", "export.one_hot=true", "featurize.batch_size=7", "featurize.threads=1", $"featurize.backbone={FeaturizeParameters.ZooBackbone}" })
         {
-            var changed = File(change).BindAll<PipelineParameters>();
-            Assert.NotEqual(baseline, changed);
+            var changed = File(change);
+            Assert.NotEqual(CanonicalJson.Serialize(baseline.Sections()), CanonicalJson.Serialize(changed.Sections()));
             Assert.Equal(store.Fingerprint(Define(baseline)).Hash, store.Fingerprint(Define(changed)).Hash);
             Assert.True(store.Check(Define(changed)).UpToDate, change);
         }
-        var resized = store.Check(Define(File("featurize.input_size=64").BindAll<PipelineParameters>()));
+        var resized = store.Check(Define(File("featurize.input_size=64")));
         Assert.Equal("parameter featurize.input_size: 32 → 64", resized.Reason);
     }
 
@@ -229,11 +231,91 @@ public class FeaturizeTests : IDisposable
         await MakeVerifyStage(perSplit: 10);
         string verified = store.StageDirectory("verify");
         using var featurizer = Featurizer.Load(Model(Zoo));
-        FeatureExtractor.Extract(VerifiedDataset.Load(verified), verified, featurizer, "x", 64, 64, temp["one"], Logger.None);
-        FeatureExtractor.Extract(VerifiedDataset.Load(verified), verified, featurizer, "x", 64, 3, temp["three"], Logger.None);
+        var dataset = VerifiedDataset.Load(verified);
+        foreach (var (batchSize, output) in new[] { (64, temp["one"]), (3, temp["three"]) })
+        {
+            FeatureExtractor.ExtractRange(dataset, verified, featurizer, 64, batchSize, new ItemRange(0, dataset.Splits.Values.Sum()), output, Logger.None);
+            FeatureExtractor.Complete(dataset, verified, Zoo, FeaturizeParameters.ZooBackboneSha256, 64, featurizer.Dim, output);
+        }
         var (one, three) = (FeatureSet.Load(temp["one"])["test"].Features, FeatureSet.Load(temp["three"])["test"].Features);
         Assert.Equal(one.Length, three.Length);
         Assert.All(one.Zip(three), pair => Assert.True(Math.Abs(pair.First - pair.Second) <= 1e-5f));
+    }
+
+    /// <summary>
+    /// A backbone that is not MobileNetV2: a 1×1 conv from 3 to <see cref="TinyChannels"/> channels, ReLU, then (with
+    /// <paramref name="pooled"/>) GlobalAveragePool and Flatten, else Flatten alone, into a Gemm of 4 classes.
+    /// Weights k·0.1 − 0.3 and so on, so every feature is known.
+    /// </summary>
+    static byte[] TinyBackbone(bool pooled)
+    {
+        const int side = 8;
+        int flat = pooled ? TinyChannels : TinyChannels * side * side;
+        WireMessage[] nodes =
+        [
+            OnnxProto.Node("Conv", "conv", ["data", "conv.w", "conv.b"], ["conv"]),
+            OnnxProto.Node("Relu", "relu", ["conv"], ["relu"]),
+            .. pooled ? [OnnxProto.Node("GlobalAveragePool", "pool", ["relu"], ["pooled"])] : Array.Empty<WireMessage>(),
+            OnnxProto.Node("Flatten", "flatten", [pooled ? "pooled" : "relu"], ["flat"], OnnxProto.IntAttribute("axis", 1)),
+            OnnxProto.Node("Gemm", "fc", ["flat", "fc.w", "fc.b"], ["logits"], OnnxProto.IntAttribute("transB", 1)),
+        ];
+        WireMessage[] initializers =
+        [
+            OnnxProto.FloatTensor("conv.w", [TinyChannels, 3, 1, 1], TinyWeights),
+            OnnxProto.FloatTensor("conv.b", [TinyChannels], TinyBias),
+            OnnxProto.FloatTensor("fc.w", [4, flat], [.. Enumerable.Range(0, 4 * flat).Select(i => (i % 7) * 0.01f)]),
+            OnnxProto.FloatTensor("fc.b", [4], [0, 0, 0, 0]),
+        ];
+        var graph = OnnxProto.Graph("tiny", nodes, initializers,
+            [OnnxProto.TensorValueInfo("data", OnnxProto.DataType.Float, [OnnxProto.Dim("N"), OnnxProto.Dim(3), OnnxProto.Dim(side), OnnxProto.Dim(side)])],
+            [OnnxProto.TensorValueInfo("logits", OnnxProto.DataType.Float, [OnnxProto.Dim("N"), OnnxProto.Dim(4)])]);
+        return OnnxProto.Model(7, 13, "FeaturizeTests", "1", graph, []).ToByteArray();
+    }
+
+    const int TinyChannels = 5;
+    static readonly float[] TinyWeights = [.. Enumerable.Range(0, TinyChannels * 3).Select(k => k * 0.1f - 0.3f)];
+    static readonly float[] TinyBias = [.. Enumerable.Range(0, TinyChannels).Select(c => c * 0.2f - 0.4f)];
+
+    [Fact]
+    public async Task Another_backbone_gives_features_as_wide_as_its_pooled_output_and_the_stage_records_it()
+    {
+        byte[] tiny = TinyBackbone(pooled: true);
+        System.IO.File.WriteAllBytes(temp["tiny.onnx"], tiny);
+        using var featurizer = Featurizer.Load(temp["tiny.onnx"]);
+        Assert.Equal(TinyChannels, featurizer.Dim);
+
+        // Each feature is the mean over the pixels of ReLU(w · rgb + b), computed here from the preprocessed batch.
+        const int count = 3, size = 32, pixels = size * size;
+        var batch = RandomBatch(count, size);
+        var features = new float[count * TinyChannels];
+        featurizer.Run(batch, count, size, features);
+        for (int i = 0; i < count; i++)
+            for (int c = 0; c < TinyChannels; c++)
+            {
+                double sum = 0;
+                for (int p = 0; p < pixels; p++)
+                {
+                    double value = TinyBias[c];
+                    for (int k = 0; k < 3; k++) value += TinyWeights[c * 3 + k] * batch[(i * 3 + k) * pixels + p];
+                    sum += Math.Max(0, value);
+                }
+                Assert.True(Math.Abs(sum / pixels - features[i * TinyChannels + c]) < 1e-4, $"image {i}, feature {c}: {features[i * TinyChannels + c]}, expected {sum / pixels}");
+            }
+
+        await MakeVerifyStage();
+        var record = await RunStage(new FeaturizeParameters(Backbone: temp["tiny.onnx"], BackboneSha256: ContentHash.OfBytes(tiny), BackboneBytes: tiny.Length, InputSize: 32));
+        var set = FeatureSet.Load(store.StageDirectory(FeaturizeStage.Instance.Name));
+        Assert.Equal(("tiny.onnx", TinyChannels), (set.Manifest.Backbone, set.Manifest.Dim));
+        Assert.Contains(store.Outputs("featurize")!, o => o.Path == "train-features.f32" && o.Size == 12 * TinyChannels * 4);
+    }
+
+    [Fact]
+    public void A_backbone_without_pooled_features_is_refused_naming_the_file()
+    {
+        System.IO.File.WriteAllBytes(temp["flat.onnx"], TinyBackbone(pooled: false));
+        var error = Assert.Throws<FeaturizeException>(() => Featurizer.Load(temp["flat.onnx"]));
+        Assert.Equal("flat.onnx: not a usable backbone: no GlobalAveragePool, QLinearGlobalAveragePool or ReduceMean over H and W, so no pooled features to take",
+            error.Message);
     }
 
     [Fact]
@@ -249,7 +331,7 @@ public class FeaturizeTests : IDisposable
         Assert.StartsWith("page.onnx: not a usable backbone: ", error.Message);
 
         // Well-formed protobuf, broken model: an operator ONNX Runtime does not know.
-        byte[] broken = Replace(zoo, "QLinearGlobalAveragePool", "QLinearGlobalAveragePooX");
+        byte[] broken = Replace(zoo, "QLinearAdd", "QLinearAdX");
         System.IO.File.WriteAllBytes(temp["broken.onnx"], broken);
         error = Assert.Throws<FeaturizeException>(() => Featurizer.Load(temp["broken.onnx"]));
         Assert.StartsWith("broken.onnx: ONNX Runtime cannot load the backbone (", error.Message);
@@ -270,8 +352,8 @@ public class FeaturizeTests : IDisposable
     [Fact]
     public void Parameters_name_what_is_wrong()
     {
-        var error = Assert.Throws<ParameterException>(() => ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse("""{ "featurize": {} }"""),
-            "params.json", ["featurize.input_size=48", "featurize.backbone_sha256=abc"]).BindAll<PipelineParameters>());
+        var error = Assert.Throws<ParameterException>(() => PipelineParameters.Bind(ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse("""{ "featurize": {} }"""),
+            "params.json", ["featurize.input_size=48", "featurize.backbone_sha256=abc"])));
         Assert.Contains("featurize.input_size must be one of 32, 64, 96, 224, got 48", error.Message);
         Assert.Contains("featurize.backbone_sha256 must be 64 lowercase hex digits, got 'abc'", error.Message);
     }

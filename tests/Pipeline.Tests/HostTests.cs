@@ -22,9 +22,9 @@ public class HostTests : IDisposable
 
     internal static Task<Run> Host(params string[] args) => HostWith(new Dictionary<string, string>(), args);
 
-    /// <summary>The host with PIPELINE_KILL_AT=<paramref name="killAt"/> (the crash suite's hook), or without it when null.</summary>
+    /// <summary>The host killed at crash point <paramref name="killAt"/> (<see cref="CrashHook"/>), or left alone when null.</summary>
     static Task<Run> HostKilledAt(string? killAt, params string[] args) =>
-        HostWith(killAt is null ? new Dictionary<string, string>() : new() { ["PIPELINE_KILL_AT"] = killAt }, args);
+        HostWith(killAt is null ? new Dictionary<string, string>() : new() { [CrashHook.Variable] = killAt }, args);
 
     /// <summary>The host with these environment variables set.</summary>
     internal static Task<Run> HostWith(IReadOnlyDictionary<string, string> environment, params string[] args) => HostIn(null, environment, args);
@@ -69,18 +69,18 @@ public class HostTests : IDisposable
         Assert.Equal(0, (await VerifyIn(straight, null, "--set=verify.validation=1000")).ExitCode);
         var expected = Outputs(Path.Combine(straight, "verify"));
 
-        foreach (var step in ArtifactStore.CommitSteps)
+        foreach (var step in ArtifactStore.CommitPoints)
         {
             string artifacts = temp[$"killed-{step}"];
             Assert.Equal(0, (await VerifyIn(artifacts, null)).ExitCode);
             var killed = await VerifyIn(artifacts, step, "--set=verify.validation=1000");
             Assert.NotEqual(0, killed.ExitCode);
-            Assert.Contains($"PIPELINE_KILL_AT={step}", killed.Error);
+            Assert.Contains($"{CrashHook.Variable}={step}#1: killing the process", killed.Error);
 
             var rerun = await VerifyIn(artifacts, null, "--set=verify.validation=1000");
             Assert.Equal(0, rerun.ExitCode);
             // Killed once the record was written, the commit is finished or its result kept: the rerun recomputes nothing.
-            Assert.True(rerun.Row("Verify").Contains("skipped (up to date)") || step == "recorded" && rerun.Row("Verify").Contains("executed"), $"{step}: {rerun.Row("Verify")}");
+            Assert.True(rerun.Row("Verify").Contains("skipped (up to date)") || step == "commit-recorded" && rerun.Row("Verify").Contains("executed"), $"{step}: {rerun.Row("Verify")}");
             Assert.Equal(expected, Outputs(Path.Combine(artifacts, "verify")));
             Assert.Empty(Directory.EnumerateDirectories(Path.Combine(artifacts, ".staging"), "*.retired-*"));
         }

@@ -143,7 +143,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         using var testSet = Featurize(featurizer, First(test, 2000));
         using var trainer = TrainBriefly(head, trainSet, testSet);
         string path = temp[$"{head}.onnx"];
-        OnnxExport.Export(trainer.Model, head, [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 features at 64×64"), path);
+        OnnxExport.Export(trainer.Model, head, [featurizer.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 features at 64×64"), path);
 
         byte[] labels = [.. testSet.Labels.data<long>().ToArray().Select(l => (byte)l)];
         AssertSame(head, RunTorch(trainer.Model, testSet.Images), RunOnnx(path, ClassifierOnnx.FeaturesInput, testSet.Images), labels);
@@ -159,7 +159,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         var images = First(test, 2000);
         using var testSet = Featurize(featurizer, images);
         using var trainer = TrainBriefly("logistic", trainSet, testSet);
-        byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
+        byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [featurizer.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
         string path = temp["transfer.onnx"];
         File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 1, 28, 28, 64, head));
 
@@ -212,7 +212,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         using var trainSet = Featurize(featurizer, train);
         using var testSet = Featurize(featurizer, test);
         using var trainer = TrainBriefly("logistic", trainSet, testSet);
-        byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [FeaturizerGraph.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
+        byte[] head = OnnxExport.ToBytes(trainer.Model, "logistic", [featurizer.Dim], Digits, OnnxPreprocessing.Features("MobileNetV2 at 64×64"));
         string path = temp["transfer-rgb.onnx"];
         File.WriteAllBytes(path, TransferGraph.Combine(File.ReadAllBytes(zoo), Path.GetFileName(zoo), 3, 32, 36, 64, head));
 
@@ -307,7 +307,7 @@ public class OnnxExportTests(ITestOutputHelper output) : IDisposable
         {
             random.manual_seed(3);
             bool head = ModelCatalog.Heads.ContainsKey(name);
-            long[] shape = head ? [FeaturizerGraph.Dim] : ImageShape;
+            long[] shape = head ? [1280] : ImageShape; // a head on MobileNetV2's features
             using var model = ModelCatalog.Create(name, 10, shape);
             string path = temp[$"{name}.onnx"];
             OnnxExport.Export(model, name, shape, Digits, head ? OnnxPreprocessing.Features("MobileNetV2") : OnnxPreprocessing.GrayPixels, path);

@@ -1,7 +1,10 @@
 using System.Text.Json.Nodes;
 using Pipeline.Acquisition;
 using Build.Host;
+using Pipeline.Imaging;
 using Pipeline.Parameters;
+using Pipeline.Prediction;
+using Pipeline.Training;
 
 namespace Pipeline.Tests;
 
@@ -14,21 +17,21 @@ public class ParameterTests
 
     [Fact]
     public void A_missing_section_keeps_the_defaults() =>
-        Assert.Equal(["train", "validation", "test"], Parse().BindAll<PipelineParameters>().Export.Splits);
+        Assert.Equal(["train", "validation", "test"], PipelineParameters.Bind(Parse()).Section<ExportParameters>().Splits);
 
     [Fact]
     public void The_checked_in_parameters_file_binds()
     {
-        var parameters = ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), []).BindAll<PipelineParameters>();
-        Assert.Equal("mnist", parameters.Download.Dataset);
-        Assert.Equal(5000, parameters.Verify.Validation);
+        var parameters = PipelineParameters.Bind(ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), []));
+        Assert.Equal("mnist", parameters.Section<DownloadParameters>().Dataset);
+        Assert.Equal(5000, parameters.Section<VerifyParameters>().Validation);
     }
 
     [Fact]
     public void A_set_override_replaces_the_value_with_its_json_type()
     {
-        Assert.Equal(10000, Parse("verify.validation=10000").BindAll<PipelineParameters>().Verify.Validation);
-        Assert.Equal("fashion", Parse("download.dataset=fashion").BindAll<PipelineParameters>().Download.Dataset);
+        Assert.Equal(10000, PipelineParameters.Bind(Parse("verify.validation=10000")).Section<VerifyParameters>().Validation);
+        Assert.Equal("fashion", PipelineParameters.Bind(Parse("download.dataset=fashion")).Section<DownloadParameters>().Dataset);
     }
 
     [Theory]
@@ -41,41 +44,44 @@ public class ParameterTests
     [InlineData("predict.unlike_threshold=0", "predict.unlike_threshold must be above 0, got 0")]
     public void A_bad_value_names_the_key_and_what_it_expects(string assignment, string message)
     {
-        var error = Assert.Throws<ParameterException>(() => Parse(assignment).BindAll<PipelineParameters>());
+        var error = Assert.Throws<ParameterException>(() => PipelineParameters.Bind(Parse(assignment)));
         Assert.Equal(message, error.Message);
     }
 
     [Theory]
-    [InlineData("trian.epochs=6", "--set trian.epochs=6: unknown section 'trian' (sections: download, verify, export, augment, featurize, train, transfer, evaluate, cache, predict, slurm)")]
+    [InlineData("trian.epochs=6", "--set trian.epochs=6: unknown section 'trian' (sections: {sections})")]
     [InlineData("validation=5", "--set validation=5: expected section.key=value (e.g. verify.validation=10000)")]
     public void A_malformed_override_is_rejected(string assignment, string message) =>
-        Assert.Equal(message, Assert.Throws<ParameterException>(() => Parse(assignment).BindAll<PipelineParameters>()).Message);
+        Assert.Equal(message.Replace("{sections}", Sections), Assert.Throws<ParameterException>(() => PipelineParameters.Bind(Parse(assignment))).Message);
+
+    /// <summary>The declared sections as the messages list them: by name, in ordinal order.</summary>
+    static string Sections => string.Join(", ", PipelineParameters.Declared.Keys);
 
     [Fact]
     public void An_override_sets_its_key_in_a_section_the_file_leaves_out()
     {
         // A recipe file holds only the sections it changes; --set still reaches the others.
-        var bound = Parse("train.epochs=6").BindAll<PipelineParameters>();
-        Assert.Equal(6, bound.Train.Epochs);
-        Assert.Equal("reference", bound.Train.Model);
+        var bound = PipelineParameters.Bind(Parse("train.epochs=6"));
+        Assert.Equal(6, bound.Section<TrainParameters>().Epochs);
+        Assert.Equal("reference", bound.Section<TrainParameters>().Model);
     }
 
     [Fact]
     public void A_hosts_option_sets_its_key_even_in_a_section_the_file_leaves_out()
     {
         var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {} }"""), "params.json", []);
-        var bound = set.Set("predict", "top", 5).Set("predict", "images", new JsonArray("a.png")).BindAll<PipelineParameters>();
-        Assert.Equal(5, bound.Predict.Top);
-        Assert.Equal(["a.png"], bound.Predict.Images);
-        Assert.Equal("", bound.Predict.Model);
+        var bound = PipelineParameters.Bind(set.Set("predict", "top", 5).Set("predict", "images", new JsonArray("a.png")));
+        Assert.Equal(5, bound.Section<PredictParameters>().Top);
+        Assert.Equal(["a.png"], bound.Section<PredictParameters>().Images);
+        Assert.Equal("", bound.Section<PredictParameters>().Model);
     }
 
     [Fact]
     public void An_unknown_section_is_rejected()
     {
         var set = ParameterSet.Parse(JsonNode.Parse("""{ "download": {}, "verify": {}, "verfy": {} }"""), "params.json", []);
-        Assert.Equal("params.json: unknown section 'verfy' (sections: download, verify, export, augment, featurize, train, transfer, evaluate, cache, predict, slurm)",
-            Assert.Throws<ParameterException>(() => set.BindAll<PipelineParameters>()).Message);
+        Assert.Equal($"params.json: unknown section 'verfy' (sections: {Sections})",
+            Assert.Throws<ParameterException>(() => PipelineParameters.Bind(set)).Message);
     }
 
     [Fact]

@@ -102,12 +102,12 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         var local = await Local("Featurize", "featurize");
         string artifacts = temp["slurm"];
 
-        var killed = await Host(artifacts, new Dictionary<string, string> { ["PIPELINE_KILL_SHARD"] = "2" }, "--target=Featurize", "--executor=slurm", "--shards=4");
+        var killed = await Host(artifacts, new Dictionary<string, string> { [CrashHook.Variable] = "shard-2" }, "--target=Featurize", "--executor=slurm", "--shards=4");
         Assert.Equal(1, killed.ExitCode);
         var error = killed.Output.Split('\n').First(l => l.Contains("shard 2/4"));
         Assert.Contains("(items 300–449) failed: Slurm task", error);
         string log = error[(error.IndexOf("its log: ", StringComparison.Ordinal) + "its log: ".Length)..].Split(';')[0].Trim();
-        Assert.Contains("PIPELINE_KILL_SHARD=2", File.ReadAllText(log));
+        Assert.Contains($"{CrashHook.Variable}=shard-2#1: killing the process", File.ReadAllText(log));
         Assert.Contains("FAILED", killed.Row("Featurize"));
         Assert.False(File.Exists(Path.Combine(artifacts, "featurize", StageRecord.FileName)), "a failed shard records nothing");
 

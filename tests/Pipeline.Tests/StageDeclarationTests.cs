@@ -15,8 +15,8 @@ public class StageDeclarationTests : IDisposable
     static readonly IReadOnlyList<Stage> Stages = TaskCatalog.Discover(typeof(PipelineHost).Assembly).Stages.ToList();
 
     /// <summary>
-    /// Every key of params.json: a new value for it, and the stages that change their fingerprint or whether they are
-    /// needed. Downstream stages then rerun only if the outputs of these change. A key missing here fails the test.
+    /// Every key of every parameter section: a new value for it, and the stages that change their fingerprint or whether
+    /// they are needed. Downstream stages then rerun only if the outputs of these change. A key missing here fails the test.
     /// </summary>
     static readonly Dictionary<string, (string Value, string[] Reruns)> ParameterEffects = new()
     {
@@ -105,8 +105,7 @@ public class StageDeclarationTests : IDisposable
     {
         var store = new ArtifactStore(temp["artifacts"]);
         var baseline = TestStages.Context(store, TestStages.Parameters());
-        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(TestHost.Root, "params.json")), documentOptions: new() { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!;
-        var keys = file.AsObject().SelectMany(s => s.Value!.AsObject().Select(p => $"{s.Key}.{p.Key}")).Order().ToList();
+        var keys = TestStages.Parameters().Sections().SelectMany(s => ((JsonObject)CanonicalJson.ToNode(s.Value)!).Select(p => $"{s.Key}.{p.Key}")).Order();
         Assert.Equal(keys, ParameterEffects.Keys.Order());
 
         foreach (var (key, (value, expected)) in ParameterEffects)
@@ -202,10 +201,12 @@ public class StageDeclarationTests : IDisposable
         // Canonical JSON and hashing are part of every record: changing them reruns every stage, so it must be deliberate.
         // The values are SHA-256 of the compact, key-sorted JSON, as Python's json.dumps(sort_keys=True, separators=(",", ":")) writes it.
         var store = new ArtifactStore(temp["artifacts"]);
-        File.WriteAllText(temp["input.txt"], "pinned\n");
         var definition = new StageDefinition("pinned", JsonNode.Parse("""{"b.key": [1, 2.5, "x"], "a.key": true}"""),
-            new SortedDictionary<string, string> { ["src/A.cs"] = ContentHash.OfText("code") }, [new FileInput("input", temp["input.txt"])]);
-        Assert.Equal("6d9286340df56e6a3ad1327946cea3523fd2df385f17d1a709a30d9dd7e031af", store.Fingerprint(definition).Hash);
+            new SortedDictionary<string, string> { ["src/A.cs"] = ContentHash.OfText("code") }, [new UpstreamInput("input")]);
+        // The upstream's output hash given as a dry run gives it: the SHA-256 of "pinned\n".
+        var upstream = new Dictionary<string, string> { ["input"] = ContentHash.OfText("pinned\n") };
+        Assert.Equal("6d9286340df56e6a3ad1327946cea3523fd2df385f17d1a709a30d9dd7e031af", store.Fingerprint(definition, upstream).Hash);
+        await store.RunAsync(new StageDefinition("input", new { }), (w, _) => File.WriteAllTextAsync(w.PathOf("in.txt"), "in\n"));
         var record = await store.RunAsync(definition, (w, _) => File.WriteAllTextAsync(w.PathOf("out.txt"), "out\n"));
         Assert.Equal("3283e294b1fc517ef296cd9ae25d2f646c4ede808e3b684813807237bc2e7182", record.OutputHash);
     }

@@ -9,33 +9,35 @@ public class StageEngineTests : IDisposable
 {
     readonly TempFolder temp = new();
     readonly ArtifactStore store;
-    readonly string source;
     readonly List<string> ran = [];
 
-    public StageEngineTests()
-    {
-        store = new ArtifactStore(temp["artifacts"]);
-        source = temp["source.txt"];
-        File.WriteAllText(source, "hello");
-    }
+    public StageEngineTests() => store = new ArtifactStore(temp["artifacts"]);
 
     public void Dispose() => temp.Dispose();
 
     sealed record UpperParameters(int Repeat);
 
-    StageDefinition Upper(int repeat = 1) => new("upper", new UpperParameters(repeat), new FileInput("source", source));
+    StageDefinition Upper(int repeat = 1) => new("upper", new UpperParameters(repeat), new UpstreamInput("source"));
     StageDefinition Count(string code = "v1") => new("count", CanonicalJson.ToNode(new { }),
         new SortedDictionary<string, string> { ["src/Count.cs"] = ContentHash.OfText(code) }, [new UpstreamInput("upper")]);
 
-    // A two-stage pipeline: "upper" reads a file, "count" reads upper's output. Each runs only when stale.
+    /// <summary>Records the "source" stage, whose one output is <paramref name="text"/>.</summary>
+    Task WriteSource(string text) =>
+        store.RunAsync(new StageDefinition("source", new { }), (w, _) => File.WriteAllTextAsync(w.PathOf("source.txt"), text));
+
+    string SourceText => File.ReadAllText(Path.Combine(store.StageDirectory("source"), "source.txt"));
+
+    // A two-stage pipeline on a recorded source ("hello" unless a test wrote another): "upper" reads the source,
+    // "count" reads upper's output. Each runs only when stale.
     async Task RunPipeline(int repeat = 1, string countCode = "v1")
     {
+        if (store.ReadRecord("source") is null) await WriteSource("hello");
         var upper = Upper(repeat);
         if (!store.Check(upper).UpToDate)
         {
             ran.Add("upper");
             await store.RunAsync(upper, (w, _) => File.WriteAllTextAsync(w.PathOf("out.txt"),
-                string.Concat(Enumerable.Repeat(File.ReadAllText(source).ToUpperInvariant(), repeat))));
+                string.Concat(Enumerable.Repeat(SourceText.ToUpperInvariant(), repeat))));
         }
         var count = Count(countCode);
         if (!store.Check(count).UpToDate)
@@ -74,10 +76,10 @@ public class StageEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task A_changed_input_file_reruns_downstream()
+    public async Task A_changed_upstream_output_reruns_downstream()
     {
         await RunPipeline();
-        File.WriteAllText(source, "changed");
+        await WriteSource("changed");
         Assert.Contains("input changed: source", store.Check(Upper()).Reason);
         ran.Clear();
         await RunPipeline();
@@ -265,7 +267,7 @@ public class StageEngineTests : IDisposable
         await RunPipeline();
         var record = store.ReadRecord("upper")!;
         Assert.Equal(1, record.Parameters!["repeat"]!.GetValue<int>());
-        Assert.Equal(ContentHash.OfFile(source), record.Inputs["source"]);
+        Assert.Equal(store.ReadRecord("source")!.OutputHash, record.Inputs["source"]);
         var output = Assert.Single(store.Outputs("upper")!);
         Assert.Equal(("out.txt", 5L, ContentHash.OfText("HELLO")), (output.Path, output.Size, output.Sha256));
         Assert.Equal(Environment.Version.ToString(), record.Tools["dotnet"]);

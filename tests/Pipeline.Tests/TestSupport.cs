@@ -59,12 +59,17 @@ static class TestStages
 {
     /// <summary>The repository's params.json with these <c>section.key=value</c> overrides.</summary>
     public static PipelineParameters Parameters(params string[] overrides) =>
-        ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), overrides).BindAll<PipelineParameters>();
+        PipelineParameters.Bind(ParameterSet.Load(Path.Combine(TestHost.Root, "params.json"), overrides));
 
     public static StageContext Context(ArtifactStore store, PipelineParameters parameters, IReadOnlyList<string>? mirrors = null) =>
         new(store, parameters.Sections(), TestHost.Root, mirrors ?? [], Logger.None, CancellationToken.None);
 
-    /// <summary>Runs a stage through the engine (staging, record, swap), as the host does once it has decided the stage runs.</summary>
+    /// <summary>A context whose section of <paramref name="section"/>'s type is <paramref name="section"/>, the others from <paramref name="parameters"/>.</summary>
+    public static StageContext Context(ArtifactStore store, PipelineParameters parameters, object section) =>
+        new(store, parameters.Sections().ToDictionary(s => s.Key, s => s.Value.GetType() == section.GetType() ? section : s.Value),
+            TestHost.Root, [], Logger.None, CancellationToken.None);
+
+    /// <summary>Runs a stage through the engine (staging, record, swap), as the host runs it locally once <see cref="StageRunner"/> has decided it runs.</summary>
     public static Task<StageRecord> Run(Stage stage, StageContext context) =>
         context.Store.RunAsync(stage.Define(context), (workspace, _) => stage.ProduceAsync(context, workspace), context.Cancellation);
 

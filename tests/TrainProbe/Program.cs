@@ -6,7 +6,7 @@ using Serilog.Events;
 
 // Usage: TrainProbe <artifacts> <epochs>
 // Runs a "train" stage as the Train task does (TrainingStage on the stage engine): the logistic head on
-// ProbeTraining's features, one thread. PIPELINE_KILL_AFTER_STEP=N makes it kill itself mid-checkpoint.
+// ProbeTraining's features, one thread. PIPELINE_CRASH_AT=checkpoint#N (CrashHook) makes it kill itself mid-checkpoint.
 var store = new ArtifactStore(args[0]);
 var parameters = ProbeTraining.Parameters(int.Parse(args[1]));
 var definition = new StageDefinition("train", parameters) { ResumeParameters = CanonicalJson.ToNode(parameters with { Epochs = 0 }) };

@@ -84,12 +84,13 @@ public sealed class EvaluateStage : Stage<EvaluateStage>
             TrainedModel.Probabilities(head, data, (probabilities, batch) =>
                 accumulator.Add(features[split].Labels.AsSpan(checked((int)batch.Start), batch.Count), probabilities));
         var metrics = accumulator.Result();
-        string name = $"mobilenetv2-{features.Manifest.InputSize}+{card.Model}";
+        var m = features.Manifest;
+        string name = $"{Path.GetFileNameWithoutExtension(m.Backbone)}-{m.InputSize}+{card.Model}";
         File.WriteAllText(workspace.PathOf("transfer-metrics.json"), CanonicalJson.Serialize(MetricsFile.From(name, split, metrics)));
         context.Log.Information("evaluate: {Model} on {Count:N0} test images: accuracy {Accuracy}, macro F1 {F1:0.0000}",
             name, metrics.Count, EvaluationReport.Percent(metrics.Accuracy), metrics.MacroF1);
         workspace.Metrics[MetricNames.TransferAccuracy] = metrics.Accuracy;
-        return new ModelResult(name, $"MobileNetV2 (ImageNet, int8, ONNX) features of {features.Manifest.InputSize}×{features.Manifest.InputSize} inputs → {ModelCatalog.Describe(card.Model)}",
+        return new ModelResult(name, $"{m.Backbone}'s pooled features ({m.Dim}-d) of {m.InputSize}×{m.InputSize} inputs → {ModelCatalog.Describe(card.Model)}",
             metrics);
     }
 

@@ -3,6 +3,7 @@ using Pipeline.Parameters;
 namespace Pipeline.Prediction;
 
 /// <summary>The <c>predict</c> section; the host fills it from <c>--images</c>, <c>--top</c> and <c>--model</c>.</summary>
+[ParameterSection("predict")]
 public sealed record PredictParameters : IValidatedParameters
 {
     /// <summary>Image files, folders or globs (<see cref="Imaging.ImageFiles"/>); relative ones are relative to the

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Pipeline.Runtime;
 using Pipeline.Stages;
@@ -74,7 +73,7 @@ public static class CheckpointedTraining
         string output = run.Folder, folder = Path.Combine(output, CheckpointsFolder);
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, KeyFile), run.ResumeKey);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         var trainer = new Trainer(parameters, data.Classes, data.InputShape);
         try
         {
@@ -96,7 +95,7 @@ public static class CheckpointedTraining
                 {
                     log.Warning("discarding checkpoint {Unit}: it does not load ({Message})", source, e.Message);
                     Directory.Delete(unit, recursive: true);
-                    CrashPoint.Step();
+                    CrashHook.Point("checkpoint");
                     // A half-loaded model is unusable: go on from a fresh one, as a straight run starts.
                     trainer.Dispose();
                     trainer = new Trainer(parameters, data.Classes, data.InputShape);
@@ -128,9 +127,9 @@ public static class CheckpointedTraining
             }
 
             File.Copy(Path.Combine(folder, UnitFolder(parameters.Epochs), WeightsFile), Path.Combine(output, WeightsFile), overwrite: true);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
             CanonicalJson.WriteFile(Path.Combine(output, HistoryFile), history);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
             return new TrainingResult(history, resumedFrom, timings, summary);
         }
         finally
@@ -154,13 +153,13 @@ public static class CheckpointedTraining
         int epoch = history.Count;
         string unit = Path.Combine(folder, UnitFolder(epoch)), partial = StartPartial(unit);
         trainer.Save(Path.Combine(partial, WeightsFile), Path.Combine(partial, OptimizerFile));
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         CanonicalJson.WriteFile(Path.Combine(partial, HistoryFile), history);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var file in UnitFiles) hashes[file] = ContentHash.OfFile(Path.Combine(partial, file));
         CanonicalJson.WriteFile(Path.Combine(partial, ManifestFile), new UnitManifest(epoch, hashes));
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         Commit(partial, unit);
     }
 
@@ -170,10 +169,10 @@ public static class CheckpointedTraining
         if (Directory.Exists(partial))
         {
             Directory.Delete(partial, recursive: true);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
         }
         Directory.CreateDirectory(partial);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
         return partial;
     }
 
@@ -182,10 +181,10 @@ public static class CheckpointedTraining
         if (Directory.Exists(unit))
         {
             Directory.Delete(unit, recursive: true);
-            CrashPoint.Step();
+            CrashHook.Point("checkpoint");
         }
         Directory.Move(partial, unit);
-        CrashPoint.Step();
+        CrashHook.Point("checkpoint");
     }
 
     /// <summary>
@@ -223,7 +222,7 @@ public static class CheckpointedTraining
             foreach (var file in UnitFiles.Append(ManifestFile))
             {
                 File.Copy(Path.Combine(from, file), Path.Combine(partial, file));
-                CrashPoint.Step();
+                CrashHook.Point("checkpoint");
             }
             history = Verify(partial, relative, source.RecordedSha256, epoch);
         }
@@ -314,25 +313,4 @@ public static class CheckpointedTraining
 
     /// <summary>Why a checkpoint unit cannot be used.</summary>
     sealed class UnitException(string message) : Exception(message);
-
-    /// <summary>
-    /// Crash tests (tests/TrainProbe) set <c>PIPELINE_KILL_AFTER_STEP=N</c> to SIGKILL the process right after the
-    /// Nth checkpoint file operation (create, write, copy, rename or delete), one kill point per step.
-    /// </summary>
-    static class CrashPoint
-    {
-        static readonly int KillAfter = int.TryParse(Environment.GetEnvironmentVariable("PIPELINE_KILL_AFTER_STEP"), NumberStyles.None,
-            CultureInfo.InvariantCulture, out int n) ? n : 0;
-        static int steps;
-
-        public static void Step()
-        {
-            if (KillAfter > 0 && Interlocked.Increment(ref steps) == KillAfter)
-            {
-                using var self = Process.GetCurrentProcess();
-                self.Kill();
-                Thread.Sleep(Timeout.Infinite);
-            }
-        }
-    }
 }

@@ -4,6 +4,7 @@ using Pipeline.Training.Models;
 namespace Pipeline.Training;
 
 /// <summary>The <c>train</c> section: which CNN, and how it is trained.</summary>
+[ParameterSection("train")]
 public sealed record TrainParameters : IValidatedParameters
 {
     /// <summary>A name from <see cref="ModelCatalog"/>.</summary>

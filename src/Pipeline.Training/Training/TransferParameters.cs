@@ -4,6 +4,7 @@ using Pipeline.Training.Models;
 namespace Pipeline.Training;
 
 /// <summary>The <c>transfer</c> section: the classifier head trained on the backbone's features (the Featurize stage).</summary>
+[ParameterSection("transfer")]
 public sealed record TransferParameters : IValidatedParameters
 {
     /// <summary>Featurize and train the head; Evaluate then puts it beside the CNN.</summary>

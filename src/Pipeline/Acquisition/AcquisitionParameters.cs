@@ -4,6 +4,7 @@ using Pipeline.Parameters;
 namespace Pipeline.Acquisition;
 
 /// <summary>The <c>download</c> section. Only the dataset shapes the output; the rest says how hard to try.</summary>
+[ParameterSection("download")]
 public sealed record DownloadParameters(
     string Dataset = "mnist",
     int Retries = 3,
@@ -32,6 +33,7 @@ public sealed record DownloadParameters(
 /// dataset's files that do not decode are left out (and listed) instead of failing the run; the most pixels an image's
 /// header may claim (Verify and Predict refuse larger ones before decoding them).
 /// </summary>
+[ParameterSection("verify")]
 public sealed record VerifyParameters(int Validation = 5000, bool SkipUnreadable = false, long MaxImagePixels = ImageLoader.DefaultMaxPixels)
     : IValidatedParameters
 {

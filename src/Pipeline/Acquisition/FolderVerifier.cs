@@ -25,7 +25,10 @@ public sealed record PixelLeak(string Pixels, IReadOnlyList<SplitFile> Files);
 public static class FolderVerifier
 {
     public const string SheetFile = "inputs.png";
-    const int Chunk = 256, SheetPerClass = 8, SheetClasses = 40;
+    const int SheetPerClass = 8, SheetClasses = 40;
+
+    /// <summary>Images decoded at a time: about 64 MB of fitted pixels, 16 to 256 images (enough to keep every core busy).</summary>
+    static int ChunkImages(int imageSize) => Math.Clamp((64 << 20) / imageSize, 16, 256);
 
     /// <summary>
     /// Where a file's path puts it in [0, 1): the first 64 bits of the SHA-256 of its path (UTF-8, '/' separators).
@@ -91,10 +94,11 @@ public static class FolderVerifier
             using (var images = new FileStream(Path.Combine(output, VerifiedDataset.ImagesFile(split)), FileMode.Create, FileAccess.Write))
             using (var labelFile = new FileStream(Path.Combine(output, VerifiedDataset.LabelsFile(split)), FileMode.Create, FileAccess.Write))
             {
-                var results = new (byte[]? Pixels, UInt128 Hash, string? Problem, bool Unreadable)[Chunk];
-                for (int start = 0; start < entries.Count; start += Chunk)
+                int chunk = ChunkImages(imageSize);
+                var results = new (byte[]? Pixels, UInt128 Hash, string? Problem, bool Unreadable)[chunk];
+                for (int start = 0; start < entries.Count; start += chunk)
                 {
-                    int count = Math.Min(Chunk, entries.Count - start);
+                    int count = Math.Min(chunk, entries.Count - start);
                     Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellation }, i =>
                     {
                         results[i] = Load(root, entries[start + i].File, channels, size, pad, background, maxPixels);

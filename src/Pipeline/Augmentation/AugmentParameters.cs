@@ -8,6 +8,7 @@ namespace Pipeline.Augmentation;
 /// which split, and whether Train adds them to the training set. The default is the reference's Augmentor pipeline:
 /// <c>rotate(probability=0.9, max_left_rotation=25, max_right_rotation=25)</c>.
 /// </summary>
+[ParameterSection("augment")]
 public sealed record AugmentParameters : IValidatedParameters
 {
     /// <summary>With the output index and the operation's position, the only source of randomness.</summary>

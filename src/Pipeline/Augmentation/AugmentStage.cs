@@ -54,16 +54,8 @@ public sealed class AugmentStage : ShardableStage<AugmentStage>
         return Task.CompletedTask;
     }
 
-    /// <param name="onFile">Told each file written from memory with its bytes, so the caller can record its hash.</param>
-    public static AugmentResult Run(VerifiedDataset dataset, string verified, AugmentParameters parameters, string output,
-        ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
-    {
-        var result = RunRange(dataset, verified, parameters, new ItemRange(0, parameters.Samples), output, log, onFile, cancellation);
-        Complete(dataset, verified, parameters, output);
-        return result;
-    }
-
     /// <summary>Makes the outputs in <paramref name="range"/>: their rows of the arrays and the manifest, and their PNG files.</summary>
+    /// <param name="onFile">Told each file written from memory with its bytes, so the caller can record its hash.</param>
     public static AugmentResult RunRange(VerifiedDataset dataset, string verified, AugmentParameters parameters, ItemRange range, string output,
         ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default, int? chunkImages = null)
     {

@@ -3,6 +3,7 @@ using Pipeline.Parameters;
 namespace Pipeline.Evaluation;
 
 /// <summary>The <c>evaluate</c> section.</summary>
+[ParameterSection("evaluate")]
 public sealed record EvaluateParameters : IValidatedParameters
 {
     /// <summary>The build fails when test accuracy (categorical) is below this; 0 = no gate. Not part of the

@@ -8,6 +8,7 @@ using Serilog;
 namespace Pipeline.Imaging;
 
 /// <summary>The <c>export</c> section.</summary>
+[ParameterSection("export")]
 public sealed record ExportParameters : IValidatedParameters
 {
     /// <summary>Which splits to write.</summary>
@@ -43,14 +44,6 @@ public sealed record ExportResult(int Written, int Reused, double Seconds)
 public static class Exporter
 {
     public const string Manifest = "manifest.csv", Sheets = "sheets";
-
-    public static ExportResult Export(VerifiedDataset dataset, string verified, ExportParameters parameters, string output,
-        IEnumerable<string?> salvage, ILogger log, Action<string, byte[]>? onFile = null, CancellationToken cancellation = default)
-    {
-        var result = ExportRange(dataset, verified, parameters, new ItemRange(0, Items(dataset, parameters)), output, salvage, log, onFile, cancellation);
-        Complete(dataset, verified, parameters, output);
-        return result;
-    }
 
     /// <summary>The splits written, in the order the images' indices run across them.</summary>
     static IEnumerable<string> Splits(ExportParameters parameters) => VerifiedDataset.SplitOrder.Where(parameters.Splits.Contains);

@@ -21,6 +21,19 @@ public static class OnnxGraph
 
     public static string InitializerName(WireMessage.Field tensor) => tensor.Message.First(TensorFields.Name)?.Text ?? "";
 
+    /// <summary>A TensorProto's dims, whether written one field each or packed.</summary>
+    public static IReadOnlyList<long> Dims(WireMessage tensor)
+    {
+        var dims = new List<long>();
+        foreach (var field in tensor.All(TensorFields.Dims))
+            if (field.Type == Google.Protobuf.WireFormat.WireType.Varint)
+                dims.Add(field.Int64);
+            else
+                for (var packed = new Google.Protobuf.CodedInputStream(field.Bytes); !packed.IsAtEnd;)
+                    dims.Add(packed.ReadInt64());
+        return dims;
+    }
+
     /// <summary>Renames tensor <paramref name="from"/> everywhere: node inputs and outputs, graph inputs, outputs, initializers.</summary>
     public static void RenameTensor(WireMessage graph, string from, string to)
     {

@@ -94,25 +94,20 @@ public sealed class ParameterSet
     public IEnumerable<string> Sections => root.Select(p => p.Key);
 
     /// <summary>
-    /// Binds the whole file to <typeparamref name="T"/>, whose properties are the sections. A section in the file
-    /// that <typeparamref name="T"/> does not know is an error, so a typo never goes unnoticed.
+    /// Binds every section of <paramref name="sections"/> (name → record type, e.g. <see cref="ParameterSectionAttribute.In"/>),
+    /// in their order. A section in the file that is not one of them is an error, so a typo never goes unnoticed.
     /// </summary>
-    public T BindAll<T>() where T : class
+    public IReadOnlyDictionary<string, object> BindAll(IReadOnlyDictionary<string, Type> sections)
     {
-        var sections = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), StringComparer.Ordinal);
         foreach (var name in Sections)
             if (!sections.ContainsKey(name))
                 throw new ParameterException($"{(addedBy.TryGetValue(name, out var set) ? $"--set {set}" : Source)}: unknown section '{name}' (sections: {string.Join(", ", sections.Keys)})");
         var bind = typeof(ParameterSet).GetMethod(nameof(Bind))!;
-        var bound = sections.ToDictionary(s => s.Key, s =>
+        return sections.ToDictionary(s => s.Key, s =>
         {
-            try { return bind.MakeGenericMethod(s.Value.PropertyType).Invoke(this, [s.Key]); }
+            try { return bind.MakeGenericMethod(s.Value).Invoke(this, [s.Key])!; }
             catch (TargetInvocationException e) when (e.InnerException is ParameterException inner) { throw inner; }
         });
-        var constructor = typeof(T).GetConstructors().Single();
-        return (T)constructor.Invoke(constructor.GetParameters()
-            .Select(p => bound[JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name!)]).ToArray());
     }
 
     /// <summary>Binds a section to <typeparamref name="T"/> (snake_case keys); missing keys (or a missing section) keep the record's defaults.</summary>
@@ -221,6 +216,26 @@ public sealed class ParameterSet
         if (type.IsArray || type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>))
             return "a list";
         return $"a {type.Name}";
+    }
+}
+
+/// <summary>
+/// Marks a record as section <paramref name="name"/> of the parameters file. Declared beside the stage that reads it;
+/// the host binds every section its stages' assemblies declare, so no central list names them.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class ParameterSectionAttribute(string name) : Attribute
+{
+    public string Name { get; } = name;
+
+    /// <summary>The sections <paramref name="assemblies"/> declare, by name in ordinal order; a name declared twice is an error.</summary>
+    public static IReadOnlyDictionary<string, Type> In(IEnumerable<Assembly> assemblies)
+    {
+        var sections = new SortedDictionary<string, Type>(StringComparer.Ordinal);
+        foreach (var type in assemblies.Distinct().SelectMany(a => a.GetTypes()))
+            if (type.GetCustomAttribute<ParameterSectionAttribute>() is { } section && !sections.TryAdd(section.Name, type))
+                throw new InvalidOperationException($"parameter section '{section.Name}' is declared by both {sections[section.Name].FullName} and {type.FullName}");
+        return sections;
     }
 }
 

@@ -76,17 +76,9 @@ public sealed class ArtifactStore(string root)
         IReadOnlyDictionary<string, string>? expected = null)
     {
         var inputs = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var input in stage.Inputs)
-        {
-            inputs[input.Name] = input switch
-            {
-                UpstreamInput up => expected?.GetValueOrDefault(up.Stage) ?? ReadRecord(up.Stage)?.OutputHash
-                    ?? throw new StageException($"stage '{stage.Name}' needs the outputs of '{up.Stage}', which has not completed"),
-                FileInput file => File.Exists(file.Path) ? ContentHash.OfFile(file.Path)
-                    : throw new StageException($"stage '{stage.Name}': input '{file.Name}' not found at {file.Path}"),
-                _ => throw new StageException($"stage '{stage.Name}': unknown input kind {input.GetType().Name}"),
-            };
-        }
+        foreach (var upstream in stage.Upstream)
+            inputs[upstream] = expected?.GetValueOrDefault(upstream) ?? ReadRecord(upstream)?.OutputHash
+                ?? throw new StageException($"stage '{stage.Name}' needs the outputs of '{upstream}', which has not completed");
         return (Hash(stage.Name, stage.Parameters, stage.Code, inputs), stage.Parameters, inputs);
     }
 
@@ -225,9 +217,9 @@ public sealed class ArtifactStore(string root)
             ResumeKey = resumeKey,
         };
         CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
-        CommitStep("recorded");
+        CrashHook.Point("commit-recorded");
         Swap(staging, final);
-        CommitStep("swapped");
+        CrashHook.Point("commit-swapped");
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         if (Cache is not null)
         {
@@ -250,7 +242,7 @@ public sealed class ArtifactStore(string root)
             retired = Path.Combine(StagingRoot, $"{Path.GetFileName(final)}.retired-{Guid.NewGuid():N}");
             Directory.Move(final, retired);
         }
-        CommitStep("swap");
+        CrashHook.Point("commit-swap");
         Directory.Move(staging, final);
         if (retired is not null) Directory.Delete(retired, recursive: true);
     }
@@ -274,18 +266,8 @@ public sealed class ArtifactStore(string root)
             Directory.Delete(dir, recursive: true);
     }
 
-    /// <summary>The steps of a commit, in order, where the crash suite kills the process.</summary>
-    public static readonly string[] CommitSteps = ["recorded", "swap", "swapped"];
-
-    /// <summary>
-    /// Test hook for the crash suite: with PIPELINE_KILL_AT=&lt;step&gt; in the environment the process kills itself
-    /// at that commit step, as a power cut or kill -9 would.
-    /// </summary>
-    static void CommitStep(string step)
-    {
-        if (Environment.GetEnvironmentVariable("PIPELINE_KILL_AT") == step)
-            Environment.FailFast($"PIPELINE_KILL_AT={step}");
-    }
+    /// <summary>The <see cref="CrashHook"/> points of a commit, in order.</summary>
+    public static readonly string[] CommitPoints = ["commit-recorded", "commit-swap", "commit-swapped"];
 
     internal static List<OutputFile> HashOutputs(StageWorkspace workspace, CancellationToken cancellation)
     {

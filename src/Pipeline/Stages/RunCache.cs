@@ -4,6 +4,7 @@ using System.Text.Json;
 namespace Pipeline.Stages;
 
 /// <summary>The <c>cache</c> section: how large the run cache may grow before <c>--target=CacheGc</c> evicts runs.</summary>
+[Parameters.ParameterSection("cache")]
 public sealed record CacheParameters(double MaxSizeMb = 20_000) : Parameters.IValidatedParameters
 {
     public IEnumerable<string> Validate()

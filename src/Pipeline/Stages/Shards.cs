@@ -78,18 +78,8 @@ public sealed class ShardSet
         var part = new StageWorkspace(folder, Directory.Exists(previous) ? previous : null, []);
         await stage.ProduceRangeAsync(context, part, Range(index));
         var outputs = ArtifactStore.HashOutputs(part, context.Cancellation);
-        KillHook(index);
+        CrashHook.Point($"shard-{index}"); // as a task that Slurm cancels or whose node fails
         CanonicalJson.WriteFile(Path.Combine(folder, ShardRecord.FileName), new ShardRecord(index, Count, Range(index), outputs, part.Metrics));
-    }
-
-    /// <summary>
-    /// Test hook for the shard tests: with PIPELINE_KILL_SHARD=&lt;i&gt; in the environment, shard i dies after writing
-    /// its outputs and before its record, as a task that Slurm cancels or whose node fails.
-    /// </summary>
-    static void KillHook(int index)
-    {
-        if (Environment.GetEnvironmentVariable("PIPELINE_KILL_SHARD") == index.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            Environment.FailFast($"PIPELINE_KILL_SHARD={index}");
     }
 
     /// <summary>

@@ -7,6 +7,7 @@ namespace Pipeline.Stages;
 /// <summary>
 /// The <c>slurm</c> section: how <c>--executor=slurm</c> asks Slurm for its tasks. None of it shapes an output.
 /// </summary>
+[Parameters.ParameterSection("slurm")]
 public sealed partial record SlurmParameters : Parameters.IValidatedParameters
 {
     /// <summary><c>sbatch --partition</c>; "" = the cluster's default partition.</summary>

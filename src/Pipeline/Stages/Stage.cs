@@ -69,7 +69,7 @@ public abstract class Stage
         foreach (var key in resumable ?? [])
             resume.Remove(key);
         var code = CodeManifest.For(GetType().Assembly).Reached(GetType());
-        var inputs = Reads(context).Select(s => (StageInput)new UpstreamInput(s.Name)).ToList();
+        var inputs = Reads(context).Select(s => new UpstreamInput(s.Name)).ToList();
         return new StageDefinition(Name, CanonicalJson.ToNode(parameters), code, inputs)
         {
             ResumeParameters = resumable is null ? null : CanonicalJson.ToNode(resume),

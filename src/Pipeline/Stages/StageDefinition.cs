@@ -9,20 +9,15 @@ namespace Pipeline.Stages;
 /// lets a run continue from earlier outputs (e.g. the epoch count); the engine gives the run their fingerprint as
 /// <see cref="StageWorkspace.ResumeKey"/>.
 /// </summary>
-public sealed record StageDefinition(string Name, JsonNode? Parameters, IReadOnlyDictionary<string, string> Code, IReadOnlyList<StageInput> Inputs)
+public sealed record StageDefinition(string Name, JsonNode? Parameters, IReadOnlyDictionary<string, string> Code, IReadOnlyList<UpstreamInput> Inputs)
 {
-    public StageDefinition(string name, object? parameters, params StageInput[] inputs)
+    public StageDefinition(string name, object? parameters, params UpstreamInput[] inputs)
         : this(name, CanonicalJson.ToNode(parameters), new SortedDictionary<string, string>(), inputs) { }
 
     public JsonNode? ResumeParameters { get; init; }
 
-    public IEnumerable<string> Upstream => Inputs.OfType<UpstreamInput>().Select(i => i.Stage);
+    public IEnumerable<string> Upstream => Inputs.Select(i => i.Stage);
 }
 
-public abstract record StageInput(string Name);
-
-/// <summary>A file outside <c>artifacts/</c>; its content hash is part of the fingerprint.</summary>
-public sealed record FileInput(string Name, string Path) : StageInput(Name);
-
 /// <summary>Another stage's outputs; its recorded output hash stands for them, so nothing is hashed again.</summary>
-public sealed record UpstreamInput(string Stage) : StageInput(Stage);
+public sealed record UpstreamInput(string Stage);
