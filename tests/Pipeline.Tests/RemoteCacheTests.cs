@@ -256,6 +256,37 @@ public class RemoteCacheFaultTests : IDisposable
     }
 
     [Fact]
+    public async Task A_record_of_the_earlier_format_on_the_server_is_passed_over_and_nothing_it_names_is_fetched()
+    {
+        var source = new ArtifactStore(temp["source"]);
+        var record = await Produce(source);
+        // What an earlier version put under ac/: no format, every output listed in the record, its files under cas/.
+        var old = System.Text.Json.Nodes.JsonNode.Parse(CanonicalJson.Serialize(record))!.AsObject();
+        foreach (var key in new[] { "format", "output_files", "output_bytes", "output_stamp" }) old.Remove(key);
+        old["outputs"] = System.Text.Json.Nodes.JsonNode.Parse(Encoding.UTF8.GetString(OutputManifest.Serialize(source.Outputs("parts")!)));
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = new LoopbackServer(request =>
+        {
+            asked.Enqueue(request.Path);
+            return request.Path == $"/ac/{record.Fingerprint}" ? new Reply.Body(Encoding.UTF8.GetBytes(old.ToJsonString())) : new Reply.Status(404, "Not Found");
+        });
+        var target = new ArtifactStore(temp["target"])
+        {
+            Cache = new RunCache(temp["target/.cache"], _ => { })
+            {
+                Shared = new RemoteCache(new Uri(server.Url()), log.Logger, upload: false, timeout: TimeSpan.FromSeconds(1)),
+            },
+        };
+        var runner = new StageRunner(target);
+        var decision = await runner.DecideAsync(Parts, force: false);
+        Assert.Equal(StageAction.Run, decision.Action);
+        var (ran, done) = await runner.CarryOutAsync(Parts, decision, WriteParts);
+        Assert.Equal((StageAction.Run, record.OutputHash), (done, ran.OutputHash));
+        Assert.Equal([$"/ac/{record.Fingerprint}"], asked); // no file it names was fetched
+        Assert.Empty(log.Warnings); // an old entry is not a fault of the server
+    }
+
+    [Fact]
     public void A_pack_holds_each_small_file_once_and_gives_back_each_checked()
     {
         string folder = temp["pack"];
