@@ -9,14 +9,18 @@
 #   bench/cache.sh                                   TARGET=Export RUNS=3, all 70,000 exported files
 #   bench/cache.sh --set export.limit=20             a small case (seconds instead of minutes for the cold run)
 #
-# Options after the script's name go to every ./build.sh. Figures are only worth reading on a quiet machine.
+# Options after the script's name go to every ./build.sh; KEEP_WORK=1 keeps the runs' logs and reports (the scratch
+# folder is named on stderr). Figures are only worth reading on a quiet machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target=${TARGET:-Export}; runs=${RUNS:-3}
 mirror=$(cd ../shared/datasets/mnist 2>/dev/null && pwd) || { echo "bench/cache.sh: the offline mirror ../shared/datasets/mnist is missing" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/pipeline-cache-bench.XXXXXX")
 nginx_folder=""
-cleanup() { [[ -n $nginx_folder ]] && build/cache/nginx.sh stop "$nginx_folder" >/dev/null 2>&1; rm -rf "$work"; }
+cleanup() {
+  [[ -n $nginx_folder ]] && build/cache/nginx.sh stop "$nginx_folder" >/dev/null 2>&1
+  if [[ -n ${KEEP_WORK:-} ]]; then echo "bench/cache.sh: the runs' logs and reports are in $work" >&2; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
 
 ./build.sh --help >/dev/null # builds the host: not part of any figure
@@ -32,7 +36,7 @@ done
 run() {
   local start=$(date +%s%N)
   ./build.sh --target="$target" --artifacts="$2" --mirror="$mirror" --cache-url="$url" --report="$work/$1.json" \
-    --verbosity=minimal "${@:3}" >"$work/$1.log" 2>&1 || { echo "bench/cache.sh: the $1 run failed (see below)" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
+    "${@:3}" >"$work/$1.log" 2>&1 || { echo "bench/cache.sh: the $1 run failed (see below)" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
   echo "$(( ($(date +%s%N) - start) / 1000000 ))"
 }
 # expect NAME RESULT: every task of the run's report has RESULT (up-to-date, restored-shared).

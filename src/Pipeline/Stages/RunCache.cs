@@ -123,9 +123,11 @@ public sealed partial class RunCache(string root, Action<string> warn)
             int packs = wanted.Count == 0 ? 0 : run.Packs!.Count;
             await Parallel.ForEachAsync(run.Packs!.Take(packs), RemoteCache.Bounded(cancellation, RemoteCache.PackParallelism), async (pack, token) =>
             {
-                foreach (var (sha256, body) in await Shared.GetPackAsync(run, pack, progress, token))
-                    if (wanted.Contains(sha256) && !Holds(sha256))
-                        Adopt(sha256, body.Span);
+                // Many small files: written in parallel, as creating each costs more than its bytes.
+                Parallel.ForEach(await Shared.GetPackAsync(run, pack, progress, token), new ParallelOptions { CancellationToken = token }, file =>
+                {
+                    if (wanted.Contains(file.Sha256) && !Holds(file.Sha256)) Adopt(file.Sha256, file.Body.Span);
+                });
             });
             if (files.FirstOrDefault(o => !Holds(o.Sha256)) is { } lacking)
                 throw new RemoteCacheException($"the run's packs do not hold {lacking.Path} ({lacking.Sha256[..12]})");
