@@ -259,7 +259,7 @@ public sealed class RemoteCache : IDisposable
         Expect(response, $"PUT {key[..Math.Min(key.Length, 16)]}");
     }
 
-    /// <summary>A request's deadline: pushed back by each piece of a body that moves (see <see cref="FileContent"/>).</summary>
+    /// <summary>A request's deadline: pushed back by each piece of a body that moves (see <see cref="BodyContent"/>).</summary>
     CancellationTokenSource Deadline(CancellationToken cancellation)
     {
         var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
