@@ -118,6 +118,18 @@ public class ExportTests : IDisposable
     }
 
     [Fact]
+    public void A_contact_sheet_of_large_images_scales_them_down_so_its_size_does_not_grow_with_the_images()
+    {
+        // Twenty 580×580 photos at 3× would make a 17,444×3,510 sheet (245 MB as RGBA); each tile is drawn 160 px.
+        var tiles = Enumerable.Range(0, 20).Select(i => new Tile(new byte[3 * 580 * 580], 580, 580, $"#{i}", Channels: 3)).ToList();
+        using var sheet = SKBitmap.Decode(ContactSheet.Render(tiles, columns: 10, scale: 3));
+        Assert.Equal((ContactSheet.Gap + 10 * (160 + ContactSheet.Gap), ContactSheet.Gap + 2 * (160 + ContactSheet.CaptionHeight + ContactSheet.Gap)),
+            (sheet.Width, sheet.Height));
+        Assert.Equal((160, 80), ContactSheet.TileSize(580, 290, 3)); // aspect kept
+        Assert.Equal((84, 84), ContactSheet.TileSize(28, 28, 3)); // small images keep their scale
+    }
+
+    [Fact]
     public void Text_art_shows_a_colour_image_by_its_luminance()
     {
         var gray = new byte[] { 0, 60, 120, 255 };

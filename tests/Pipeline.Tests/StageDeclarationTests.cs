@@ -49,6 +49,7 @@ public class StageDeclarationTests : IDisposable
         ["train.model"] = ("compact", ["train"]),
         ["train.epochs"] = ("6", ["train"]),
         ["train.batch_size"] = ("256", ["train"]),
+        ["train.epoch_images"] = ("1000", ["train"]),
         ["train.learning_rate"] = ("0.002", ["train"]),
         ["train.learning_rate_schedule"] = ("one_cycle", ["train"]),
         ["train.learning_rate_decay"] = ("0.5", ["train"]),

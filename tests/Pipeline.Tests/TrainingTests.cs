@@ -174,6 +174,21 @@ public class TrainingTests
     }
 
     [Fact]
+    public void Epoch_images_trains_an_epoch_on_that_many_images_and_on_the_whole_split_when_it_holds_fewer()
+    {
+        var data = Data();
+        long seen = 0;
+        using (var capped = new Trainer(Small(1) with { EpochImages = 100 }, 10, [1, 28, 28]))
+            capped.TrainEpoch(1, data.Train, data.Validation, size => seen += size);
+        Assert.Equal(100, seen);
+        using var whole = new Trainer(Small(1), 10, [1, 28, 28]);
+        var wholeEpoch = whole.TrainEpoch(1, data.Train, data.Validation);
+        using var larger = new Trainer(Small(1) with { EpochImages = data.Train.Count + 1 }, 10, [1, 28, 28]);
+        Assert.Equal(wholeEpoch, larger.TrainEpoch(1, data.Train, data.Validation));
+        Assert.Contains("epoch_images must be ≥ 0 (0 = the whole split), got -1", (Small(1) with { EpochImages = -1 }).Validate());
+    }
+
+    [Fact]
     public void Label_smoothing_keeps_the_model_from_becoming_certain()
     {
         // With smoothing ε over 10 classes the loss is least where the true class gets 1 − ε + ε/10, so a model that

@@ -106,7 +106,7 @@ public static class CheckpointedTraining
             var timings = new List<EpochTiming>();
             for (int epoch = history.Count + 1; epoch <= parameters.Epochs; epoch++)
             {
-                var progress = new Progress(log, $"epoch {epoch}/{parameters.Epochs}", data.Train.Count, "images", TimeSpan.FromSeconds(10));
+                var progress = new Progress(log, $"epoch {epoch}/{parameters.Epochs}", parameters.ImagesPerEpoch(data.Train.Count), "images", TimeSpan.FromSeconds(10));
                 var clock = Stopwatch.StartNew();
                 double trainSeconds = 0;
                 var record = trainer.TrainEpoch(epoch, data.Train, data.Validation, size =>
@@ -114,7 +114,7 @@ public static class CheckpointedTraining
                     progress.Add(size);
                     trainSeconds = clock.Elapsed.TotalSeconds;
                 }, cancellation);
-                var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, data.Train.Count / Math.Max(trainSeconds, 1e-9),
+                var timing = new EpochTiming(epoch, clock.Elapsed.TotalSeconds, parameters.ImagesPerEpoch(data.Train.Count) / Math.Max(trainSeconds, 1e-9),
                     clock.Elapsed.TotalSeconds - trainSeconds, ProcessMemory.ResidentBytes() is { } rss ? Math.Round(rss / 1048576.0) : null,
                     Math.Round(trainer.LoaderWait.TotalSeconds / Math.Max(trainSeconds, 1e-9), 4));
                 timings.Add(timing);

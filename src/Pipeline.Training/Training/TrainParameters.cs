@@ -11,6 +11,9 @@ public sealed record TrainParameters : IValidatedParameters
     public string Model { get; init; } = "reference";
     public int Epochs { get; init; } = 5;
     public int BatchSize { get; init; } = 512;
+    /// <summary>Images an epoch trains on: the first n of its shuffled order (0 = the whole split), as Keras's
+    /// steps_per_epoch, for splits too large to pass over between validations.</summary>
+    public int EpochImages { get; init; }
     /// <summary>Adam's learning rate: the first epoch's (exponential schedule) or the peak (one_cycle).</summary>
     public double LearningRate { get; init; } = 1e-3;
     /// <summary><see cref="Schedules"/>: how the learning rate moves during training.</summary>
@@ -32,6 +35,7 @@ public sealed record TrainParameters : IValidatedParameters
             yield return $"model: unknown model '{Model}' (models: {string.Join(", ", ModelCatalog.ImageModels.Keys)})";
         if (Epochs < 1) yield return $"epochs must be ≥ 1, got {Epochs}";
         if (BatchSize < 1) yield return $"batch_size must be ≥ 1, got {BatchSize}";
+        if (EpochImages < 0) yield return $"epoch_images must be ≥ 0 (0 = the whole split), got {EpochImages}";
         if (!(LearningRate > 0 && LearningRate < 10)) yield return $"learning_rate must be > 0 and < 10, got {LearningRate}";
         if (!Schedules.ContainsKey(LearningRateSchedule))
             yield return $"learning_rate_schedule: unknown schedule '{LearningRateSchedule}' (schedules: {string.Join(", ", Schedules.Keys)})";
@@ -48,6 +52,9 @@ public sealed record TrainParameters : IValidatedParameters
     };
 
     /// <summary>Whether epoch k trains the same whatever the total number of epochs (so a longer run resumes a shorter one).</summary>
+    /// <summary>The images epoch k trains on, of a split of <paramref name="count"/>.</summary>
+    public long ImagesPerEpoch(long count) => EpochImages > 0 ? Math.Min(EpochImages, count) : count;
+
     public bool LongerRunsResume() => LearningRateSchedule == "exponential";
 
     /// <summary>The learning rate for the batch that starts at <paramref name="progress"/> (0 to 1) of epoch <paramref name="epoch"/>.</summary>

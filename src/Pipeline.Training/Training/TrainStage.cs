@@ -21,7 +21,7 @@ public sealed class TrainStage : Stage<TrainStage>
     public override bool RunsAlone => true;
     // Threads and the MKL path change libtorch's sums in the last bits, so they are part of the result.
     public override IReadOnlyList<string> Shapes =>
-        ["train.model", "train.epochs", "train.batch_size", "train.learning_rate", "train.learning_rate_schedule", "train.learning_rate_decay", "train.label_smoothing", "train.seed",
+        ["train.model", "train.epochs", "train.batch_size", "train.epoch_images", "train.learning_rate", "train.learning_rate_schedule", "train.learning_rate_decay", "train.label_smoothing", "train.seed",
          "train.threads", "train.mkl_intel_path"];
     public override IReadOnlyList<string>? Resumable(StageContext context) =>
         context.Section<TrainParameters>().LongerRunsResume() ? ["train.epochs"] : [];

@@ -43,6 +43,8 @@ public sealed class Trainer : IDisposable
         using (var generator = new Generator((ulong)EpochSeed(parameters.Seed, epoch, stream: 2)))
         using (var permutation = randperm(train.Count, generator: generator))
             order = permutation.data<long>().ToArray();
+        long images = parameters.ImagesPerEpoch(train.Count);
+        if (images < order.Length) order = order[..(int)images];
 
         Model.train();
         double lossSum = 0;
@@ -53,7 +55,7 @@ public sealed class Trainer : IDisposable
             cancellation.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             int size = batch.Count;
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = parameters.LearningRateAt(epoch, (double)batch.Start / train.Count);
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = parameters.LearningRateAt(epoch, (double)batch.Start / images);
             var labels = batch.Labels();
             var logits = Model.call(batch.Inputs());
             var loss = cross_entropy(logits, labels, label_smoothing: parameters.LabelSmoothing);
@@ -66,7 +68,7 @@ public sealed class Trainer : IDisposable
         }
         LoaderWait = loader.Waited;
         var checkedOn = Evaluate(validation);
-        return new EpochRecord(epoch, learningRate, lossSum / train.Count, (double)correct / train.Count, checkedOn.Loss, checkedOn.Accuracy);
+        return new EpochRecord(epoch, learningRate, lossSum / images, (double)correct / images, checkedOn.Loss, checkedOn.Accuracy);
     }
 
     /// <summary>Loss and accuracy over <paramref name="data"/>, read by batch; only the logits (one row an example) are kept.</summary>

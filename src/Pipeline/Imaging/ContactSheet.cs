@@ -35,38 +35,52 @@ public sealed record Tile(byte[] Pixels, int Width, int Height, string Caption, 
 
 /// <summary>
 /// A grid of images scaled up with nearest-neighbour (pixels stay crisp), each with its caption underneath, as PNG.
+/// A tile is drawn at most <see cref="MaxTileSide"/> pixels on its longer side: larger images are scaled down (a sheet
+/// of 580×580 photos at 3× would be 120 megapixels, half a gigabyte as RGBA).
 /// </summary>
 public static class ContactSheet
 {
-    public const int CaptionHeight = 18, Gap = 4;
+    public const int CaptionHeight = 18, Gap = 4, MaxTileSide = 160;
+
+    /// <summary>The size a tile of <paramref name="width"/>×<paramref name="height"/> is drawn at with <paramref name="scale"/>.</summary>
+    public static (int Width, int Height) TileSize(int width, int height, int scale)
+    {
+        int longer = Math.Max(width, height) * scale;
+        if (longer <= MaxTileSide) return (width * scale, height * scale);
+        double factor = (double)MaxTileSide / Math.Max(width, height);
+        return (Math.Max(1, (int)Math.Round(width * factor)), Math.Max(1, (int)Math.Round(height * factor)));
+    }
 
     public static (int Width, int Height) Size(int tiles, int columns, int tileWidth, int tileHeight, int scale)
     {
+        var (w, h) = TileSize(tileWidth, tileHeight, scale);
         int rows = (tiles + columns - 1) / columns;
-        return (Gap + columns * (tileWidth * scale + Gap), Gap + rows * (tileHeight * scale + CaptionHeight + Gap));
+        return (Gap + columns * (w + Gap), Gap + rows * (h + CaptionHeight + Gap));
     }
 
     public static byte[] Render(IReadOnlyList<Tile> tiles, int columns, int scale)
     {
         if (tiles.Count == 0)
             throw new ArgumentException("a contact sheet needs at least one image", nameof(tiles));
-        int w = tiles[0].Width, h = tiles[0].Height;
-        var (width, height) = Size(tiles.Count, columns, w, h, scale);
+        var (w, h) = TileSize(tiles[0].Width, tiles[0].Height, scale);
+        var (width, height) = Size(tiles.Count, columns, tiles[0].Width, tiles[0].Height, scale);
         using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
         using var font = new SKFont(Fonts.Label, 12);
         using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        var sampling = new SKSamplingOptions(SKFilterMode.Nearest, SKMipmapMode.None);
+        var sampling = w >= tiles[0].Width
+            ? new SKSamplingOptions(SKFilterMode.Nearest, SKMipmapMode.None)
+            : new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear);
         for (int i = 0; i < tiles.Count; i++)
         {
             var tile = tiles[i];
-            int x = Gap + i % columns * (w * scale + Gap), y = Gap + i / columns * (h * scale + CaptionHeight + Gap);
+            int x = Gap + i % columns * (w + Gap), y = Gap + i / columns * (h + CaptionHeight + Gap);
             using var image = tile.ToImage();
-            canvas.DrawImage(image, SKRect.Create(x, y, w * scale, h * scale), sampling);
-            string caption = Fit(tile.Caption, font, w * scale);
+            canvas.DrawImage(image, SKRect.Create(x, y, w, h), sampling);
+            string caption = Fit(tile.Caption, font, w);
             float textWidth = font.MeasureText(caption);
-            canvas.DrawText(caption, x + (w * scale - textWidth) / 2, y + h * scale + CaptionHeight - 5, SKTextAlign.Left, font, ink);
+            canvas.DrawText(caption, x + (w - textWidth) / 2, y + h + CaptionHeight - 5, SKTextAlign.Left, font, ink);
         }
         using var snapshot = surface.Snapshot();
         using var png = snapshot.Encode(SKEncodedImageFormat.Png, 100);
