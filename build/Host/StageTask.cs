@@ -47,8 +47,8 @@ public abstract class StageTask<TStage> : AsyncFrostingTask<PipelineContext>, IS
         context.Report.Add(TaskName, Outcome(done, dryRun: false), clock.Elapsed, decision.Reason);
         if (done is StageAction.RestoreLocal or StageAction.RestoreShared)
             context.Logger.Information("{Task}: restored from {From} ({Outputs} files) in {Seconds:0.00} s", TaskName,
-                done == StageAction.RestoreLocal ? "the run cache" : "the remote cache", record.Outputs.Count, clock.Elapsed.TotalSeconds);
-        context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.Outputs.Count, record.OutputHash);
+                done == StageAction.RestoreLocal ? "the run cache" : "the remote cache", record.OutputFiles, clock.Elapsed.TotalSeconds);
+        context.Logger.Debug("{Task}: recorded {Outputs} outputs, output hash {Hash}", TaskName, record.OutputFiles, record.OutputHash);
     }
 
     /// <summary>How the report names what the engine did, or would do in a dry run.</summary>

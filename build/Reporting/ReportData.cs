@@ -149,7 +149,7 @@ public static class ReportData
     static string? Output(Experiment experiment, string stage, string file, RunCache cache, List<string> problems)
     {
         if (!experiment.Stages.TryGetValue(stage, out var fingerprint) || cache.Find(fingerprint) is not { } record) return null;
-        if (record.Outputs.All(o => o.Path != file)) return null;
+        if (cache.Outputs(record) is not { } outputs || outputs.All(o => o.Path != file)) return null;
         var path = cache.ReadOutput(fingerprint, file);
         if (path is null) problems.Add($"its {stage} {file} is missing from the run cache or fails its hash");
         return path;

@@ -195,7 +195,7 @@ public class FeaturizeTests : IDisposable
     public async Task The_stage_writes_features_per_split_and_only_the_featurize_section_can_rerun_it()
     {
         await MakeVerifyStage();
-        var record = await RunStage(Local());
+        await RunStage(Local());
         var set = FeatureSet.Load(store.StageDirectory(FeaturizeStage.Instance.Name));
         Assert.Equal((Zoo, FeaturizeParameters.ZooBackboneSha256, 32, 1280), (set.Manifest.Backbone, set.Manifest.BackboneSha256, set.Manifest.InputSize, set.Manifest.Dim));
         var verified = VerifiedDataset.Load(store.StageDirectory("verify"));
@@ -206,7 +206,7 @@ public class FeaturizeTests : IDisposable
             Assert.Equal(verified.LoadSplit(store.StageDirectory("verify"), split).Labels, set[split].Labels);
             Assert.All(set[split].Features, f => Assert.True(f >= 0 && float.IsFinite(f))); // pooled after ReLU6
         }
-        Assert.Contains(record.Outputs, o => o.Path == "train-features.f32" && o.Size == 12 * 1280 * 4);
+        Assert.Contains(store.Outputs("featurize")!, o => o.Path == "train-features.f32" && o.Size == 12 * 1280 * 4);
 
         // The classifier head's knobs, like every section but featurize, are not part of the stage.
         PipelineParameters File(params string[] overrides) => PipelineParameters.Bind(ParameterSet.Parse(System.Text.Json.Nodes.JsonNode.Parse(
@@ -306,7 +306,7 @@ public class FeaturizeTests : IDisposable
         var record = await RunStage(new FeaturizeParameters(Backbone: temp["tiny.onnx"], BackboneSha256: ContentHash.OfBytes(tiny), BackboneBytes: tiny.Length, InputSize: 32));
         var set = FeatureSet.Load(store.StageDirectory(FeaturizeStage.Instance.Name));
         Assert.Equal(("tiny.onnx", TinyChannels), (set.Manifest.Backbone, set.Manifest.Dim));
-        Assert.Contains(record.Outputs, o => o.Path == "train-features.f32" && o.Size == 12 * TinyChannels * 4);
+        Assert.Contains(store.Outputs("featurize")!, o => o.Path == "train-features.f32" && o.Size == 12 * TinyChannels * 4);
     }
 
     [Fact]

@@ -197,7 +197,8 @@ public class ReportBadInputTests : IAsyncLifetime
         Assert.True(run.ExitCode == 0, run.Output + run.Error);
         var log = new ExperimentLog(PipelineHost.ExperimentsFolder(artifacts));
         var real = Assert.Single(log.All());
-        var history = Pipeline.Stages.StageRecord.TryRead(Path.Combine(artifacts, "train"))!.Outputs.Single(o => o.Path == "history.json");
+        var train = Pipeline.Stages.StageRecord.TryRead(Path.Combine(artifacts, "train"))!;
+        var history = Pipeline.Stages.OutputManifest.Read(Path.Combine(artifacts, "train"), train)!.Single(o => o.Path == "history.json");
         File.WriteAllText(Path.Combine(artifacts, ".cache", "objects", history.Sha256[..2], history.Sha256), "[{\"epoch\": 1, ");
 
         // A record cut short, and an experiment whose stages the cache never held, with script in its name and a parameter.

@@ -52,7 +52,7 @@ public class RunCacheTests : IDisposable
         await Bring(0.001);
         await Bring(0.002);
         var run = store.Cache!.Find(store.Fingerprint(Stage(0.001)).Hash)!;
-        string sha = run.Outputs.Single().Sha256;
+        string sha = store.Cache.Outputs(run)!.Single().Sha256;
         string cached = Path.Combine(store.Cache.Root, "objects", sha[..2], sha);
         // A fresh copy, so the flip does not reach the stage folder through a hard link.
         byte[] bytes = File.ReadAllBytes(cached);
@@ -65,6 +65,19 @@ public class RunCacheTests : IDisposable
         Assert.Contains(warnings, w => w.Contains("dropping entry") && w.Contains("model.txt") && w.Contains("fails its hash"));
         Assert.NotNull(store.Cache.Find(store.Fingerprint(Stage(0.001)).Hash)); // kept again, from the new run's good copy
         Assert.Equal("restored", await Bring(0.002).ContinueWith(_ => Bring(0.001)).Unwrap());
+    }
+
+    [Fact]
+    public async Task A_cached_run_of_the_earlier_format_is_dropped_saying_why_and_the_stage_runs()
+    {
+        await Bring(0.001);
+        await Bring(0.002);
+        string run = Path.Combine(store.Cache!.Root, "runs", store.Fingerprint(Stage(0.001)).Hash + ".json");
+        var json = JsonNode.Parse(File.ReadAllText(run))!.AsObject();
+        json.Remove("format");
+        File.WriteAllText(run, json.ToJsonString());
+        Assert.Equal("executed", await Bring(0.001));
+        Assert.Contains(warnings, w => w.Contains("dropping entry") && w.Contains(StageRecord.OlderFormat));
     }
 
     [Fact]

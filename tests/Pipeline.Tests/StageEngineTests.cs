@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using Pipeline.Stages;
 
@@ -155,14 +156,42 @@ public class StageEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task A_touched_output_with_the_same_content_gets_its_recorded_time_back()
+    public async Task A_touched_output_with_the_same_content_is_read_once_and_the_record_takes_the_new_stamp()
     {
         await RunPipeline();
         string output = Path.Combine(store.StageDirectory("upper"), "out.txt");
-        var recorded = File.GetLastWriteTimeUtc(output);
-        File.SetLastWriteTimeUtc(output, recorded.AddMinutes(5));
+        string stamp = store.ReadRecord("upper")!.OutputStamp!;
+        File.SetLastWriteTimeUtc(output, File.GetLastWriteTimeUtc(output).AddMinutes(5));
         Assert.True(store.Check(Upper()).UpToDate);
-        Assert.Equal(recorded, File.GetLastWriteTimeUtc(output));
+        string now = store.ReadRecord("upper")!.OutputStamp!;
+        Assert.NotEqual(stamp, now);
+        Assert.Equal(OutputManifest.Stamp(store.StageDirectory("upper")), now); // so the next check reads no file
+    }
+
+    [Fact]
+    public async Task An_output_list_that_is_not_the_records_makes_the_stage_stale_once_the_folder_changed()
+    {
+        await RunPipeline();
+        string folder = store.StageDirectory("upper");
+        File.WriteAllText(Path.Combine(folder, OutputManifest.FileName), "[]");
+        Assert.True(store.Check(Upper()).UpToDate); // the folder's files are as recorded: the list is not read
+        File.SetLastWriteTimeUtc(Path.Combine(folder, "out.txt"), DateTime.UtcNow.AddMinutes(5));
+        Assert.Equal($"its output list {OutputManifest.FileName} is missing or not the record's", store.Check(Upper()).Reason);
+    }
+
+    [Fact]
+    public async Task A_record_of_the_earlier_format_is_passed_over_and_its_stage_runs_again()
+    {
+        await RunPipeline();
+        string path = Path.Combine(store.StageDirectory("upper"), StageRecord.FileName);
+        var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        foreach (var key in new[] { "format", "output_files", "output_bytes", "output_stamp" }) json.Remove(key);
+        json["outputs"] = new JsonArray(new JsonObject { ["modified"] = 0, ["path"] = "out.txt", ["sha256"] = ContentHash.OfText("HELLO"), ["size"] = 5 });
+        File.WriteAllText(path, json.ToJsonString());
+        Assert.Equal(StageRecord.OlderFormat, store.Check(Upper()).Reason);
+        ran.Clear();
+        await RunPipeline();
+        Assert.Equal(["upper"], ran); // the same output hash as before: count stays up to date
     }
 
     [Fact]
@@ -239,7 +268,7 @@ public class StageEngineTests : IDisposable
         var record = store.ReadRecord("upper")!;
         Assert.Equal(1, record.Parameters!["repeat"]!.GetValue<int>());
         Assert.Equal(store.ReadRecord("source")!.OutputHash, record.Inputs["source"]);
-        var output = Assert.Single(record.Outputs);
+        var output = Assert.Single(store.Outputs("upper")!);
         Assert.Equal(("out.txt", 5L, ContentHash.OfText("HELLO")), (output.Path, output.Size, output.Sha256));
         Assert.Equal(Environment.Version.ToString(), record.Tools["dotnet"]);
         Assert.Equal(record.OutputHash, store.ReadRecord("count")!.Inputs["upper"]);
@@ -256,7 +285,7 @@ public class StageEngineTests : IDisposable
     [Fact]
     public async Task Declared_outputs_are_recorded_without_reading_them_back_unless_their_size_differs()
     {
-        var record = await store.RunAsync(new StageDefinition("declared", new { }), async (w, _) =>
+        await store.RunAsync(new StageDefinition("declared", new { }), async (w, _) =>
         {
             byte[] a = "alpha"u8.ToArray(), b = "beta"u8.ToArray();
             await File.WriteAllBytesAsync(w.PathOf("a.txt"), a);
@@ -264,8 +293,8 @@ public class StageEngineTests : IDisposable
             w.Declare("b.txt", b);
             await File.WriteAllTextAsync(w.PathOf("b.txt"), "beta, longer than declared");
         });
-        Assert.Equal(ContentHash.OfText("alpha"), record.Outputs.Single(o => o.Path == "a.txt").Sha256);
-        Assert.Equal(ContentHash.OfText("beta, longer than declared"), record.Outputs.Single(o => o.Path == "b.txt").Sha256);
+        Assert.Equal(ContentHash.OfText("alpha"), store.Outputs("declared")!.Single(o => o.Path == "a.txt").Sha256);
+        Assert.Equal(ContentHash.OfText("beta, longer than declared"), store.Outputs("declared")!.Single(o => o.Path == "b.txt").Sha256);
     }
 
     [Fact]
@@ -318,7 +347,7 @@ public class StageEngineKillTests : IDisposable
             for (int i = 0; i < 20; i++)
                 await File.WriteAllTextAsync(w.PathOf($"part-{i:D3}.txt"), ProbeStage.Content(i));
         });
-        Assert.Equal(20, record.Outputs.Count);
+        Assert.Equal(20, record.OutputFiles);
         Assert.True(killed.Check(ProbeStage.Definition(20)).UpToDate);
         Assert.Empty(Directory.EnumerateDirectories(Path.Combine(artifacts, ".staging"), "probe.leftover-*"));
     }

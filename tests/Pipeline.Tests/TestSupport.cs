@@ -72,6 +72,10 @@ static class TestStages
     /// <summary>Runs a stage through the engine (staging, record, swap), as the host runs it locally once <see cref="StageRunner"/> has decided it runs.</summary>
     public static Task<StageRecord> Run(Stage stage, StageContext context) =>
         context.Store.RunAsync(stage.Define(context), (workspace, _) => stage.ProduceAsync(context, workspace), context.Cancellation);
+
+    /// <summary>A completed stage's outputs, from its output list (checked against its record).</summary>
+    public static List<OutputFile>? Outputs(this ArtifactStore store, string stage) =>
+        store.ReadRecord(stage) is { } record ? OutputManifest.Read(store.StageDirectory(stage), record) : null;
 }
 
 /// <summary>

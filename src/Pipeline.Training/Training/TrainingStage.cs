@@ -54,8 +54,8 @@ public static class TrainingStage
     /// <summary>An earlier folder of this stage (a leftover or the previous outputs), with the hashes and resume key its
     /// <c>stage.json</c> records if it has one.</summary>
     public static EarlierOutput Earlier(string folder) =>
-        StageRecord.TryRead(folder) is { } record
-            ? new(folder, record.Outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal), KeyOf(record))
+        StageRecord.TryRead(folder) is { } record && OutputManifest.Read(folder, record) is { } outputs
+            ? new(folder, outputs.ToDictionary(o => o.Path, o => o.Sha256, StringComparer.Ordinal), KeyOf(record))
             : new(folder, null);
 
     /// <summary>An epoch's figures by the names the history file uses.</summary>

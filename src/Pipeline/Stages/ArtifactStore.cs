@@ -7,8 +7,9 @@ namespace Pipeline.Stages;
 
 /// <summary>
 /// The incremental stage engine. Each stage's outputs live in <c>&lt;root&gt;/&lt;stage&gt;/</c> with a
-/// <c>stage.json</c> record. A stage is up to date when its record matches the fingerprint of its name, parameters,
-/// code and input contents, and its recorded outputs are present with their recorded sizes and content.
+/// <c>stage.json</c> record and their list (<see cref="OutputManifest"/>). A stage is up to date when its record matches
+/// the fingerprint of its name, parameters, code and input contents, and its recorded outputs are present with their
+/// recorded sizes and content.
 /// A stage writes into <c>&lt;root&gt;/.staging/&lt;stage&gt;/</c>, records last, and the folder is swapped in by
 /// rename: a run killed at any moment never leaves a stage that looks complete but is not.
 /// </summary>
@@ -25,7 +26,7 @@ public sealed class ArtifactStore(string root)
 
     /// <summary>
     /// The stage's record, read once per version of the file: a run asks for the same records many times (fingerprints,
-    /// checks, the experiment), and Export's lists 70,000 outputs.
+    /// checks, the experiment).
     /// </summary>
     public StageRecord? ReadRecord(string stage)
     {
@@ -54,10 +55,7 @@ public sealed class ArtifactStore(string root)
         string staging = Path.Combine(StagingRoot, $"{stage.Name}.restoring");
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         if (!Cache.Materialize(run, staging)) return null;
-        var record = run with
-        {
-            Outputs = [.. run.Outputs.Select(o => o with { Modified = File.GetLastWriteTimeUtc(Path.Combine(staging, o.Path)).Ticks })],
-        };
+        var record = run with { OutputStamp = OutputManifest.Stamp(staging) };
         CanonicalJson.WriteFile(Path.Combine(staging, StageRecord.FileName), record);
         Swap(staging, StageDirectory(stage.Name));
         return record;
@@ -99,6 +97,8 @@ public sealed class ArtifactStore(string root)
         var record = ReadRecord(stage.Name);
         if (record is null)
             return StageStatus.Stale("no complete record (never run, or the last run did not finish)");
+        if (!record.IsCurrent)
+            return StageStatus.Stale(StageRecord.OlderFormat);
 
         var (hash, parameters, inputs) = Fingerprint(stage, expected);
         var reasons = new List<string>();
@@ -125,34 +125,29 @@ public sealed class ArtifactStore(string root)
     }
 
     /// <summary>
-    /// Every recorded output present with its size and modification time; where the time differs, the content hash
-    /// decides, and a file whose content still matches gets its recorded time back so the next check is cheap again.
+    /// Every recorded output present and unchanged. While the folder's stamp (every file's path, size and modification
+    /// time) is the recorded one, no file is read; otherwise each listed file must have its recorded size and SHA-256, and
+    /// when all do the record takes the new stamp, so that the next check is cheap again.
     /// </summary>
     static IEnumerable<string> CheckOutputs(StageRecord record, string dir)
     {
+        string stamp = OutputManifest.Stamp(dir);
+        if (stamp == record.OutputStamp) return [];
+        if (OutputManifest.Read(dir, record) is not { } outputs)
+            return [$"its output list {OutputManifest.FileName} is missing or not the record's"];
         var problems = new System.Collections.Concurrent.ConcurrentBag<(string Path, string Problem)>();
-        var doubtful = new System.Collections.Concurrent.ConcurrentBag<(FileInfo File, OutputFile Output)>();
-        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(0, record.Outputs.Count, 4096), range =>
+        Parallel.ForEach(outputs, output =>
         {
-            for (int i = range.Item1; i < range.Item2; i++)
-            {
-                var output = record.Outputs[i];
-                var file = new FileInfo(Path.Combine(dir, output.Path));
-                if (!file.Exists)
-                    problems.Add((output.Path, $"output {output.Path} is missing"));
-                else if (file.Length != output.Size)
-                    problems.Add((output.Path, $"output {output.Path} has {file.Length:N0} bytes, recorded {output.Size:N0}"));
-                else if (file.LastWriteTimeUtc.Ticks != output.Modified)
-                    doubtful.Add((file, output));
-            }
+            var file = new FileInfo(Path.Combine(dir, output.Path));
+            if (!file.Exists)
+                problems.Add((output.Path, $"output {output.Path} is missing"));
+            else if (file.Length != output.Size)
+                problems.Add((output.Path, $"output {output.Path} has {file.Length:N0} bytes, recorded {output.Size:N0}"));
+            else if (ContentHash.OfFile(file.FullName) != output.Sha256)
+                problems.Add((output.Path, $"output {output.Path} was changed (its content differs from the record)"));
         });
-        Parallel.ForEach(doubtful, d =>
-        {
-            if (ContentHash.OfFile(d.File.FullName) != d.Output.Sha256)
-                problems.Add((d.Output.Path, $"output {d.Output.Path} was changed (its content differs from the record)"));
-            else
-                d.File.LastWriteTimeUtc = new DateTime(d.Output.Modified, DateTimeKind.Utc);
-        });
+        if (problems.IsEmpty)
+            CanonicalJson.WriteFile(Path.Combine(dir, StageRecord.FileName), record with { OutputStamp = stamp });
         return problems.OrderBy(p => p.Path, StringComparer.Ordinal).Select(p => p.Problem);
     }
 
@@ -199,17 +194,22 @@ public sealed class ArtifactStore(string root)
         await produce(workspace, cancellation);
 
         var outputs = HashOutputs(workspace, cancellation);
+        byte[] list = OutputManifest.Serialize(outputs);
+        File.WriteAllBytes(Path.Combine(staging, OutputManifest.FileName), list);
         var tools = new SortedDictionary<string, string>(ToolVersions(), StringComparer.Ordinal);
         foreach (var (name, version) in workspace.Tools) tools[name] = version;
         var record = new StageRecord
         {
+            Format = StageRecord.CurrentFormat,
             Stage = stage.Name,
             Fingerprint = hash,
             Parameters = parameters,
             Code = new SortedDictionary<string, string>(stage.Code.ToDictionary(), StringComparer.Ordinal),
             Inputs = inputs,
-            Outputs = outputs,
-            OutputHash = StageRecord.HashOutputs(outputs),
+            OutputHash = ContentHash.OfBytes(list),
+            OutputFiles = outputs.Count,
+            OutputBytes = outputs.Sum(o => o.Size),
+            OutputStamp = OutputManifest.Stamp(staging),
             StartedAt = startedAt,
             DurationSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
             Tools = tools,
@@ -223,8 +223,8 @@ public sealed class ArtifactStore(string root)
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         if (Cache is not null)
         {
-            Cache.Keep(record, final);
-            await Cache.ShareAsync(record, final, cancellation);
+            Cache.Keep(record, outputs, final);
+            await Cache.ShareAsync(record, outputs, final, cancellation);
         }
         return record;
     }
@@ -257,7 +257,7 @@ public sealed class ArtifactStore(string root)
         foreach (var staged in Directory.EnumerateDirectories(StagingRoot).Where(d => !Path.GetFileName(d).Contains('.')))
         {
             string final = StageDirectory(Path.GetFileName(staged));
-            if (Directory.Exists(final) || StageRecord.TryRead(staged) is not { } record) continue;
+            if (Directory.Exists(final) || StageRecord.TryRead(staged) is not { IsCurrent: true } record) continue;
             if (CheckOutputs(record, staged).Any()) continue;
             Directory.Move(staged, final);
             log?.Invoke($"{record.Stage}: finished an interrupted commit (the complete outputs of {record.StartedAt:u} are in place)");
@@ -273,17 +273,16 @@ public sealed class ArtifactStore(string root)
     {
         string dir = workspace.Directory;
         var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
-            .Where(f => Path.GetFileName(f) != StageRecord.FileName || Path.GetDirectoryName(f) != dir)
+            .Where(f => Path.GetDirectoryName(f) != dir || !OutputManifest.IsEngineFile(Path.GetFileName(f)))
             .ToArray();
         var outputs = new OutputFile[files.Length];
         Parallel.For(0, files.Length, new ParallelOptions { CancellationToken = cancellation }, i =>
         {
             string relative = Path.GetRelativePath(dir, files[i]).Replace('\\', '/');
             var info = new FileInfo(files[i]);
-            var output = workspace.Declared(relative) is { } known && known.Size == info.Length
+            outputs[i] = workspace.Declared(relative) is { } known && known.Size == info.Length
                 ? known
                 : new OutputFile(relative, info.Length, ContentHash.OfFile(files[i]));
-            outputs[i] = output with { Modified = info.LastWriteTimeUtc.Ticks };
         });
         return [.. outputs.OrderBy(o => o.Path, StringComparer.Ordinal)];
     }

@@ -15,7 +15,8 @@ public sealed record CacheParameters(double MaxSizeMb = 20_000) : Parameters.IVa
 
 /// <summary>
 /// Every completed stage run, kept content-addressed (DVC's run cache): each output file once by its SHA-256 under
-/// <c>objects/</c>, each run's record under <c>runs/&lt;fingerprint&gt;.json</c>. A stage that is not up to date but
+/// <c>objects/</c>, and so each run's output list (<see cref="OutputManifest"/>, under its hash, the run's output hash),
+/// each run's record under <c>runs/&lt;fingerprint&gt;.json</c>. A stage that is not up to date but
 /// whose fingerprint the cache holds is restored instead of recomputed, every file checked against its hash first.
 /// Files are hard-linked where the file system allows, copied otherwise. The cache never fails a run: a problem is
 /// reported through <c>warn</c> and the stage runs as if the cache were empty.
@@ -30,22 +31,22 @@ public sealed partial class RunCache(string root, Action<string> warn)
 
     string RunFile(string fingerprint) => Path.Combine(Runs, fingerprint + ".json");
 
-    /// <summary>Keeps a just-recorded run. Files already in the cache are not copied again.</summary>
-    public void Keep(StageRecord record, string folder)
+    /// <summary>Keeps a just-recorded run, its <paramref name="outputs"/> in <paramref name="folder"/>. Files already in the cache are not copied again.</summary>
+    public void Keep(StageRecord record, IReadOnlyList<OutputFile> outputs, string folder)
     {
         try
         {
-            foreach (var output in record.Outputs)
+            foreach (var (sha256, path) in outputs.Select(o => (o.Sha256, o.Path)).Append((record.OutputHash, OutputManifest.FileName)))
             {
-                string target = Object(output.Sha256);
+                string target = Object(sha256);
                 if (File.Exists(target)) continue;
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 string temp = $"{target}.{Guid.NewGuid():N}.tmp";
-                Place(Path.Combine(folder, output.Path), temp);
+                Place(Path.Combine(folder, path), temp);
                 File.Move(temp, target, overwrite: true);
             }
             Directory.CreateDirectory(Runs);
-            CanonicalJson.WriteFile(RunFile(record.Fingerprint), record);
+            CanonicalJson.WriteFile(RunFile(record.Fingerprint), record with { Packs = null });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -55,6 +56,16 @@ public sealed partial class RunCache(string root, Action<string> warn)
 
     /// <summary>Whether a file with this content is kept (it is checked against its hash when restored).</summary>
     bool Holds(string sha256) => File.Exists(Object(sha256));
+
+    /// <summary>Keeps bytes already checked against <paramref name="sha256"/>.</summary>
+    void Adopt(string sha256, ReadOnlySpan<byte> bytes)
+    {
+        string target = Object(sha256);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        string temp = $"{target}.{Guid.NewGuid():N}.tmp";
+        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1)) file.Write(bytes);
+        File.Move(temp, target, overwrite: true);
+    }
 
     /// <summary>Keeps a file already checked against <paramref name="sha256"/>, moving it in (it must be on the cache's volume).</summary>
     void Adopt(string sha256, string file)
@@ -83,7 +94,8 @@ public sealed partial class RunCache(string root, Action<string> warn)
     }
 
     /// <summary>
-    /// Brings a run that <see cref="FindSharedAsync"/> found into this cache: the files it lacks fetched, each checked.
+    /// Brings a run that <see cref="FindSharedAsync"/> found into this cache: its output list, then the files it lacks
+    /// (the small ones from the run's packs, the others one by one), each checked against its SHA-256 before it is kept.
     /// False on a problem (a warning), with nothing unverified kept.
     /// </summary>
     public async Task<bool> FetchAsync(StageRecord run, CancellationToken cancellation = default)
@@ -93,21 +105,36 @@ public sealed partial class RunCache(string root, Action<string> warn)
         string incoming = Path.Combine(Root, $"incoming-{run.Fingerprint}");
         try
         {
-            var files = run.Outputs.DistinctBy(o => o.Sha256).ToList();
+            var (outputs, list) = await Shared.GetOutputListAsync(run, cancellation);
+            Adopt(run.OutputHash, list);
+            var files = outputs.DistinctBy(o => o.Sha256).ToList();
             var missing = files.Where(o => !Holds(o.Sha256)).ToList();
             if (Directory.Exists(incoming)) Directory.Delete(incoming, recursive: true);
             var progress = new Progress(Shared.Log, $"{run.Stage} from the remote cache", missing.Sum(o => o.Size), "bytes");
             Directory.CreateDirectory(incoming);
-            await Parallel.ForEachAsync(missing, RemoteCache.Bounded(cancellation), async (output, token) =>
+            var single = missing.Where(o => !Pack.Packed(o)).ToList();
+            await Parallel.ForEachAsync(single, RemoteCache.Bounded(cancellation), async (output, token) =>
             {
                 string file = Path.Combine(incoming, output.Sha256);
                 await Shared.GetFileAsync(output, file, progress, token);
                 Adopt(output.Sha256, file);
             });
+            var wanted = missing.Where(Pack.Packed).Select(o => o.Sha256).ToHashSet(StringComparer.Ordinal);
+            int packs = wanted.Count == 0 ? 0 : run.Packs!.Count;
+            await Parallel.ForEachAsync(run.Packs!.Take(packs), RemoteCache.Bounded(cancellation, RemoteCache.PackParallelism), async (pack, token) =>
+            {
+                // Many small files: written in parallel, as creating each costs more than its bytes.
+                Parallel.ForEach(await Shared.GetPackAsync(run, pack, progress, token), new ParallelOptions { CancellationToken = token }, file =>
+                {
+                    if (wanted.Contains(file.Sha256) && !Holds(file.Sha256)) Adopt(file.Sha256, file.Body.Span);
+                });
+            });
+            if (files.FirstOrDefault(o => !Holds(o.Sha256)) is { } lacking)
+                throw new RemoteCacheException($"the run's packs do not hold {lacking.Path} ({lacking.Sha256[..12]})");
             // Every file is now held, checked: this keeps the record, and the ordinary restore puts the run in place.
-            Keep(run, incoming);
-            Shared.Log.Information("{StageName}: fetched from the remote cache {Url}: {Files} files, {Bytes} in {Seconds:0.00} s ({Held} already here)",
-                run.Stage, Shared.Url, missing.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, files.Count - missing.Count);
+            Keep(run, outputs, incoming);
+            Shared.Log.Information("{StageName}: fetched from the remote cache {Url}: {Files} files ({Packs} packs, {Single} single), {Bytes} in {Seconds:0.00} s ({Held} already here)",
+                run.Stage, Shared.Url, missing.Count, packs, single.Count, Progress.Bytes(progress.Done), clock.Elapsed.TotalSeconds, files.Count - missing.Count);
             return true;
         }
         catch (Exception e) when (RemoteCache.IsCacheProblem(e, cancellation))
@@ -125,23 +152,34 @@ public sealed partial class RunCache(string root, Action<string> warn)
     void WarnShared(string stage, Exception e) =>
         Shared!.Log.Warning("remote cache {Url}: cannot restore {StageName} ({Problem}); it runs as if the cache were empty", Shared.Url, stage, Shared.Describe(e));
 
-    /// <summary>Sends a just-recorded run (its files in <paramref name="folder"/>) to the shared tier, if there is one.</summary>
-    public Task ShareAsync(StageRecord record, string folder, CancellationToken cancellation = default) =>
-        Shared?.UploadAsync(record, folder, cancellation) ?? Task.CompletedTask;
+    /// <summary>Sends a just-recorded run (its <paramref name="outputs"/> in <paramref name="folder"/>) to the shared tier, if there is one.</summary>
+    public Task ShareAsync(StageRecord record, IReadOnlyList<OutputFile> outputs, string folder, CancellationToken cancellation = default) =>
+        Shared?.UploadAsync(record, outputs, folder, cancellation) ?? Task.CompletedTask;
 
     /// <summary>The cached run with this fingerprint, if any.</summary>
     public StageRecord? Find(string fingerprint)
     {
         string path = RunFile(fingerprint);
         if (!File.Exists(path)) return null;
-        try { return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path), CanonicalJson.Options); }
+        StageRecord? run;
+        try { run = JsonSerializer.Deserialize<StageRecord>(File.ReadAllBytes(path), CanonicalJson.Options); }
         catch (Exception e) when (e is JsonException or IOException) { Drop(fingerprint, $"unreadable record ({e.Message})"); return null; }
+        if (run is { IsCurrent: true }) return run;
+        Drop(fingerprint, StageRecord.OlderFormat);
+        return null;
+    }
+
+    /// <summary>The output list of a cached run, checked against its output hash; null when the cache does not hold it whole.</summary>
+    public List<OutputFile>? Outputs(StageRecord run)
+    {
+        try { return OutputManifest.Parse(File.ReadAllBytes(Object(run.OutputHash)), run.OutputHash); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or JsonException) { return null; }
     }
 
     /// <summary>The path of one output of a cached run, checked against its hash; null when the cache does not hold it whole.</summary>
     public string? ReadOutput(string fingerprint, string path)
     {
-        if (Find(fingerprint)?.Outputs.FirstOrDefault(o => o.Path == path) is not { } output) return null;
+        if (Find(fingerprint) is not { } run || Outputs(run)?.FirstOrDefault(o => o.Path == path) is not { } output) return null;
         string file = Object(output.Sha256);
         return File.Exists(file) && ContentHash.OfFile(file) == output.Sha256 ? file : null;
     }
@@ -155,34 +193,47 @@ public sealed partial class RunCache(string root, Action<string> warn)
             .OrderByDescending(r => r.StartedAt);
 
     /// <summary>
-    /// Puts a cached run's files into <paramref name="folder"/> (which must not exist), each checked against its hash,
-    /// with its record. False, with the entry dropped and a warning, when a file is missing or does not match.
+    /// Puts a cached run's files and output list into <paramref name="folder"/> (which must not exist), each checked
+    /// against its hash. False, with the entry dropped and a warning, when one is missing or does not match.
     /// </summary>
     public bool Materialize(StageRecord run, string folder)
     {
         try
         {
-            foreach (var output in run.Outputs)
+            if (Outputs(run) is not { } outputs)
+                return Fail($"its output list ({run.OutputHash[..12]}) is missing or fails its hash", run.OutputHash);
+            Directory.CreateDirectory(folder);
+            OutputFile? bad = null;
+            Parallel.ForEach(outputs, (output, loop) =>
             {
                 string source = Object(output.Sha256);
                 if (!File.Exists(source) || ContentHash.OfFile(source) != output.Sha256)
                 {
-                    Drop(run.Fingerprint, $"{output.Path} ({output.Sha256[..12]}) is missing or fails its hash");
-                    if (File.Exists(source)) File.Delete(source); // so that the next run keeps a good copy
-                    Directory.Delete(folder, recursive: true);
-                    return false;
+                    bad = output;
+                    loop.Stop();
+                    return;
                 }
                 string target = Path.Combine(folder, output.Path);
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 Place(source, target);
-            }
-            Directory.CreateDirectory(folder);
+            });
+            if (bad is not null)
+                return Fail($"{bad.Path} ({bad.Sha256[..12]}) is missing or fails its hash", bad.Sha256);
+            Place(Object(run.OutputHash), Path.Combine(folder, OutputManifest.FileName));
             File.SetLastWriteTimeUtc(RunFile(run.Fingerprint), DateTime.UtcNow); // last used, for eviction
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             warn($"run cache {Root}: cannot restore {run.Stage} ({e.Message}); it runs instead");
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            return false;
+        }
+
+        bool Fail(string why, string sha256)
+        {
+            Drop(run.Fingerprint, why);
+            if (File.Exists(Object(sha256))) File.Delete(Object(sha256)); // so that the next run keeps a good copy
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
             return false;
         }
@@ -202,19 +253,23 @@ public sealed partial class RunCache(string root, Action<string> warn)
     {
         if (!Directory.Exists(Runs)) return (0, 0);
         var runs = Directory.EnumerateFiles(Runs, "*.json").Select(f => (File: f, Used: File.GetLastWriteTimeUtc(f),
-            Record: Find(Path.GetFileNameWithoutExtension(f)))).Where(r => r.Record is not null).OrderBy(r => r.Used).ToList();
-        long Size(IEnumerable<StageRecord> records) => records.SelectMany(r => r.Outputs).DistinctBy(o => o.Sha256).Sum(o => o.Size);
-        var alive = runs.Select(r => r.Record!).ToList();
+                Record: Find(Path.GetFileNameWithoutExtension(f)))).Where(r => r.Record is not null)
+            .Select(r => (r.File, r.Used, Record: r.Record!, Outputs: Outputs(r.Record!))).ToList();
+        foreach (var run in runs.Where(r => r.Outputs is null))
+            Drop(run.Record.Fingerprint, $"its output list ({run.Record.OutputHash[..12]}) is missing or fails its hash");
+        runs = [.. runs.Where(r => r.Outputs is not null).OrderBy(r => r.Used)];
+        long Size(IEnumerable<List<OutputFile>> lists) => lists.SelectMany(o => o).DistinctBy(o => o.Sha256).Sum(o => o.Size);
+        var alive = runs.ToList();
         int evicted = 0;
         foreach (var run in runs)
         {
-            if (Size(alive) <= maxBytes) break;
-            if (keep.Contains(run.Record!.Fingerprint)) continue;
+            if (Size(alive.Select(r => r.Outputs!)) <= maxBytes) break;
+            if (keep.Contains(run.Record.Fingerprint)) continue;
             File.Delete(run.File);
-            alive.Remove(run.Record);
+            alive.Remove(run);
             evicted++;
         }
-        var referenced = alive.SelectMany(r => r.Outputs).Select(o => o.Sha256).ToHashSet();
+        var referenced = alive.SelectMany(r => r.Outputs!.Select(o => o.Sha256).Append(r.Record.OutputHash)).ToHashSet();
         long freed = 0;
         string objects = Path.Combine(Root, "objects");
         if (Directory.Exists(objects))
