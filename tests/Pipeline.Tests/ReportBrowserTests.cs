@@ -352,12 +352,7 @@ public class ReportServeTests : IDisposable
 
         int port = FreePort();
         var start = HostTests.HostStart($"--artifacts={artifacts}", "--target=Report", "--serve", $"--port={port}");
-        // A test run started in the background ignores SIGINT, and its children inherit that: env gives the server the
-        // default action back, as a terminal's Ctrl-C finds it.
-        start.ArgumentList.Insert(0, start.FileName);
-        start.ArgumentList.Insert(0, "--default-signal=INT");
-        start.FileName = "env";
-        using var server = System.Diagnostics.Process.Start(start)!;
+        using var server = TestHost.StartInterruptible(start);
         var served = new System.Text.StringBuilder();
         var listening = new TaskCompletionSource();
         server.OutputDataReceived += (_, line) => { lock (served) served.AppendLine(line.Data); if (line.Data?.Contains("serving http://127.0.0.1") == true) listening.TrySetResult(); };

@@ -12,6 +12,18 @@ namespace Pipeline.Tests;
 
 static class TestHost
 {
+    /// <summary>
+    /// Starts <paramref name="start"/> with SIGINT's default action, as a terminal's Ctrl-C finds it: a test run started
+    /// in the background ignores SIGINT, its children inherit that, and .NET then never hears a Ctrl-C.
+    /// </summary>
+    public static System.Diagnostics.Process StartInterruptible(System.Diagnostics.ProcessStartInfo start)
+    {
+        start.ArgumentList.Insert(0, start.FileName);
+        start.ArgumentList.Insert(0, "--default-signal=INT");
+        start.FileName = "env";
+        return System.Diagnostics.Process.Start(start)!;
+    }
+
     // The test host trains too: same malloc tuning as the build host, before anything allocates much.
     [ModuleInitializer]
     internal static void Initialize() => MallocTuning.Apply();
