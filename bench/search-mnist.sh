@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # A TPE study with median pruning against the grid of the same ranges, on a subset of MNIST (tests/make_mnist_subset.py:
-# the first TRAIN training and 1,000 test images): learning rate, batch size, schedule and augmentation size, the compact
+# the first TRAIN training and TEST test images): learning rate, batch size, schedule and augmentation size, the compact
 # CNN, EPOCHS epochs, one libtorch thread (two cores shared by other work slow down more than one). Prints both studies' tables, then the epochs each trained and the best test accuracy each reached.
 # A quality comparison: run it on a loaded machine if need be, the times it prints are not the point.
-# Usage: bench/search-mnist.sh [--train=5000] [--epochs=4] [--trials=16]
+# Usage: bench/search-mnist.sh [--train=5000] [--test=1000] [--epochs=4] [--trials=16]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-train=5000 epochs=4 trials=16
+train=5000 test=1000 epochs=4 trials=16
 for arg in "$@"; do
   case $arg in
     --train=*) train=${arg#*=} ;;
+    --test=*) test=${arg#*=} ;;
     --epochs=*) epochs=${arg#*=} ;;
     --trials=*) trials=${arg#*=} ;;
-    *) echo "bench/search-mnist.sh: unknown argument '$arg' (--train=N, --epochs=N, --trials=N)" >&2; exit 2 ;;
+    *) echo "bench/search-mnist.sh: unknown argument '$arg' (--train=N, --test=N, --epochs=N, --trials=N)" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-/usr/bin/python3 tests/make_mnist_subset.py ../shared/datasets/mnist "$work/mnist" --train "$train" --test 1000
+/usr/bin/python3 tests/make_mnist_subset.py ../shared/datasets/mnist "$work/mnist" --train "$train" --test "$test"
 common=(--mirror="$work/mnist" --set download.dataset="$work/mnist/mnist-subset.json" --set verify.validation=1000
   --set transfer.enabled=false --set train.model=compact --set train.epochs="$epochs" --set train.threads=1)
 
