@@ -129,7 +129,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
 with open(sys.argv[2], "a") as out:
     out.write(json.dumps({"figure": "featurize_split", "side": "project", "pair": 0,
-                          "value": {k: m[k] for k in ("seconds", "preprocess_seconds", "inference_seconds", "write_seconds")}}) + "\n")
+                          "value": {k: m[k] for k in ("seconds", "preprocess_seconds", "wait_seconds", "inference_seconds", "write_seconds")}}) + "\n")
 print(round(m["images"] / m["seconds"]))
 PY
 }
@@ -189,7 +189,7 @@ if probe and values("train", "project"):
 splits = values("featurize_split", "project")
 if splits:
     share = lambda key: s.median(x[key] / x["seconds"] for x in splits)
-    print(f"\nFeaturize's time (median of {len(splits)} runs): reading and preparing tensors {share('preprocess_seconds'):.0%}, "
-          f"the CNN {share('inference_seconds'):.0%}, writing features {share('write_seconds'):.0%}; "
+    print(f"\nFeaturize's time (median of {len(splits)} runs): the CNN {share('inference_seconds'):.0%}, writing features {share('write_seconds'):.0%}, "
+          f"waiting for a prepared batch {share('wait_seconds'):.0%} (reading and preparing tensors, on a worker beside the CNN: {share('preprocess_seconds'):.0%}); "
           f"the CNN alone runs {s.median(x['seconds'] / x['inference_seconds'] for x in splits):.2f}× the stage's rate.")
 PY

@@ -8,9 +8,10 @@ namespace Pipeline.Features;
 
 /// <summary>What featurizing a range of the images did: how many, and how long it took (all; reading and preparing
 /// tensors, running the CNN, writing features; per split).</summary>
-/// <param name="PreprocessSeconds">The part of <paramref name="Seconds"/> spent preparing tensors (the rest is mostly the CNN).</param>
+/// <param name="PreprocessSeconds">Time spent reading and preparing tensors, on a worker while the CNN runs the batch before.</param>
+/// <param name="WaitSeconds">The part of <paramref name="Seconds"/> the CNN waited for a prepared batch.</param>
 public sealed record FeaturizeRangeResult(int Images, double Seconds, double PreprocessSeconds, IReadOnlyDictionary<string, double> SplitSeconds,
-    double InferenceSeconds = 0, double WriteSeconds = 0)
+    double InferenceSeconds = 0, double WriteSeconds = 0, double WaitSeconds = 0)
 {
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
 }
@@ -37,11 +38,12 @@ public static class FeatureExtractor
         Directory.CreateDirectory(output);
         var preprocessor = new ImagePreprocessor(dataset.Rows, dataset.Columns, inputSize, dataset.Channels);
         var progress = new Progress(log, "featurize", range.Count, "images");
-        var batch = new float[batchSize * preprocessor.TensorLength];
+        // Two buffers: the next batch is read and prepared on a worker while the CNN runs the current one.
+        var batches = new[] { new float[batchSize * preprocessor.TensorLength], new float[batchSize * preprocessor.TensorLength] };
         var pixels = new byte[batchSize * dataset.ImageSize];
         var seconds = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var total = Stopwatch.StartNew();
-        Stopwatch preprocessing = new(), inference = new(), writing = new();
+        Stopwatch preprocessing = new(), waiting = new(), inference = new(), writing = new();
         int offset = 0;
         foreach (var name in Splits(dataset))
         {
@@ -52,31 +54,48 @@ public static class FeatureExtractor
             var clock = Stopwatch.StartNew();
             using var split = dataset.LoadSplit(verifiedDirectory, name);
             var features = new float[batchSize * featurizer.Dim];
-            // Written batch by batch: memory is one batch of features (a full disk fails the write; nothing is recorded).
-            using var file = new FileStream(Path.Combine(output, FeatureSet.FeaturesFile(name)), FileMode.Create, FileAccess.Write);
-            for (int start = from; start < to; start += batchSize)
+            // Only this worker reads the split and fills a buffer; the loop below waits for it before touching the other.
+            Task Prepare(int start, float[] batch) => Task.Run(() =>
             {
-                cancellation.ThrowIfCancellationRequested();
-                int count = Math.Min(batchSize, to - start);
-                // Sequential on purpose: preparing a batch is a few percent of running it (see the preprocess metric).
                 preprocessing.Start();
+                int count = Math.Min(batchSize, to - start);
                 split.Read(start, count, pixels);
                 for (int i = 0; i < count; i++)
                     preprocessor.Write(pixels.AsSpan(i * split.ImageSize, split.ImageSize), batch.AsSpan(i * preprocessor.TensorLength, preprocessor.TensorLength));
                 preprocessing.Stop();
-                inference.Start();
-                featurizer.Run(batch, count, inputSize, features.AsMemory(0, count * featurizer.Dim));
-                inference.Stop();
-                writing.Start();
-                file.Write(MemoryMarshal.AsBytes(features.AsSpan(0, count * featurizer.Dim)));
-                writing.Stop();
+            });
+            // Written batch by batch: memory is one batch of features (a full disk fails the write; nothing is recorded).
+            using var file = new FileStream(Path.Combine(output, FeatureSet.FeaturesFile(name)), FileMode.Create, FileAccess.Write);
+            var prepared = from < to ? Prepare(from, batches[0]) : Task.CompletedTask;
+            for (int start = from, slot = 0; start < to; start += batchSize, slot ^= 1)
+            {
+                waiting.Start();
+                prepared.GetAwaiter().GetResult(); // a failed read or preparation surfaces here
+                waiting.Stop();
+                cancellation.ThrowIfCancellationRequested();
+                int count = Math.Min(batchSize, to - start);
+                prepared = start + batchSize < to ? Prepare(start + batchSize, batches[slot ^ 1]) : Task.CompletedTask;
+                try
+                {
+                    inference.Start();
+                    featurizer.Run(batches[slot], count, inputSize, features.AsMemory(0, count * featurizer.Dim));
+                    inference.Stop();
+                    writing.Start();
+                    file.Write(MemoryMarshal.AsBytes(features.AsSpan(0, count * featurizer.Dim)));
+                    writing.Stop();
+                }
+                catch
+                {
+                    prepared.Wait(TimeSpan.FromSeconds(30)); // the worker must not outlive the split it reads
+                    throw;
+                }
                 progress.Add(count);
             }
             seconds[name] = clock.Elapsed.TotalSeconds;
         }
         progress.Complete();
         return new FeaturizeRangeResult(range.Count, total.Elapsed.TotalSeconds, preprocessing.Elapsed.TotalSeconds, seconds,
-            inference.Elapsed.TotalSeconds, writing.Elapsed.TotalSeconds);
+            inference.Elapsed.TotalSeconds, writing.Elapsed.TotalSeconds, waiting.Elapsed.TotalSeconds);
     }
 
     /// <summary>What is drawn from the whole dataset: each split's labels and <c>features.json</c> (<paramref name="dim"/> features an image).</summary>

@@ -40,6 +40,7 @@ public sealed class FeaturizeStage : ShardableStage<FeaturizeStage>
         foreach (var (split, seconds) in result.SplitSeconds)
             part.Metrics[$"seconds {split}"] = Math.Round(seconds, 2);
         part.Metrics["preprocess_seconds"] = Math.Round(result.PreprocessSeconds, 2);
+        part.Metrics["wait_seconds"] = Math.Round(result.WaitSeconds, 2);
         part.Metrics["inference_seconds"] = Math.Round(result.InferenceSeconds, 2);
         part.Metrics["write_seconds"] = Math.Round(result.WriteSeconds, 2);
     }
