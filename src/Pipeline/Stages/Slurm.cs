@@ -72,7 +72,7 @@ public sealed partial class SlurmCluster(SlurmParameters parameters)
         Directory.CreateDirectory(logs);
         var args = new List<string>
         {
-            "--parsable", $"--job-name={name}", $"--array={ArraySpec(tasks)}{(parameters.MaxRunning > 0 ? $"%{parameters.MaxRunning}" : "")}",
+            "--parsable", $"--job-name={name}", $"--array={Array(tasks)}",
             $"--output={Path.Combine(logs, "slurm-%A_%a.out")}", $"--chdir={workingDirectory}",
             $"--cpus-per-task={parameters.CpusPerTask}",
         };
@@ -86,6 +86,9 @@ public sealed partial class SlurmCluster(SlurmParameters parameters)
         // --parsable prints "<job id>[;<cluster>]".
         return output.Trim().Split(';')[0];
     }
+
+    /// <summary>What <c>--array</c> gets: the tasks, and <c>%max_running</c> when that is set.</summary>
+    public string Array(IReadOnlyList<int> tasks) => $"{ArraySpec(tasks)}{(parameters.MaxRunning > 0 ? $"%{parameters.MaxRunning}" : "")}";
 
     /// <summary>"0-3", "2" or "0,2-3": the tasks as sbatch's --array takes them.</summary>
     public static string ArraySpec(IReadOnlyList<int> tasks)
