@@ -213,6 +213,10 @@ public class SearchTests : IDisposable
     [InlineData(new[] { "--search=tpe", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)", "--objective=speed:max" }, "--objective=speed:max")]
     [InlineData(new[] { "--search=tpe", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)", "--sweep=train.epochs=1,2" }, "give one")]
     [InlineData(new[] { "--study=a/b", "--target=Experiments" }, "--study=a/b")]
+    [InlineData(new[] { "--trial=1" }, "--trial runs one trial of a study as the study's file holds it: it needs --study")]
+    [InlineData(new[] { "--trial=1", "--study=lr", "--executor=slurm" }, "takes no --search, --executor=slurm")]
+    [InlineData(new[] { "--trial=1", "--study=lr", "--search=tpe", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)" }, "takes no --search")]
+    [InlineData(new[] { "--trial=-1", "--study=lr" }, "--trial=-1: expected a whole number")]
     public void Bad_search_options_are_usage_errors_naming_the_option(string[] args, string message) =>
         Assert.Contains(message, Assert.Throws<UsageException>(() => CommandLine.Parse(args)).Message);
 

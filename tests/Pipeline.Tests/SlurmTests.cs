@@ -136,6 +136,46 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         }
     }
 
+    [Fact]
+    public async Task A_study_on_Slurm_runs_its_trials_as_array_tasks_max_running_at_a_time_and_a_rerun_trains_nothing()
+    {
+        SlurmFixture.RequireCluster();
+        string artifacts = temp["study"];
+        string[] study =
+        [
+            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
+            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=4", "--study=lr",
+        ];
+        var run = await Host(artifacts, null, study);
+        Assert.True(run.ExitCode == 0, run.Output);
+        // Two batches of max_running trials, each one array job.
+        Assert.Contains("(--array=0-1%2)", run.Output);
+        Assert.Contains("(--array=2-3%2)", run.Output);
+        Assert.Matches(@"Verify +executed", run.Output); // here, once, before the trials
+
+        var done = Pipeline.Search.Study.Read(artifacts, "lr")!;
+        Assert.Equal(4, done.Trials.Count);
+        foreach (var trial in done.Trials)
+        {
+            Assert.Equal(Pipeline.Search.TrialState.Complete, trial.State);
+            Assert.NotNull(trial.Values["accuracy"]);
+            Assert.Equal(1, trial.Epochs);
+            string log = File.ReadAllText(Directory.GetFiles(Path.Combine(done.Folder, "logs"), $"slurm-*_{trial.Number}.out").Single());
+            Assert.Matches(@"Verify +restored \(cache\)", log);
+            Assert.Contains("epoch 1/1: loss", log);
+            Assert.True(File.Exists(Path.Combine(done.TrialFolder(trial.Number), "train", StageRecord.FileName)));
+        }
+        // Recorded in the shared experiment log, named as local trials are.
+        Assert.Equal(["lr-0", "lr-1", "lr-2", "lr-3"],
+            new Pipeline.Experiments.ExperimentLog(Path.Combine(artifacts, ".cache", "experiments")).All().Select(e => e.Name).Order(StringComparer.Ordinal));
+
+        var again = await Host(artifacts, null, study);
+        Assert.True(again.ExitCode == 0, again.Output);
+        Assert.DoesNotContain("Slurm job", again.Output);
+        Assert.DoesNotContain("epoch 1/1", again.Output);
+        Assert.Contains("4 trials (4 complete", again.Output);
+    }
+
     [Theory]
     [InlineData("--shards=4", "--shards needs --executor=slurm")]
     [InlineData("--executor=pbs", "--executor=pbs: expected local or slurm")]
