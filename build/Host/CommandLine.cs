@@ -108,7 +108,7 @@ public static class CommandLine
         new("images", "PATH", "With --target=Predict: an image file, a folder (searched recursively for image files) or a glob to classify (repeatable); sets predict.images.", Repeatable: true),
         new("top", "K", "With --target=Predict: how many of the most probable classes to report per image (default 3); sets predict.top."),
         new("model", "FILE", "With --target=Predict: classify with this ONNX file alone (e.g. artifacts/train/model.onnx); Train is then not needed; sets predict.model."),
-        new("executor", "EXECUTOR", "Where Export, Augment and Featurize run: local (default) or slurm (--shards array tasks; with --sweep, one task per grid point)."),
+        new("executor", "EXECUTOR", "Where Export, Augment and Featurize run: local (default) or slurm (--shards array tasks; with --sweep, one task per grid point; with --search, one per trial)."),
         new("shards", "N", "With --executor=slurm: split each per-image stage into N contiguous index ranges, one Slurm task each (default 1)."),
         new("shard", "I/N", "Run only shard I (from 0) of N of the target, as a Slurm task does: no artifacts lock, writes only its shard folder."),
         new("trial", "N", "With --study: run only trial N of the study as its file holds it, as a Slurm task does: in its own folder, no study lock."),
