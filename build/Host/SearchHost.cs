@@ -11,7 +11,8 @@ namespace Build.Host;
 /// <c>--search</c>: a study of trials, each a full run of the pipeline as a sweep point is (stages shared through the
 /// run cache), proposed one after another by the sampler from the trials before. The study's state
 /// (<see cref="Study"/>) is saved before and after every trial and after every epoch, so a rerun of the same command
-/// continues it: finished trials are read back, a killed one runs again and resumes from its checkpoints.
+/// continues it: finished trials are read back, a killed one runs again and resumes from its checkpoints. With
+/// <c>--executor=slurm</c> the trials run in batches as Slurm array tasks, each in a folder of its own.
 /// </summary>
 public static class SearchHost
 {
