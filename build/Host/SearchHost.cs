@@ -207,7 +207,8 @@ public static class SearchHost
                     people.WriteLine($"== study {study.Name}, trial {n + 1}/{search.Trials} on Slurm: {string.Join(" ", study.Trials[n].Assignments)}");
                 }
                 string job = cluster.Submit(SlurmExecutor.WriteScript(study.Folder, tasks), numbers, $"study-{study.Name}", logs, Environment.CurrentDirectory);
-                File.WriteAllText(jobFile, job);
+                File.WriteAllText(jobFile + ".partial", job);
+                File.Move(jobFile + ".partial", jobFile, overwrite: true);
                 logger.Information("study {Study}: trials {Trials} as Slurm job {Job} (--array={Array}); each in {Folder}/<n>, logs in {Logs}",
                     study.Name, SlurmCluster.ArraySpec(numbers), job, cluster.Array(numbers), Path.Combine(study.Folder, "trials"), logs);
                 IReadOnlyList<SlurmTask> ended;
