@@ -218,6 +218,40 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         Assert.False(File.Exists(jobFile));
     }
 
+    [Fact]
+    public async Task Ctrl_C_cancels_a_study_s_Slurm_job_and_the_rerun_runs_its_trials_again()
+    {
+        SlurmFixture.RequireCluster();
+        string artifacts = temp["cancelled"];
+        string[] study =
+        [
+            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
+            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=2", "--study=cancelled",
+        ];
+        string jobFile = Path.Combine(Pipeline.Search.Study.FolderOf(artifacts, "cancelled"), "slurm-job.txt");
+        string job, rest;
+        using (var host = TestHost.StartInterruptible(Start(artifacts, null, study)))
+        {
+            var output = host.StandardOutput.ReadToEndAsync();
+            _ = host.StandardError.ReadToEndAsync();
+            while (!host.HasExited && !File.Exists(jobFile)) await Task.Delay(20);
+            job = File.Exists(jobFile) ? File.ReadAllText(jobFile).Trim() : "";
+            using (var kill = Process.Start("kill", ["-INT", host.Id.ToString()])) await kill.WaitForExitAsync();
+            await host.WaitForExitAsync();
+            rest = await output;
+            Assert.True(host.ExitCode == 1 && job.Length > 0, $"exit code {host.ExitCode}, job '{job}':\n{rest}");
+        }
+        Assert.Contains($"cancelled (Slurm job {job} too)", rest);
+        var squeue = Process.Start(new ProcessStartInfo("squeue", ["-h", "-j", job]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        string queued = await squeue.StandardOutput.ReadToEndAsync();
+        await squeue.WaitForExitAsync();
+        Assert.True(queued.Trim().Length == 0, $"job {job} is still queued: {queued}");
+
+        var rerun = await Host(artifacts, null, study);
+        Assert.True(rerun.ExitCode == 0, rerun.Output);
+        Assert.All(Pipeline.Search.Study.Read(artifacts, "cancelled")!.Trials, t => Assert.Equal(Pipeline.Search.TrialState.Complete, t.State));
+    }
+
     [Theory]
     [InlineData("--shards=4", "--shards needs --executor=slurm")]
     [InlineData("--executor=pbs", "--executor=pbs: expected local or slurm")]

@@ -119,7 +119,13 @@ public sealed partial class SlurmCluster(SlurmParameters parameters)
                 if (code != 0 && !error.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase))
                     throw new StageException($"squeue failed for Slurm job {job} (exit code {code}): {error.Trim()}");
                 var states = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[^1]).ToList();
-                if (states.Count == 0) break;
+                if (states.Count == 0)
+                {
+                    // squeue may not list a job it has just accepted: the controller's own record says whether it is over.
+                    if (!Ended(job).Any(t => t.State is "PENDING" or "CONFIGURING" or "RUNNING" or "COMPLETING")) break;
+                    await Task.Delay(TimeSpan.FromSeconds(parameters.PollSeconds), cancellation);
+                    continue;
+                }
                 int running = states.Count(s => s is "RUNNING" or "COMPLETING");
                 string now = $"Slurm job {job}: {tasks - states.Count} of {tasks} tasks ended, {running} running, {states.Count - running} pending";
                 if (now != said) progress(said = now);
