@@ -54,6 +54,8 @@ public sealed record PipelineSettings
     public int Shards { get; init; } = 1;
     /// <summary>--shard=I/N: this process is shard I of N of the target (what a Slurm task runs).</summary>
     public (int Index, int Count)? Shard { get; init; }
+    /// <summary>--trial=N (with --study): this process is trial N of the study, as a Slurm task of a study runs it.</summary>
+    public int? Trial { get; init; }
     /// <summary>With --target=Report: serve the page on 127.0.0.1:<see cref="Port"/> until Ctrl-C, with a running training's epochs live.</summary>
     public bool Serve { get; init; }
     public int Port { get; init; } = DefaultPort;
@@ -106,9 +108,10 @@ public static class CommandLine
         new("images", "PATH", "With --target=Predict: an image file, a folder (searched recursively for image files) or a glob to classify (repeatable); sets predict.images.", Repeatable: true),
         new("top", "K", "With --target=Predict: how many of the most probable classes to report per image (default 3); sets predict.top."),
         new("model", "FILE", "With --target=Predict: classify with this ONNX file alone (e.g. artifacts/train/model.onnx); Train is then not needed; sets predict.model."),
-        new("executor", "EXECUTOR", "Where Export, Augment and Featurize run: local (default) or slurm (--shards array tasks; with --sweep, one task per grid point)."),
+        new("executor", "EXECUTOR", "Where Export, Augment and Featurize run: local (default) or slurm (--shards array tasks; with --sweep, one task per grid point; with --search, one per trial)."),
         new("shards", "N", "With --executor=slurm: split each per-image stage into N contiguous index ranges, one Slurm task each (default 1)."),
         new("shard", "I/N", "Run only shard I (from 0) of N of the target, as a Slurm task does: no artifacts lock, writes only its shard folder."),
+        new("trial", "N", "With --study: run only trial N of the study as its file holds it, as a Slurm task does: in its own folder, no study lock."),
         new("serve", null, "With --target=Report: serve the page on 127.0.0.1 (loopback only) until Ctrl-C; it shows a running training's epochs as they come."),
         new("port", "N", $"With --serve: the port to serve on (default {PipelineSettings.DefaultPort})."),
         new("help", null, "Show this help and exit."),
@@ -213,11 +216,19 @@ public static class CommandLine
         if (search is not null && shard is not null)
             throw new UsageException("--shard runs one shard of the target as it is: not with --search");
         string? study = One("study");
+        int? trial = null;
+        if (One("trial") is { } trialText)
+        {
+            trial = int.TryParse(trialText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int t)
+                ? t : throw new UsageException($"--trial={trialText}: expected a whole number ≥ 0 (a trial of --study)");
+            if (study is null || search is not null || executor == "slurm" || shard is not null || One("sweep") is not null || Flag("dryrun"))
+                throw new UsageException("--trial runs one trial of a study as the study's file holds it: it needs --study, and takes no --search, --executor=slurm, --shard, --sweep or --dryrun");
+        }
         if (study is not null)
         {
             try { Pipeline.Search.Study.CheckName(study); }
             catch (Pipeline.Search.SearchException e) { throw new UsageException(e.Message); }
-            if (search is null && !string.Equals(One("target"), "Experiments", StringComparison.OrdinalIgnoreCase))
+            if (search is null && trial is null && !string.Equals(One("target"), "Experiments", StringComparison.OrdinalIgnoreCase))
                 throw new UsageException("--study needs --search (to run a study) or --target=Experiments (to show one)");
         }
 
@@ -253,6 +264,7 @@ public static class CommandLine
             Sweeps = values.Where(v => v.Key == "sweep").Select(v => v.Value).ToList(),
             Search = search,
             Study = study,
+            Trial = trial,
             Format = format,
             Report = One("report"),
             SortBy = One("sort-by"),

@@ -55,6 +55,8 @@ public static class PipelineHost
         // Paths the user gives are relative to the working directory; the defaults live beside build.sh.
         string artifacts = settings.Artifacts is { } given ? Path.GetFullPath(given) : Path.Combine(root, "artifacts");
         string parametersFile = settings.Parameters is { } file ? Path.GetFullPath(file) : Path.Combine(root, "params.json");
+        if (settings.Trial is not null)
+            return await SearchHost.RunTrialTaskAsync(settings, catalog, target, root, artifacts, parametersFile);
         if (settings.Search is not null)
             return await SearchHost.RunAsync(settings, catalog, target, root, artifacts, parametersFile);
         List<(IReadOnlyList<string> Point, PipelineParameters Parameters)> runs;

@@ -57,7 +57,7 @@ public static class SlurmExecutor
         new ShardSet(context.Store, definition, 0, 1).Delete();
 
     /// <summary>What a task runs: the target, an artifacts folder, and the run's parameters file, overrides and mirrors.</summary>
-    static List<string> Arguments(PipelineSettings settings, string task, string artifacts, IEnumerable<string> sets)
+    internal static List<string> Arguments(PipelineSettings settings, string task, string artifacts, IEnumerable<string> sets)
     {
         var args = new List<string> { $"--target={task}", $"--artifacts={artifacts}", $"--verbosity={settings.Verbosity}" };
         if (settings.Parameters is { } parameters) args.Add($"--params={Path.GetFullPath(parameters)}");
@@ -67,13 +67,17 @@ public static class SlurmExecutor
     }
 
     /// <summary>The job script: task i runs this host (the same build the run started) with the i-th arguments.</summary>
-    static string WriteScript(string folder, IReadOnlyList<IReadOnlyList<string>> tasks)
+    static string WriteScript(string folder, IReadOnlyList<IReadOnlyList<string>> tasks) =>
+        WriteScript(folder, tasks.Select((args, i) => (i, args)).ToDictionary(t => t.i, t => t.args));
+
+    /// <summary>The job script: the task of each id runs this host (the same build the run started) with its arguments.</summary>
+    internal static string WriteScript(string folder, IReadOnlyDictionary<int, IReadOnlyList<string>> tasks)
     {
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, "task.sh");
         var text = new StringBuilder("#!/bin/sh\n# A Slurm array task of the pipeline: this host with the arguments of its task id.\ncase \"$SLURM_ARRAY_TASK_ID\" in\n");
-        for (int i = 0; i < tasks.Count; i++)
-            text.Append($"  {i}) exec {string.Join(' ', Host().Concat(tasks[i]).Select(Quote))} ;;\n");
+        foreach (var (id, args) in tasks.OrderBy(t => t.Key))
+            text.Append($"  {id}) exec {string.Join(' ', Host().Concat(args).Select(Quote))} ;;\n");
         text.Append("esac\necho \"no task $SLURM_ARRAY_TASK_ID in $0\" >&2\nexit 2\n");
         File.WriteAllText(path, text.ToString());
         return path;
@@ -120,6 +124,35 @@ public static class SlurmExecutor
     }
 
     /// <summary>
+    /// Runs here, once, the stages of the target that none of <paramref name="keys"/> shapes (directly or through an
+    /// upstream stage), so that runs apart (sweep points, study trials) restore them from the run cache. False when one failed.
+    /// </summary>
+    internal static async Task<bool> RunSharedAsync(PipelineSettings settings, IReadOnlySet<string> keys, PipelineParameters parameters,
+        TaskCatalog catalog, TaskInfo target, string what, Func<PipelineSettings, PipelineParameters, TaskInfo, Task<int>> runLocally)
+    {
+        var closure = catalog.Closure(target).Where(t => t.Stage is not null).ToList();
+        bool Shaped(Stage stage) => stage.Shapes.Any(keys.Contains) || stage.Upstream.Any(Shaped);
+        var shared = closure.Where(t => !Shaped(t.Stage!)).ToList();
+        var leaves = shared.Where(t => !shared.Any(o => o.DependsOn.Contains(t.Name))).ToList();
+        var single = settings with { Sweeps = [], Search = null };
+        foreach (var leaf in leaves)
+        {
+            settings.People.WriteLine($"\n== the stages every {what} shares, up to {leaf.Name}");
+            if (await runLocally(single, parameters, leaf) != 0) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Makes <paramref name="folder"/> an artifacts folder of its own whose <c>.cache</c> is a link to <paramref name="artifacts"/>' run cache.</summary>
+    internal static void ShareCache(string folder, string artifacts)
+    {
+        string cache = ArtifactStore.CacheFolder(artifacts), link = ArtifactStore.CacheFolder(folder);
+        Directory.CreateDirectory(cache);
+        Directory.CreateDirectory(folder);
+        if (!Directory.Exists(link)) Directory.CreateSymbolicLink(link, cache);
+    }
+
+    /// <summary>
     /// <c>--sweep</c> with <c>--executor=slurm</c>: one array job, task i running grid point i as a local run of its own
     /// in <c>artifacts/sweep/&lt;i&gt;/</c>, whose <c>.cache</c> is this folder's run cache. So the points take no lock
     /// from each other; the stages no swept key shapes run here first, once, and every point restores them from the
@@ -129,26 +162,14 @@ public static class SlurmExecutor
         TaskCatalog catalog, TaskInfo target, string artifacts, Func<PipelineSettings, PipelineParameters, TaskInfo, Task<int>> runLocally)
     {
         var swept = runs.SelectMany(r => r.Point).Select(p => p[..p.IndexOf('=')]).ToHashSet(StringComparer.Ordinal);
-        var closure = catalog.Closure(target).Where(t => t.Stage is not null).ToList();
-        bool Shaped(Stage stage) => stage.Shapes.Any(swept.Contains) || stage.Upstream.Any(Shaped);
-        var shared = closure.Where(t => !Shaped(t.Stage!)).ToList();
-        var leaves = shared.Where(t => !shared.Any(o => o.DependsOn.Contains(t.Name))).ToList();
-        var single = settings with { Sweeps = [] };
-        foreach (var leaf in leaves)
-        {
-            settings.People.WriteLine($"\n== the stages every sweep point shares, up to {leaf.Name}");
-            if (await runLocally(single, runs[0].Parameters, leaf) != 0) return 1;
-        }
+        if (!await RunSharedAsync(settings, swept, runs[0].Parameters, catalog, target, "sweep point", runLocally)) return 1;
 
-        string cache = ArtifactStore.CacheFolder(artifacts), sweep = Path.Combine(artifacts, "sweep");
-        Directory.CreateDirectory(cache);
+        string sweep = Path.Combine(artifacts, "sweep");
         var tasks = new List<IReadOnlyList<string>>();
         for (int i = 0; i < runs.Count; i++)
         {
             string folder = Path.Combine(sweep, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            Directory.CreateDirectory(folder);
-            string link = ArtifactStore.CacheFolder(folder);
-            if (!Directory.Exists(link)) Directory.CreateSymbolicLink(link, cache);
+            ShareCache(folder, artifacts);
             var args = Arguments(settings, target.Name, folder, [.. settings.Sets, .. runs[i].Point]);
             if (settings.Experiment is { } name) args.Add($"--experiment={name}");
             if (settings.NoCache) args.Add("--no-cache");

@@ -34,6 +34,35 @@ public class RunCacheTests : IDisposable
 
     string Model => File.ReadAllText(Path.Combine(store.StageDirectory("train"), "model.txt"));
 
+    /// <summary>A resumable stage of <paramref name="epochs"/> (all but the epochs make its resume key).</summary>
+    static StageDefinition Resumable(int epochs) => new("train", new { rate = 0.1, epochs }) { ResumeParameters = new JsonObject { ["rate"] = 0.1 } };
+
+    [Fact]
+    public async Task What_a_stopped_resumable_run_wrote_is_offered_to_a_later_run_under_its_key_in_another_folder_then_dropped()
+    {
+        // Stopped after writing two epochs (as a pruned trial is): the engine keeps them in the run cache as well.
+        await Assert.ThrowsAsync<OperationCanceledException>(() => store.RunAsync(Resumable(3), async (w, _) =>
+        {
+            await File.WriteAllTextAsync(w.PathOf("epoch-1.txt"), "1");
+            await File.WriteAllTextAsync(w.PathOf("epoch-2.txt"), "2");
+            throw new OperationCanceledException();
+        }));
+        // A stopped run with less to show leaves it as it was.
+        await Assert.ThrowsAsync<OperationCanceledException>(() => store.RunAsync(Resumable(3), (w, _) => throw new OperationCanceledException()));
+
+        // Another artifacts folder served by the same cache (a Slurm trial's), under the same resume key.
+        var other = new ArtifactStore(temp["other"]) { Cache = store.Cache };
+        string[]? offered = null;
+        await other.RunAsync(Resumable(4), (w, _) =>
+        {
+            offered = [.. w.Leftovers.SelectMany(f => Directory.GetFiles(f)).Select(f => new FileInfo(f).Name).Order(StringComparer.Ordinal)];
+            return File.WriteAllTextAsync(w.PathOf("model.txt"), "4 epochs");
+        });
+        Assert.Equal(["epoch-1.txt", "epoch-2.txt"], offered!);
+        Assert.Null(store.Cache!.Unfinished("train", other.ReadRecord("train")!.ResumeKey!)); // recorded under its key: dropped
+        Assert.Empty(warnings);
+    }
+
     [Fact]
     public async Task Switching_parameters_back_restores_the_earlier_run_instead_of_running_it()
     {

@@ -135,6 +135,57 @@ public class SearchTests : IDisposable
         Assert.Contains("train.learning_rate", e.Message);
     }
 
+    /// <summary>A study over <see cref="Space"/> with twelve complete trials (random points, accuracy from the bowl), as the Slurm host builds batches on.</summary>
+    Study Finished(string name, int seed)
+    {
+        var space = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var d in Space.Dimensions) space[d.Key] = d.Text;
+        var study = Study.OpenOrCreate(temp[name], name, new StudyDefinition(space, "tpe", seed, ["accuracy:max"], null, []));
+        var random = new RandomSampler(99);
+        for (int i = 0; i < 12; i++)
+        {
+            var point = random.Propose(Space, [], i);
+            study.Trials.Add(new TrialRecord { Number = i, Point = point, Assignments = Space.Assignments(point), State = TrialState.Complete,
+                Values = new(StringComparer.Ordinal) { ["accuracy"] = 1 - Bowl(point) / 10 } });
+        }
+        return study;
+    }
+
+    [Fact]
+    public void A_batch_of_TPE_proposals_holds_distinct_running_trials_and_the_same_seed_proposes_the_same_batch()
+    {
+        List<double[]> Batch(string name, int seed)
+        {
+            var study = Finished(name, seed);
+            var sampler = new TpeSampler(seed);
+            return [.. Enumerable.Range(0, 4).Select(_ => study.Propose(sampler, Space))
+                .Select(t => { Assert.Equal(TrialState.Running, t.State); Assert.Equal(Space.Assignments(t.Point), t.Assignments); return t.Point; })];
+        }
+        var batch = Batch("a", 3);
+        Assert.Equal(4, batch.Select(p => string.Join(",", p)).Distinct().Count());
+        Assert.Equal(batch, Batch("b", 3));
+        Assert.NotEqual(batch, Batch("c", 4));
+
+        // With no trial finished, a batch is the random start-up trials a study proposes one by one.
+        var empty = Study.OpenOrCreate(temp["d"], "d", Definition("log(0.0001,0.01)"));
+        var random = new RandomSampler(5);
+        var proposed = Enumerable.Range(0, 4).Select(_ => empty.Propose(random, Space).Point).ToList();
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => random.Propose(Space, [], i)), proposed);
+    }
+
+    [Fact]
+    public void A_trial_running_apart_writes_its_own_file_which_is_read_back()
+    {
+        var study = Finished("apart", 0);
+        Assert.Null(study.ReadTrial(12));
+        var trial = study.Propose(new TpeSampler(0), Space) with { History = new() { [1] = new(StringComparer.Ordinal) { ["val_accuracy"] = 0.5 } } };
+        study.WriteTrial(trial);
+        var read = study.ReadTrial(12)!;
+        Assert.Equal((TrialState.Running, 0.5), (read.State, read.History[1]["val_accuracy"]));
+        Assert.Equal(Path.Combine(Study.FolderOf(temp["apart"], "apart"), "trials", "12", Study.TrialFileName), Path.Combine(study.TrialFolder(12), Study.TrialFileName));
+        Assert.True(File.Exists(Path.Combine(study.TrialFolder(12), Study.TrialFileName)));
+    }
+
     [Fact]
     public void With_two_objectives_the_front_holds_the_trials_no_other_beats_and_a_pruned_trial_teaches_by_its_last_epoch()
     {
@@ -162,6 +213,10 @@ public class SearchTests : IDisposable
     [InlineData(new[] { "--search=tpe", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)", "--objective=speed:max" }, "--objective=speed:max")]
     [InlineData(new[] { "--search=tpe", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)", "--sweep=train.epochs=1,2" }, "give one")]
     [InlineData(new[] { "--study=a/b", "--target=Experiments" }, "--study=a/b")]
+    [InlineData(new[] { "--trial=1" }, "--trial runs one trial of a study as the study's file holds it: it needs --study")]
+    [InlineData(new[] { "--trial=1", "--study=lr", "--executor=slurm" }, "takes no --search, --executor=slurm")]
+    [InlineData(new[] { "--trial=1", "--study=lr", "--search=tpe", "--trials=4", "--space=train.learning_rate=log(1e-4,1e-2)" }, "takes no --search")]
+    [InlineData(new[] { "--trial=-1", "--study=lr" }, "--trial=-1: expected a whole number")]
     public void Bad_search_options_are_usage_errors_naming_the_option(string[] args, string message) =>
         Assert.Contains(message, Assert.Throws<UsageException>(() => CommandLine.Parse(args)).Message);
 
@@ -250,5 +305,38 @@ public class StudyHostTests : IDisposable
         Assert.Equal(0, again.ExitCode);
         Assert.DoesNotContain("== study", again.Output);
         Assert.Contains("3 trials (3 complete", again.Output);
+    }
+
+    [Fact]
+    public async Task A_later_run_of_a_pruned_point_continues_from_its_checkpoint_after_another_training_was_recorded()
+    {
+        TinyMnist.Write(temp["mirror"], temp["tiny-mnist.json"], train: 1000, test: 200);
+        string artifacts = temp["pruned"];
+        string[] run =
+        [
+            $"--artifacts={artifacts}", $"--mirror={temp["mirror"]}", $"--set=download.dataset={temp["tiny-mnist.json"]}", "--set=verify.validation=300",
+            "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact", "--set=train.epochs=3", "--set=train.threads=1",
+        ];
+        // A seed whose first trial learns (0.003) and whose second barely moves (1e-6): the halving pruner stops the second at its rung, epoch 2.
+        const string lr = "train.learning_rate=choice(0.003,0.000001)";
+        var space = SearchSpace.Parse([lr]);
+        int seed = Enumerable.Range(0, 100).First(s => new RandomSampler(s).Propose(space, [], 0)[0] == 0 && new RandomSampler(s).Propose(space, [], 1)[0] == 1);
+        var study = await HostTests.Host([.. run, "--search=random", $"--space={lr}", "--trials=2", $"--seed={seed}", "--prune=halving", "--study=halving"]);
+        Assert.True(study.ExitCode == 0, study.Output + study.Error);
+        var pruned = Study.Read(artifacts, "halving")!.Trials[1];
+        Assert.Equal((TrialState.Pruned, 2), (pruned.State, pruned.Epochs));
+
+        // Another point's training is recorded: what interrupted runs left in .staging goes, as after the next trial.
+        var other = await HostTests.Host([.. run, "--set=train.learning_rate=0.002", "--set=train.epochs=1"]);
+        Assert.True(other.ExitCode == 0, other.Output + other.Error);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(artifacts, ".staging"), "train*"));
+
+        // The pruned point, as a plain run: its two epochs come from the checkpoints the trial left, the third is trained.
+        var later = await HostTests.Host([.. run, .. pruned.Assignments.Select(a => $"--set={a}")]);
+        Assert.True(later.ExitCode == 0, later.Output + later.Error);
+        Assert.Contains("resuming from the epoch-2 checkpoint", later.Output);
+        Assert.Equal(["epoch 3/3: loss"], System.Text.RegularExpressions.Regex.Matches(later.Output, @"epoch \d/3: loss").Select(m => m.Value));
+        // Recorded now, under the same key: what the pruned trial left in the run cache is dropped.
+        Assert.Empty(Directory.GetDirectories(Path.Combine(artifacts, ".cache", "unfinished"), "train-*"));
     }
 }

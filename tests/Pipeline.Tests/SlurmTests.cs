@@ -40,17 +40,22 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
     /// <summary>The host on the small dataset (100 of its training images held out for validation: 600 images in three splits).</summary>
     async Task<Run> Host(string artifacts, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
+        using var process = Process.Start(Start(artifacts, environment, args))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return new Run(process.ExitCode, await output + await error);
+    }
+
+    ProcessStartInfo Start(string artifacts, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "Build.dll"), $"--artifacts={artifacts}", $"--mirror={fixture.Mirror}",
                      $"--mirror={TestHost.ModelsMirror}", $"--set=download.dataset={fixture.Definition}", "--set=verify.validation=100",
                      "--set=slurm.poll_seconds=0.2", .. args])
             start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return new Run(process.ExitCode, await output + await error);
+        return start;
     }
 
     /// <summary>Every output file of a stage (not its record) and its bytes' hash.</summary>
@@ -134,6 +139,117 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
             var local = await Local("Augment", $"augment-{seed}", "--set=augment.samples=300", $"--set=augment.seed={seed}");
             Assert.Equal(local, Outputs(Path.Combine(artifacts, "sweep", $"{point}", "augment")));
         }
+    }
+
+    [Fact]
+    public async Task A_study_on_Slurm_runs_its_trials_as_array_tasks_max_running_at_a_time_and_a_rerun_trains_nothing()
+    {
+        SlurmFixture.RequireCluster();
+        string artifacts = temp["study"];
+        string[] study =
+        [
+            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
+            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=4", "--study=lr",
+        ];
+        var run = await Host(artifacts, null, study);
+        Assert.True(run.ExitCode == 0, run.Output);
+        // Two batches of max_running trials, each one array job.
+        Assert.Contains("(--array=0-1%2)", run.Output);
+        Assert.Contains("(--array=2-3%2)", run.Output);
+        Assert.Matches(@"Verify +executed", run.Output); // here, once, before the trials
+
+        var done = Pipeline.Search.Study.Read(artifacts, "lr")!;
+        Assert.Equal(4, done.Trials.Count);
+        foreach (var trial in done.Trials)
+        {
+            Assert.Equal(Pipeline.Search.TrialState.Complete, trial.State);
+            Assert.NotNull(trial.Values["accuracy"]);
+            Assert.Equal(1, trial.Epochs);
+            string log = File.ReadAllText(Directory.GetFiles(Path.Combine(done.Folder, "logs"), $"slurm-*_{trial.Number}.out").Single());
+            Assert.Matches(@"Verify +restored \(cache\)", log);
+            Assert.Contains("epoch 1/1: loss", log);
+            Assert.True(File.Exists(Path.Combine(done.TrialFolder(trial.Number), "train", StageRecord.FileName)));
+        }
+        // Recorded in the shared experiment log, named as local trials are.
+        Assert.Equal(["lr-0", "lr-1", "lr-2", "lr-3"],
+            new Pipeline.Experiments.ExperimentLog(Path.Combine(artifacts, ".cache", "experiments")).All().Select(e => e.Name).Order(StringComparer.Ordinal));
+
+        var again = await Host(artifacts, null, study);
+        Assert.True(again.ExitCode == 0, again.Output);
+        Assert.DoesNotContain("Slurm job", again.Output);
+        Assert.DoesNotContain("epoch 1/1", again.Output);
+        Assert.Contains("4 trials (4 complete", again.Output);
+    }
+
+    [Fact]
+    public async Task A_study_whose_host_is_killed_while_its_trials_run_on_Slurm_continues_without_running_a_trial_twice()
+    {
+        SlurmFixture.RequireCluster();
+        string artifacts = temp["killed"];
+        string[] study =
+        [
+            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
+            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=4", "--study=killed",
+        ];
+        string jobFile = Path.Combine(Pipeline.Search.Study.FolderOf(artifacts, "killed"), "slurm-job.txt");
+        using (var process = Process.Start(Start(artifacts, null, study))!)
+        {
+            var output = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            // Killed once the first batch is submitted: its tasks go on without the host.
+            while (!process.HasExited && !File.Exists(jobFile)) await Task.Delay(20);
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            Assert.True(File.Exists(jobFile), $"the study ended before its first job was submitted:\n{await output}");
+        }
+        var killed = Pipeline.Search.Study.Read(artifacts, "killed")!;
+        Assert.Equal([Pipeline.Search.TrialState.Running, Pipeline.Search.TrialState.Running], killed.Trials.Select(t => t.State));
+
+        var rerun = await Host(artifacts, null, study);
+        Assert.True(rerun.ExitCode == 0, rerun.Output);
+        Assert.Matches(@"the last run left Slurm job \d+: waiting for it", rerun.Output);
+        Assert.DoesNotContain("(--array=0-1", rerun.Output);
+        Assert.Contains("(--array=2-3%2)", rerun.Output);
+        var done = Pipeline.Search.Study.Read(artifacts, "killed")!;
+        Assert.All(done.Trials, t => Assert.Equal(Pipeline.Search.TrialState.Complete, t.State));
+        Assert.Equal(killed.Trials.Select(t => t.Assignments), done.Trials.Take(2).Select(t => t.Assignments));
+        foreach (var trial in done.Trials) // each ran as one task, once
+            Assert.Single(Directory.GetFiles(Path.Combine(done.Folder, "logs"), $"slurm-*_{trial.Number}.out"));
+        Assert.False(File.Exists(jobFile));
+    }
+
+    [Fact]
+    public async Task Ctrl_C_cancels_a_study_s_Slurm_job_and_the_rerun_runs_its_trials_again()
+    {
+        SlurmFixture.RequireCluster();
+        string artifacts = temp["cancelled"];
+        string[] study =
+        [
+            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
+            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=2", "--study=cancelled",
+        ];
+        string jobFile = Path.Combine(Pipeline.Search.Study.FolderOf(artifacts, "cancelled"), "slurm-job.txt");
+        string job, rest;
+        using (var host = TestHost.StartInterruptible(Start(artifacts, null, study)))
+        {
+            var output = host.StandardOutput.ReadToEndAsync();
+            _ = host.StandardError.ReadToEndAsync();
+            while (!host.HasExited && !File.Exists(jobFile)) await Task.Delay(20);
+            job = File.Exists(jobFile) ? File.ReadAllText(jobFile).Trim() : "";
+            using (var kill = Process.Start("kill", ["-INT", host.Id.ToString()])) await kill.WaitForExitAsync();
+            await host.WaitForExitAsync();
+            rest = await output;
+            Assert.True(host.ExitCode == 1 && job.Length > 0, $"exit code {host.ExitCode}, job '{job}':\n{rest}");
+        }
+        Assert.Contains($"cancelled (Slurm job {job} too)", rest);
+        var squeue = Process.Start(new ProcessStartInfo("squeue", ["-h", "-j", job]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        string queued = await squeue.StandardOutput.ReadToEndAsync();
+        await squeue.WaitForExitAsync();
+        Assert.True(queued.Trim().Length == 0, $"job {job} is still queued: {queued}");
+
+        var rerun = await Host(artifacts, null, study);
+        Assert.True(rerun.ExitCode == 0, rerun.Output);
+        Assert.All(Pipeline.Search.Study.Read(artifacts, "cancelled")!.Trials, t => Assert.Equal(Pipeline.Search.TrialState.Complete, t.State));
     }
 
     [Theory]

@@ -141,6 +141,49 @@ public sealed class Study
         File.Move(partial, path, overwrite: true);
     }
 
+    /// <summary>
+    /// Proposes the next trial and adds it as running. The trials still running (those proposed earlier in a batch
+    /// among them) are in the sampler's history: TPE's constant liar spreads a batch out.
+    /// </summary>
+    public TrialRecord Propose(ISampler sampler, SearchSpace space)
+    {
+        var point = sampler.Propose(space, Observations(), Trials.Count);
+        var trial = new TrialRecord { Number = Trials.Count, Point = point, Assignments = space.Assignments(point), State = TrialState.Running };
+        Trials.Add(trial);
+        return trial;
+    }
+
+    /// <summary>
+    /// A trial's own folder, for a trial that runs apart (a Slurm task): its artifacts folder and <see cref="TrialFileName"/>,
+    /// which only that trial writes.
+    /// </summary>
+    public string TrialFolder(int number) => Path.Combine(Folder, "trials", number.ToString(CultureInfo.InvariantCulture));
+
+    public const string TrialFileName = "trial.json";
+
+    /// <summary>Writes a trial's state into its own folder, atomically: what a trial running apart reports.</summary>
+    public void WriteTrial(TrialRecord trial)
+    {
+        string path = Path.Combine(TrialFolder(trial.Number), TrialFileName), partial = path + ".partial";
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(partial, JsonSerializer.Serialize(trial, CanonicalJson.Indented) + "\n");
+        File.Move(partial, path, overwrite: true);
+    }
+
+    /// <summary>What a trial running apart last wrote of itself, or null (none yet, or unreadable: it is read again later).</summary>
+    public TrialRecord? ReadTrial(int number)
+    {
+        string path = Path.Combine(TrialFolder(number), TrialFileName);
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize<TrialRecord>(File.ReadAllText(path), CanonicalJson.Options) is { } t && t.Number == number ? t : null : null;
+        }
+        catch (Exception e) when (e is JsonException or IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Holds the study against a second host running it (waits up to <paramref name="wait"/>).</summary>
     public IDisposable Lock(TimeSpan wait, Action<string>? onWaiting = null) => ArtifactsLock.Acquire(Folder, wait, onWaiting);
 

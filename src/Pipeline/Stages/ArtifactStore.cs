@@ -183,15 +183,28 @@ public sealed class ArtifactStore(string root)
             }
         }
         var leftovers = Leftovers(stage.Name);
+        // What a stopped run under the same key left in the run cache (a pruned trial's checkpoints, say), from any folder it serves.
+        string? unfinished = fresh || resumeKey is null ? null : Cache?.Unfinished(stage.Name, resumeKey);
         Directory.CreateDirectory(staging);
         string final = StageDirectory(stage.Name);
-        var workspace = new StageWorkspace(staging, !fresh && Directory.Exists(final) ? final : null, fresh ? [] : leftovers)
+        var workspace = new StageWorkspace(staging, !fresh && Directory.Exists(final) ? final : null,
+            fresh ? [] : unfinished is null ? leftovers : [.. leftovers, unfinished])
         {
             ResumeKey = resumeKey,
             PreviousRecord = fresh ? null : ReadRecord(stage.Name),
         };
 
-        await produce(workspace, cancellation);
+        try
+        {
+            await produce(workspace, cancellation);
+        }
+        catch when (resumeKey is not null && Cache is not null)
+        {
+            // Stopped (pruned, cancelled, failed): its work stays here as a leftover and, for a later run under the same
+            // key in any folder this cache serves, in the cache.
+            Cache.KeepUnfinished(stage.Name, resumeKey, staging);
+            throw;
+        }
 
         var outputs = HashOutputs(workspace, cancellation);
         byte[] list = OutputManifest.Serialize(outputs);
@@ -223,6 +236,7 @@ public sealed class ArtifactStore(string root)
         foreach (var leftover in leftovers) Directory.Delete(leftover, recursive: true);
         if (Cache is not null)
         {
+            if (resumeKey is not null) Cache.DropUnfinished(stage.Name, resumeKey);
             Cache.Keep(record, outputs, final);
             await Cache.ShareAsync(record, outputs, final, cancellation);
         }

@@ -192,6 +192,48 @@ public sealed partial class RunCache(string root, Action<string> warn)
             .Where(r => r.Stage == stage && r.ResumeKey == resumeKey)
             .OrderByDescending(r => r.StartedAt);
 
+    string UnfinishedSlot(string stage, string resumeKey) => Path.Combine(Root, "unfinished", $"{stage}-{resumeKey}");
+
+    /// <summary>
+    /// Keeps what a resumable stage's run wrote before it stopped (<paramref name="folder"/>, linked, not copied where the
+    /// file system allows) under its resume key, for <see cref="Unfinished"/>. It replaces what an earlier stopped run
+    /// kept only if it holds at least as many files: a run offered that work copied it first, so one with fewer stopped
+    /// before it could.
+    /// </summary>
+    public void KeepUnfinished(string stage, string resumeKey, string folder)
+    {
+        string slot = UnfinishedSlot(stage, resumeKey), temp = $"{slot}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            if (!Directory.Exists(folder)) return;
+            var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
+            if (files.Length == 0 || Directory.Exists(slot) && Directory.GetFiles(slot, "*", SearchOption.AllDirectories).Length > files.Length) return;
+            foreach (var file in files)
+            {
+                string target = Path.Combine(temp, Path.GetRelativePath(folder, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                Place(file, target);
+            }
+            if (Directory.Exists(slot)) Directory.Delete(slot, recursive: true);
+            Directory.Move(temp, slot);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warn($"run cache {Root}: cannot keep {stage}'s unfinished run ({e.Message}); a later run of it starts over");
+            try { if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>The folder of what a stopped run of the stage under this resume key left (only to be read), or null.</summary>
+    public string? Unfinished(string stage, string resumeKey) => UnfinishedSlot(stage, resumeKey) is var slot && Directory.Exists(slot) ? slot : null;
+
+    /// <summary>Drops the stopped run's work once a run under its key is recorded (that run was offered it).</summary>
+    public void DropUnfinished(string stage, string resumeKey)
+    {
+        try { if (Unfinished(stage, resumeKey) is { } slot) Directory.Delete(slot, recursive: true); }
+        catch (IOException) { } // the next recorded run drops it
+    }
+
     /// <summary>
     /// Puts a cached run's files and output list into <paramref name="folder"/> (which must not exist), each checked
     /// against its hash. False, with the entry dropped and a warning, when one is missing or does not match.
@@ -269,6 +311,9 @@ public sealed partial class RunCache(string root, Action<string> warn)
             alive.Remove(run);
             evicted++;
         }
+        // Stopped runs' work is for resuming, not a result: a collection drops it all.
+        string unfinished = Path.Combine(Root, "unfinished");
+        if (Directory.Exists(unfinished)) Directory.Delete(unfinished, recursive: true);
         var referenced = alive.SelectMany(r => r.Outputs!.Select(o => o.Sha256).Append(r.Record.OutputHash)).ToHashSet();
         long freed = 0;
         string objects = Path.Combine(Root, "objects");

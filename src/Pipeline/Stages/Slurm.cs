@@ -72,7 +72,7 @@ public sealed partial class SlurmCluster(SlurmParameters parameters)
         Directory.CreateDirectory(logs);
         var args = new List<string>
         {
-            "--parsable", $"--job-name={name}", $"--array={ArraySpec(tasks)}{(parameters.MaxRunning > 0 ? $"%{parameters.MaxRunning}" : "")}",
+            "--parsable", $"--job-name={name}", $"--array={Array(tasks)}",
             $"--output={Path.Combine(logs, "slurm-%A_%a.out")}", $"--chdir={workingDirectory}",
             $"--cpus-per-task={parameters.CpusPerTask}",
         };
@@ -86,6 +86,9 @@ public sealed partial class SlurmCluster(SlurmParameters parameters)
         // --parsable prints "<job id>[;<cluster>]".
         return output.Trim().Split(';')[0];
     }
+
+    /// <summary>What <c>--array</c> gets: the tasks, and <c>%max_running</c> when that is set.</summary>
+    public string Array(IReadOnlyList<int> tasks) => $"{ArraySpec(tasks)}{(parameters.MaxRunning > 0 ? $"%{parameters.MaxRunning}" : "")}";
 
     /// <summary>"0-3", "2" or "0,2-3": the tasks as sbatch's --array takes them.</summary>
     public static string ArraySpec(IReadOnlyList<int> tasks)
@@ -116,7 +119,13 @@ public sealed partial class SlurmCluster(SlurmParameters parameters)
                 if (code != 0 && !error.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase))
                     throw new StageException($"squeue failed for Slurm job {job} (exit code {code}): {error.Trim()}");
                 var states = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[^1]).ToList();
-                if (states.Count == 0) break;
+                if (states.Count == 0)
+                {
+                    // squeue may not list a job it has just accepted: the controller's own record says whether it is over.
+                    if (!Ended(job).Any(t => t.State is "PENDING" or "CONFIGURING" or "RUNNING" or "COMPLETING")) break;
+                    await Task.Delay(TimeSpan.FromSeconds(parameters.PollSeconds), cancellation);
+                    continue;
+                }
                 int running = states.Count(s => s is "RUNNING" or "COMPLETING");
                 string now = $"Slurm job {job}: {tasks - states.Count} of {tasks} tasks ended, {running} running, {states.Count - running} pending";
                 if (now != said) progress(said = now);
