@@ -141,16 +141,19 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
         }
     }
 
+    /// <summary>A small random study on the cluster: one-epoch trials of the compact CNN, two Slurm tasks at a time.</summary>
+    static string[] SlurmStudy(string name, int trials) =>
+    [
+        "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
+        "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", $"--trials={trials}", $"--study={name}",
+    ];
+
     [Fact]
     public async Task A_study_on_Slurm_runs_its_trials_as_array_tasks_max_running_at_a_time_and_a_rerun_trains_nothing()
     {
         SlurmFixture.RequireCluster();
         string artifacts = temp["study"];
-        string[] study =
-        [
-            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
-            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=4", "--study=lr",
-        ];
+        string[] study = SlurmStudy("lr", trials: 4);
         var run = await Host(artifacts, null, study);
         Assert.True(run.ExitCode == 0, run.Output);
         // Two batches of max_running trials, each one array job.
@@ -186,11 +189,7 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
     {
         SlurmFixture.RequireCluster();
         string artifacts = temp["killed"];
-        string[] study =
-        [
-            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
-            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=4", "--study=killed",
-        ];
+        string[] study = SlurmStudy("killed", trials: 4);
         string jobFile = Path.Combine(Pipeline.Search.Study.FolderOf(artifacts, "killed"), "slurm-job.txt");
         using (var process = Process.Start(Start(artifacts, null, study))!)
         {
@@ -223,11 +222,7 @@ public class SlurmTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>, IDi
     {
         SlurmFixture.RequireCluster();
         string artifacts = temp["cancelled"];
-        string[] study =
-        [
-            "--executor=slurm", "--set=slurm.max_running=2", "--set=augment.samples=100", "--set=transfer.enabled=false", "--set=train.model=compact",
-            "--set=train.epochs=1", "--set=train.threads=1", "--search=random", "--space=train.learning_rate=log(1e-4,1e-2)", "--trials=2", "--study=cancelled",
-        ];
+        string[] study = SlurmStudy("cancelled", trials: 2);
         string jobFile = Path.Combine(Pipeline.Search.Study.FolderOf(artifacts, "cancelled"), "slurm-job.txt");
         string job, rest;
         using (var host = TestHost.StartInterruptible(Start(artifacts, null, study)))
