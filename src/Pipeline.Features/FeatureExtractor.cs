@@ -86,7 +86,7 @@ public static class FeatureExtractor
                 }
                 catch
                 {
-                    prepared.Wait(TimeSpan.FromSeconds(30)); // the worker must not outlive the split it reads
+                    ((IAsyncResult)prepared).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30)); // the worker must not outlive the split it reads; its own error must not hide this one
                     throw;
                 }
                 progress.Add(count);
