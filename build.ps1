@@ -21,5 +21,6 @@ if (Test-Stale) {
     if ($LASTEXITCODE -ne 0) { $log | Write-Host; exit $LASTEXITCODE }
     New-Item -ItemType File -Force -Path $stamp | Out-Null
 }
+if (-not $env:MALLOC_ARENA_MAX) { $env:MALLOC_ARENA_MAX = '1' } # glibc only: one malloc arena (see build.sh)
 & dotnet $hostDll @args
 exit $LASTEXITCODE

@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Features;
 
@@ -16,6 +18,7 @@ public sealed class ImagePreprocessor
     readonly int rows, columns, channels;
     readonly Tap[] xTaps, yTaps;
     readonly float[] across; // each source row, already resized horizontally
+    readonly float[] row; // one output row, resized both ways
 
     /// <summary>Output pixel i reads source pixels Low and High, with weight Frac on High.</summary>
     internal readonly record struct Tap(int Low, int High, float Frac);
@@ -27,6 +30,7 @@ public sealed class ImagePreprocessor
         xTaps = Taps(columns, size);
         yTaps = Taps(rows, size);
         across = new float[rows * size];
+        row = new float[size];
     }
 
     public int Size { get; }
@@ -55,21 +59,40 @@ public sealed class ImagePreprocessor
         int source = rows * columns, plane = Size * Size;
         if (image.Length != channels * source) throw new ArgumentException($"expected {channels}×{rows}×{columns} bytes, got {image.Length}", nameof(image));
         if (tensor.Length < TensorLength) throw new ArgumentException($"needs {TensorLength} floats, got {tensor.Length}", nameof(tensor));
-        // A gray plane is resized into the blue channel's place first; each output channel is then one vectorised
-        // affine map of its resized plane (for gray, the same plane three times).
-        int ResizedAt(int channel) => channels == 1 ? 2 : channel;
+        // Each output row is resized once into a scratch row and mapped straight into its channel's row (a gray row
+        // into all three): the tensor is written once, never read back.
         for (int c = 0; c < channels; c++)
-            Resize(image.Slice(c * source, source), tensor.Slice(ResizedAt(c) * plane, plane));
-        for (int c = 0; c < 3; c++)
         {
-            var channel = tensor.Slice(c * plane, plane);
-            TensorPrimitives.Multiply(tensor.Slice(ResizedAt(c) * plane, plane), 1 / Std[c], channel);
-            TensorPrimitives.Add(channel, -Mean[c] / Std[c], channel);
+            ResizeAcross(image.Slice(c * source, source));
+            for (int y = 0; y < Size; y++)
+            {
+                var t = yTaps[y];
+                TensorPrimitives.Lerp(across.AsSpan(t.Low * Size, Size), across.AsSpan(t.High * Size, Size), t.Frac, row);
+                var (first, last) = channels == 1 ? (0, 2) : (c, c); // a gray row goes into all three channels
+                for (int k = first; k <= last; k++)
+                    ScaleShift(row, 1 / Std[k], -Mean[k] / Std[k], tensor.Slice(k * plane + y * Size, Size));
+            }
         }
     }
 
-    /// <summary>One plane of bytes to Size × Size values in 0..1: across each row, then down each column.</summary>
-    void Resize(ReadOnlySpan<byte> plane, Span<float> resized)
+    /// <summary>(x · scale) + shift, rounded after each operation as TransferGraph's Mul then Add
+    /// (TensorPrimitives has no MultiplyAdd of two scalars).</summary>
+    static void ScaleShift(ReadOnlySpan<float> x, float scale, float shift, Span<float> destination)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var (s, t) = (new Vector<float>(scale), new Vector<float>(shift));
+            var from = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var to = MemoryMarshal.Cast<float, Vector<float>>(destination);
+            for (int v = 0; v < from.Length; v++) to[v] = from[v] * s + t;
+            i = from.Length * Vector<float>.Count;
+        }
+        for (; i < x.Length; i++) destination[i] = x[i] * scale + shift;
+    }
+
+    /// <summary>Each source row of one plane of bytes to Size values in 0..1 (the horizontal half of the resize).</summary>
+    void ResizeAcross(ReadOnlySpan<byte> plane)
     {
         for (int r = 0; r < rows; r++)
             for (int x = 0; x < Size; x++)
@@ -78,10 +101,5 @@ public sealed class ImagePreprocessor
                 float low = plane[r * columns + t.Low] / 255f, high = plane[r * columns + t.High] / 255f;
                 across[r * Size + x] = low + (high - low) * t.Frac;
             }
-        for (int y = 0; y < Size; y++)
-        {
-            var t = yTaps[y];
-            TensorPrimitives.Lerp(across.AsSpan(t.Low * Size, Size), across.AsSpan(t.High * Size, Size), t.Frac, resized.Slice(y * Size, Size));
-        }
     }
 }
