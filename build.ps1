@@ -21,7 +21,5 @@ if (Test-Stale) {
     if ($LASTEXITCODE -ne 0) { $log | Write-Host; exit $LASTEXITCODE }
     New-Item -ItemType File -Force -Path $stamp | Out-Null
 }
-# glibc only (see build.sh): one malloc arena, a one-chunk thread cache; the user's own tunables after ours win.
-$env:GLIBC_TUNABLES = 'glibc.malloc.arena_max=1:glibc.malloc.tcache_count=1' + $(if ($env:GLIBC_TUNABLES) { ':' + $env:GLIBC_TUNABLES } else { '' })
 & dotnet $hostDll @args
 exit $LASTEXITCODE

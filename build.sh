@@ -22,7 +22,4 @@ if stale; then
   fi
   touch "$stamp"
 fi
-# glibc malloc settings read only at a process's start (MallocTuning says why): one arena, a one-chunk thread cache.
-# The user's own GLIBC_TUNABLES come after these, so they win.
-export GLIBC_TUNABLES="glibc.malloc.arena_max=1:glibc.malloc.tcache_count=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
 exec dotnet "$host" "$@"
