@@ -15,6 +15,10 @@ public sealed class ImagePreprocessor
     public static readonly float[] Mean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] Std = [0.229f, 0.224f, 0.225f];
 
+    /// <summary>The per-channel (x − mean) / std as x · Scale + Shift, the form both this class and TransferGraph compute.</summary>
+    internal static readonly float[] Scale = [.. Std.Select(s => 1 / s)];
+    internal static readonly float[] Shift = [.. Mean.Zip(Std, (m, s) => -m / s)];
+
     readonly int rows, columns, channels;
     readonly Tap[] xTaps, yTaps;
     readonly float[] across; // each source row, already resized horizontally
@@ -64,13 +68,13 @@ public sealed class ImagePreprocessor
         for (int c = 0; c < channels; c++)
         {
             ResizeAcross(image.Slice(c * source, source));
+            var (first, last) = channels == 1 ? (0, 2) : (c, c); // a gray row goes into all three channels
             for (int y = 0; y < Size; y++)
             {
                 var t = yTaps[y];
                 TensorPrimitives.Lerp(across.AsSpan(t.Low * Size, Size), across.AsSpan(t.High * Size, Size), t.Frac, row);
-                var (first, last) = channels == 1 ? (0, 2) : (c, c); // a gray row goes into all three channels
                 for (int k = first; k <= last; k++)
-                    ScaleShift(row, 1 / Std[k], -Mean[k] / Std[k], tensor.Slice(k * plane + y * Size, Size));
+                    ScaleShift(row, Scale[k], Shift[k], tensor.Slice(k * plane + y * Size, Size));
             }
         }
     }

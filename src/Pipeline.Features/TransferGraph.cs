@@ -130,8 +130,8 @@ public static class TransferGraph
             Int64Tensor("resize.y_high", [size], yTaps.Select(t => (long)t.High).ToArray()),
             DoubleTensor("resize.y_keep", [size, 1], yTaps.Select(t => (double)(1 - t.Frac)).ToArray()),
             FloatTensor("resize.y_frac", [size, 1], yTaps.Select(t => t.Frac).ToArray()),
-            FloatTensor("imagenet.scale", [1, 3, 1, 1], ImagePreprocessor.Std.Select(s => 1 / s).ToArray()),
-            FloatTensor("imagenet.shift", [1, 3, 1, 1], ImagePreprocessor.Mean.Zip(ImagePreprocessor.Std, (m, s) => -m / s).ToArray()),
+            FloatTensor("imagenet.scale", [1, 3, 1, 1], ImagePreprocessor.Scale),
+            FloatTensor("imagenet.shift", [1, 3, 1, 1], ImagePreprocessor.Shift),
         ];
         return (nodes, constants);
     }
