@@ -22,4 +22,20 @@ if stale; then
   fi
   touch "$stamp"
 fi
+
+# libtorch's large aligned buffers fragment glibc's heap (Train at 580×580 held 1.4–2.0 GB for 0.4 GB live): the host
+# runs on tcmalloc when it is installed (Debian: libtcmalloc-minimal4), 0.75 GB there and no slower; docs/scaling.md.
+case "${PIPELINE_MALLOC:-tcmalloc}" in
+  tcmalloc)
+    lib="/usr/lib/$(uname -m)-linux-gnu/libtcmalloc_minimal.so.4"
+    [[ -f "$lib" ]] || lib="/usr/lib64/libtcmalloc_minimal.so.4"
+    if [[ -f "$lib" && "${LD_PRELOAD:-}" != *libtcmalloc* ]]; then
+      export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
+    elif [[ ! -f "$lib" && -n "${PIPELINE_MALLOC:-}" ]]; then
+      echo "PIPELINE_MALLOC=tcmalloc: libtcmalloc_minimal.so.4 is not installed (Debian: apt-get install libtcmalloc-minimal4)" >&2
+      exit 2
+    fi ;;
+  glibc) ;;
+  *) echo "PIPELINE_MALLOC must be tcmalloc or glibc, not '$PIPELINE_MALLOC'" >&2; exit 2 ;;
+esac
 exec dotnet "$host" "$@"

@@ -3,8 +3,10 @@
 # Everything the suite needs outside NuGet is set up here, and only here: Debian's python3-pil and python3-onnx (the
 # checks against PIL and onnx.checker), nginx (the shared-cache tests), five font packages (digits rendered for
 # Predict's framing check), chromium and npm (the report's browser tests: Playwright drives /usr/bin/chromium; the
-# Report task runs npm ci on build/report/package-lock.json) and a single-node Slurm cluster (the Cluster tests). As root it installs what is missing and starts the cluster (stopped again at the end); as another user it
-# stops at once naming what is missing and the command that installs it (exit 2). Ends with "N passed, N failed".
+# Report task runs npm ci on build/report/package-lock.json), libtcmalloc-minimal4 (the heap build.sh runs the host
+# on) and a single-node Slurm cluster (the Cluster tests). As root it installs what is missing and starts the cluster
+# (stopped again at the end); as another user it stops at once naming what is missing and the command that installs it
+# (exit 2). Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -36,6 +38,8 @@ else
   command -v munged >/dev/null || missing+=(munge)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   command -v npm >/dev/null || missing+=(npm)
+  # The heap build.sh runs the host on (docs/scaling.md): CI's large-data check holds Train's memory to it.
+  [[ -f /usr/lib/$(uname -m)-linux-gnu/libtcmalloc_minimal.so.4 ]] || missing+=(libtcmalloc-minimal4)
   # The fonts that tests/make_font_digits.py renders digits from, for Predict's framing check.
   for font in truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core opentype/comic-neue/ComicNeue-Regular.otf:fonts-comic-neue \
       opentype/dancingscript/DancingScript-Regular.otf:fonts-dancingscript \
@@ -50,7 +54,7 @@ install them with:  sudo apt-get install -y ${missing[*]}
     fi
     build/slurm/local-cluster.sh status >/dev/null 2>&1 \
       || stop "the Slurm cluster is not up: start it with  sudo build/slurm/local-cluster.sh start"
-    say "python3-pil, python3-onnx, nginx, slurm-wlm, munge, chromium, npm and the fonts are installed; the Slurm cluster is up"
+    say "python3-pil, python3-onnx, nginx, slurm-wlm, munge, chromium, npm, libtcmalloc-minimal4 and the fonts are installed; the Slurm cluster is up"
   else
     if ((${#missing[@]})); then
       say "installing ${missing[*]} (Debian packages; nginx through build/cache/nginx.sh install, which keeps Debian's server from starting)"
@@ -62,7 +66,7 @@ install them with:  sudo apt-get install -y ${missing[*]}
       fi
       build/cache/nginx.sh install || stop "build/cache/nginx.sh install failed"
     else
-      say "python3-pil, python3-onnx, nginx, slurm-wlm, munge, chromium, npm and the fonts are installed"
+      say "python3-pil, python3-onnx, nginx, slurm-wlm, munge, chromium, npm, libtcmalloc-minimal4 and the fonts are installed"
     fi
     if build/slurm/local-cluster.sh status >/dev/null 2>&1; then
       say "the Slurm cluster is up"

@@ -4,7 +4,7 @@
 # stage alone in its own process (--exclusive) under /usr/bin/time -v. Prints per stage: wall time, images/s, peak RSS.
 #
 #   bench/scale.sh                       N=2500 SIZE=128 MODEL=pooled BATCH=64 SAMPLES=1000 EPOCH_IMAGES=0
-#   N=2500 SIZE=580 BATCH=8 EPOCH_IMAGES=500 bench/scale.sh    the 10 GB point (4N = 10,000 images of 3×580×580)
+#   N=2500 SIZE=580 BATCH=4 EPOCH_IMAGES=500 bench/scale.sh    the 10 GB point (4N = 10,000 images of 3×580×580)
 #
 # EPOCH_IMAGES caps Train's epoch (train.epoch_images; 0 = the whole split): memory does not depend on it, and a
 # whole epoch over 10 GB takes hours on 2 cores. Train's images/s counts the images it trained on.
@@ -31,7 +31,11 @@ JSON
   for stage in Download Verify Augment Train Evaluate; do
     log="$work/$stage-$images.log"
     /usr/bin/time -v ./build.sh --target=$stage --exclusive "${common[@]}" > "$log" 2>&1 || { echo "$stage failed: $log" >&2; tail -5 "$log" >&2; exit 1; }
-    [[ $stage == Download ]] && continue
+    if [[ $stage == Download ]]; then
+      # The heap the host ran on (build.sh preloads tcmalloc when installed; PIPELINE_MALLOC=glibc opts out).
+      [[ $k == 1 ]] && echo "# host heap: $($py -c 'import json, sys; print(json.load(open(sys.argv[1]))["tools"].get("malloc"))' "$art/download/stage.json")"
+      continue
+    fi
     secs=$(grep 'Elapsed (wall' "$log" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
     rss=$(grep 'Maximum resident' "$log" | awk '{print int($NF/1024)}')
     count=$images; [[ $stage == Augment ]] && count=$samples

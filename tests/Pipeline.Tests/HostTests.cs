@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Pipeline.Stages;
 
 
@@ -173,6 +174,23 @@ public class HostTests : IDisposable
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(message, run.Error);
         Assert.False(Directory.Exists(Artifacts)); // nothing written
+    }
+
+    [Fact]
+    public async Task Each_record_names_the_heap_its_process_ran_on()
+    {
+        // build.sh preloads tcmalloc when installed (test.sh installs it); a record must say which heap a run had.
+        string arch = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "aarch64" : "x86_64";
+        string tcmalloc = $"/usr/lib/{arch}-linux-gnu/libtcmalloc_minimal.so.4";
+        Assert.True(File.Exists(tcmalloc), $"{tcmalloc} is missing: test.sh installs libtcmalloc-minimal4");
+        foreach (var (preload, heap) in new[] { (tcmalloc, "tcmalloc"), ("", "glibc") })
+        {
+            string artifacts = temp[$"artifacts-{heap}"];
+            var run = await HostWith(new Dictionary<string, string> { ["LD_PRELOAD"] = preload },
+                $"--artifacts={artifacts}", $"--mirror={TestHost.MnistMirror}", "--target=Download");
+            Assert.True(run.ExitCode == 0, run.Output + run.Error);
+            Assert.Equal(heap, StageRecord.TryRead(Path.Combine(artifacts, "download"))!.Tools["malloc"]);
+        }
     }
 
     [Fact]

@@ -305,6 +305,7 @@ public sealed class ArtifactStore(string root)
     {
         ["dotnet"] = Environment.Version.ToString(),
         ["os"] = RuntimeInformation.OSDescription,
+        ["malloc"] = Runtime.MallocTuning.Allocator,
         ["pipeline"] = typeof(ArtifactStore).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown",
     };
 }
