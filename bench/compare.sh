@@ -9,6 +9,8 @@
 #   PAIRS=5 TRAIN_EPOCHS=4 bench/compare.sh
 #   bench/compare.sh train                only some figures (train, export, augment, featurize)
 #   bench/compare.sh --table              the table of the last run's measurements again
+#   ISA=avx2 bench/compare.sh train       libtorch limited to AVX2/FMA on both sides (ATen, oneDNN, MKL): an
+#                                         AVX-512 host running the code paths an AVX2-only host takes (not its speed)
 #
 # Peers: ../shared/bench/seed_pytorch.py (PyTorch, with the glibc tunables its README documents),
 # ../shared/bench/seed_export.py (matplotlib imsave), Augmentor 0.2.12 (import Augmentor, or AUGMENTOR_SRC=a checkout
@@ -22,6 +24,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 pairs=${PAIRS:-3}
+case ${ISA:-} in
+  "") ;;
+  avx2) export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ;;
+  *) echo "bench/compare.sh: ISA must be avx2 or unset, not '$ISA'" >&2; exit 2 ;;
+esac
 epochs=${TRAIN_EPOCHS:-3}          # steady state: every epoch after the first
 export_n=${EXPORT_N:-5000}         # images per split for the project (3 splits), images for the peer
 augment_n=${AUGMENT_N:-10000}
@@ -162,7 +169,7 @@ for figure in $figures; do
 done
 
 fi
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(awk -F': ' '/^cpu family/ {print $2; exit}' /proc/cpuinfo), model $(awk -F': ' '/^model\t/ {print $2; exit}' /proc/cpuinfo), $(grep -qw avx512f /proc/cpuinfo && echo "AVX-512" || echo "no AVX-512"))"
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(awk -F': ' '/^cpu family/ {print $2; exit}' /proc/cpuinfo), model $(awk -F': ' '/^model\t/ {print $2; exit}' /proc/cpuinfo), $(grep -qw avx512f /proc/cpuinfo && echo "AVX-512" || echo "no AVX-512"))${ISA:+, libtorch limited to AVX2 (ISA=avx2)}"
 $py - "$results" "$cpu" "$(nproc)" "$augment_peer" "$epochs" "$export_n" "$augment_n" "$featurize_size" "$featurize_threads" "$featurize_batch" <<'PY'
 import json, statistics as s, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -45,6 +45,9 @@ public sealed class TrainStage : Stage<TrainStage>
         using var train = new ImageExamples(splits);
         long stepBytes = MemoryEstimate.Check(parameters.Model, dataset.Classes.Count, train.ExampleShape, parameters.BatchSize, "train.batch_size");
         workspace.Metrics["estimated_step_mb"] = Math.Round(stepBytes / 1048576.0);
+        if (stepBytes > 512L << 20 && MallocTuning.Allocator == "glibc" && Environment.GetEnvironmentVariable("PIPELINE_MALLOC") != "glibc")
+            context.Log.Warning("train: a step of about {StepMb:N0} MB on glibc's heap, which can hold two to three times that; " +
+                "with libtcmalloc-minimal4 installed build.sh runs the host on tcmalloc (docs/scaling.md)", stepBytes >> 20);
         context.Log.Information("train: {Model} on {Train:N0} training images ({Splits}), {Validation:N0} validation; {Threads} threads, MKL path {Mkl}",
             parameters.Model, train.Count, string.Join(" + ", splits.Select(s => $"{s.Count:N0} {s.Name}")), validation.Count,
             workspace.Tools["torch_threads"], workspace.Tools["mkl_cpu_path"]);
