@@ -271,6 +271,21 @@ public class FolderDatasetTests : IDisposable
     }
 
     [Fact]
+    public async Task A_class_folder_named_with_a_backslash_is_refused_by_its_name()
+    {
+        // On Linux and macOS a backslash is part of a folder's name, not a separator: the class is refused as a name,
+        // not split into two folders that do not exist.
+        if (OperatingSystem.IsWindows()) return; // there a backslash is a separator and cannot be in a name
+        Build(temp["clothes"], "--per-class", "2");
+        string first = Directory.GetDirectories(temp["clothes"]).Order(StringComparer.Ordinal).First();
+        Directory.Move(first, first + "\\x");
+        string definition = Definition("""{ "name": "clothes", "kind": "folder", "path": "clothes", "channels": 3, "image_size": 16 }""");
+        var error = await Assert.ThrowsAsync<DatasetException>(() => Verify(definition));
+        Assert.Contains($"{Path.GetFileName(first)}\\x", error.Message);
+        Assert.Contains("is not safe as a folder name", error.Message);
+    }
+
+    [Fact]
     public void A_folder_definition_is_checked_as_strictly_as_an_IDX_one()
     {
         DatasetException Load(string json) => Assert.Throws<DatasetException>(() => DatasetDefinition.Load(Definition(json, "bad.json"), temp.Path));

@@ -84,7 +84,7 @@ public sealed class DownloadStage : Stage<DownloadStage>
             // An archive of one folder (clothes.zip holding clothes/…) has that folder as the dataset's root.
             string root = Extracted;
             while (Visible(Directory.GetFiles(workspace.PathOf(root))).Length == 0 && Visible(Directory.GetDirectories(workspace.PathOf(root))) is [var only])
-                root = Path.GetRelativePath(workspace.Directory, only).Replace('\\', '/');
+                root = Path.GetRelativePath(workspace.Directory, only).Replace(Path.DirectorySeparatorChar, '/');
             listing = FolderListing.Scan(workspace.PathOf(root), root, () => null, archive.FileName);
         }
         else

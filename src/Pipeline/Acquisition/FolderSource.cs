@@ -80,7 +80,7 @@ public sealed record FolderListing(IReadOnlyList<FolderFile> Files, string Root)
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false };
         var found = new System.IO.Enumeration.FileSystemEnumerable<(string Path, long Size, long Modified)>(root,
                 (ref System.IO.Enumeration.FileSystemEntry entry) =>
-                    (System.IO.Path.Join(entry.Directory[root.Length..].TrimStart("/\\"), entry.FileName).Replace('\\', '/'),
+                    (System.IO.Path.Join(entry.Directory[root.Length..].TrimStart(System.IO.Path.DirectorySeparatorChar), entry.FileName).Replace(System.IO.Path.DirectorySeparatorChar, '/'),
                      entry.Length, entry.LastWriteTimeUtc.UtcTicks), options)
             { ShouldIncludePredicate = (ref System.IO.Enumeration.FileSystemEntry entry) => !entry.IsDirectory }
             .Where(f => f.Path.Split('/').All(Visible))

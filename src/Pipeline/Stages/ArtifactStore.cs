@@ -292,7 +292,7 @@ public sealed class ArtifactStore(string root)
         var outputs = new OutputFile[files.Length];
         Parallel.For(0, files.Length, new ParallelOptions { CancellationToken = cancellation }, i =>
         {
-            string relative = Path.GetRelativePath(dir, files[i]).Replace('\\', '/');
+            string relative = Path.GetRelativePath(dir, files[i]).Replace(Path.DirectorySeparatorChar, '/');
             var info = new FileInfo(files[i]);
             outputs[i] = workspace.Declared(relative) is { } known && known.Size == info.Length
                 ? known

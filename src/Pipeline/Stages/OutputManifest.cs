@@ -63,7 +63,7 @@ public static class OutputManifest
     public static string Stamp(string folder)
     {
         string[] directories = ["", .. Directory.EnumerateDirectories(folder, "*", SearchOption.AllDirectories)
-            .Select(d => Path.GetRelativePath(folder, d).Replace('\\', '/'))];
+            .Select(d => Path.GetRelativePath(folder, d).Replace(Path.DirectorySeparatorChar, '/'))];
         var found = new List<(string Path, long Size, long Ticks)>[directories.Length];
         Parallel.For(0, directories.Length, i =>
         {
