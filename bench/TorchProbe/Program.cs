@@ -12,6 +12,8 @@ using static TorchSharp.torch.nn.functional;
 // bench/TorchProbe dense [BATCH]    the reference's three dense-layer GEMMs (forward, weight and input gradients)
 //                                    in GFLOP/s, each as a fraction of the 4096² probe measured alternately with them
 // bench/TorchProbe layers [BATCH]    each layer's forward time in training mode, ms per batch (PROBE_MODEL as above)
+// bench/TorchProbe convrelu [BATCH]  the reference's first layer (3×3 conv and ReLU) forward and backward: libtorch's
+//                                    ops against ConvRelu, alternately, ms per batch (medians), and their largest difference
 string mode = args.Length > 0 ? args[0] : "gemm";
 TorchRuntime.Initialize(0, mklIntelPath: Environment.GetEnvironmentVariable("PROBE_MKL_INTEL") != "0", Path.Combine(Path.GetTempPath(), "pipeline-probe"));
 
@@ -35,6 +37,8 @@ else if (mode == "dense")
     await Task.Run(Dense);
 else if (mode == "profile")
     await Task.Run(Profile);
+else if (mode == "convrelu")
+    await Task.Run(ConvReluProbe);
 else if (mode == "layers")
 {
     int batch = args.Length > 1 ? int.Parse(args[1]) : 256;
@@ -117,7 +121,7 @@ void Profile()
         Tensor x = null!, y = null!, logits = null!, loss = null!;
         Time("0 gather batch", () => { var idx = arange(start, start + batch); x = images.index_select(0, idx); y = labels.index_select(0, idx); });
         Time("1 forward", () => { logits = model.call(x); loss = cross_entropy(logits, y); });
-        Time("2 zero_grad", () => optimizer.zero_grad());
+        Time("2 zero_grad", () => model.zero_grad(set_to_none: true));
         Time("3 backward", () => loss.backward());
         Time("4 optimizer step", () => optimizer.step());
         Time("5 item/argmax", () => { loss.item<float>(); logits.argmax(1).eq(y).sum().item<long>(); });
@@ -125,6 +129,46 @@ void Profile()
     }
     double seconds = total.Elapsed.TotalSeconds;
     Console.WriteLine(JsonSerializer.Serialize(new { probe = "profile", model = name, batch, adam = optimizer.GetType().Name, images_per_second = Math.Round(batches * batch / seconds), ms_per_batch = phases.ToDictionary(p => p.Key, p => Math.Round(p.Value / batches, 2)) }));
+}
+
+void ConvReluProbe()
+{
+    int batch = args.Length > 1 ? int.Parse(args[1]) : 512;
+    random.manual_seed(1);
+    using var conv = nn.Conv2d(1, 32, 3);
+    using var x = rand(batch, 1, 28, 28);
+    using var upstream = randn(batch, 32, 26, 26);
+    var sides = new (string Name, Func<Tensor, Tensor, Tensor, Tensor> Run)[]
+    {
+        ("libtorch", (xi, w, b) => relu(conv2d(xi, w, b))),
+        ("ConvRelu", ConvRelu.Apply),
+    };
+    var times = sides.ToDictionary(s => s.Name, _ => (Forward: new List<double>(), Backward: new List<double>()));
+    var results = new Dictionary<string, (float[] Y, float[] Gw, float[] Gb)>();
+    for (int round = 0; round < 23; round++)
+        foreach (var (name, run) in sides)
+        {
+            using var scope = NewDisposeScope();
+            var w = conv.weight!.detach().clone().requires_grad_(true);
+            var b = conv.bias!.detach().clone().requires_grad_(true);
+            var watch = Stopwatch.StartNew();
+            var y = run(x, w, b);
+            double forward = watch.Elapsed.TotalMilliseconds;
+            watch.Restart();
+            y.backward([upstream]);
+            double backward = watch.Elapsed.TotalMilliseconds;
+            if (round >= 3) { times[name].Forward.Add(forward); times[name].Backward.Add(backward); }
+            if (round == 0) results[name] = (y.data<float>().ToArray(), w.grad!.data<float>().ToArray(), b.grad!.data<float>().ToArray());
+        }
+    static double MaxRelative(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second) / Math.Max(1e-3, Math.Abs(p.First)));
+    var (ly, lw, lb) = results["libtorch"];
+    var (fy, fw, fb) = results["ConvRelu"];
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        probe = "convrelu", batch,
+        ms_per_batch = times.ToDictionary(t => t.Key, t => new { forward = Math.Round(Median(t.Value.Forward), 2), backward = Math.Round(Median(t.Value.Backward), 2) }),
+        largest_relative_difference = new { output = MaxRelative(ly, fy), weight_gradient = MaxRelative(lw, fw), bias_gradient = MaxRelative(lb, fb) },
+    }));
 }
 
 static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);

@@ -107,6 +107,11 @@ public static class OnnxExport
             switch (layer)
             {
                 case Conv2d conv: Conv(name, conv); break;
+                case Conv2dRelu fused:
+                    Node("Conv", name, [current, Initializer(name + ".weight", fused.weight), Initializer(name + ".bias", fused.bias)],
+                        IntsAttribute("kernel_shape", [3, 3]), IntsAttribute("pads", [0, 0, 0, 0]), IntsAttribute("strides", [1, 1]));
+                    Node("Relu", "relu");
+                    break;
                 case BatchNorm2d norm: BatchNorm(name, norm); break;
                 case ReLU: Node("Relu", name); break;
                 case MaxPool2d pool: MaxPool(name, pool); break;
@@ -226,7 +231,7 @@ public static class OnnxExport
 
         OnnxExportException Unsupported(string layer, string what) =>
             new($"cannot export layer '{layer}' ({what}) of model '{modelName}' to ONNX yet; "
-                + "the exporter knows Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d to 1×1, Flatten, Linear, Dropout, Identity and Sequential");
+                + "the exporter knows Conv2d, Conv2dRelu, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d to 1×1, Flatten, Linear, Dropout, Identity and Sequential");
 
         public WireMessage Build(WireMessage inputInfo, int classes)
         {

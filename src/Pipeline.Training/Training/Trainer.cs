@@ -59,7 +59,7 @@ public sealed class Trainer : IDisposable
             var labels = batch.Labels();
             var logits = Model.call(batch.Inputs());
             var loss = cross_entropy(logits, labels, label_smoothing: parameters.LabelSmoothing);
-            optimizer.zero_grad();
+            Model.zero_grad(set_to_none: true);
             loss.backward();
             optimizer.step();
             lossSum += loss.item<float>() * (double)size;
