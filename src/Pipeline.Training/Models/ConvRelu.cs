@@ -123,7 +123,6 @@ public static class ConvRelu
                 float* os = (float*)outPtr + (long)image * l.Filters * outH * outW;
                 byte* ms = maskPtr == 0 ? null : (byte*)maskPtr + (long)image * l.Filters * outH * starts;
                 long plane = (long)outH * outW, maskPlane = (long)outH * starts;
-                var zero = Vector256<float>.Zero;
                 // Pointers, not the arrays: no bounds check on the taps in the inner loop.
                 fixed (float* w = weights, b = biases)
                 {
@@ -168,13 +167,8 @@ public static class ConvRelu
                                     acc = Vector256.FusedMultiplyAdd(Vector256.Load(r2 + j + 2), w8, acc);
                                     acd = Vector256.FusedMultiplyAdd(Vector256.Load(q2 + j + 2), w8, acd);
                                     byte bits = l.Bits(s);
-                                    Vector256.Max(acc, zero).Store(of + (long)i * outW + j);
-                                    Vector256.Max(acd, zero).Store(of + (long)i2 * outW + j);
-                                    if (mf != null)
-                                    {
-                                        mf[(long)i * starts + s] = (byte)(Vector256.GreaterThan(acc, zero).ExtractMostSignificantBits() & bits);
-                                        mf[(long)i2 * starts + s] = (byte)(Vector256.GreaterThan(acd, zero).ExtractMostSignificantBits() & bits);
-                                    }
+                                    StoreRelu(acc, of + (long)i * outW + j, mf == null ? null : mf + (long)i * starts + s, bits);
+                                    StoreRelu(acd, of + (long)i2 * outW + j, mf == null ? null : mf + (long)i2 * starts + s, bits);
                                 }
                             }
                         }
@@ -199,13 +193,21 @@ public static class ConvRelu
                                         acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 1), Vector256.Create(w[t + 1]), acc);
                                         acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 2), Vector256.Create(w[t + 2]), acc);
                                     }
-                                Vector256.Max(acc, zero).Store(o);
-                                if (m != null) m[f * maskPlane] = (byte)(Vector256.GreaterThan(acc, zero).ExtractMostSignificantBits() & bits);
+                                StoreRelu(acc, o, m == null ? null : m + f * maskPlane, bits);
                             }
                         }
                 }
             }
         });
+    }
+
+    /// <summary>One vector of the output, ReLU applied, and its positive bits (lanes outside <paramref name="bits"/>
+    /// left clear) when the backward needs them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void StoreRelu(Vector256<float> sum, float* output, byte* positive, byte bits)
+    {
+        Vector256.Max(sum, Vector256<float>.Zero).Store(output);
+        if (positive != null) *positive = (byte)(Vector256.GreaterThan(sum, Vector256<float>.Zero).ExtractMostSignificantBits() & bits);
     }
 
     static (Tensor Weight, Tensor Bias) WeightGradients(Layout l, Tensor x, Tensor g, Tensor positive)
